@@ -1,0 +1,319 @@
+// The workflow model: one zod schema for a definition (DESIGN.md section 3). The JSON config form
+// and the TypeScript builder both go through `parseDefinition`, which adds the graph checks of
+// dag.ts and the size limits, and returns the normalized definition (every default made explicit),
+// which is what gets content-hashed and stored.
+import { z } from 'zod';
+import { checkGraph } from './dag.js';
+import { ValidationError, type Problem } from './errors.js';
+import { LIMITS, jsonByteLength } from './limits.js';
+
+export const TASK_TYPES = ['handler', 'http', 'lambda', 'pass', 'wait', 'fail'] as const;
+export type TaskType = (typeof TASK_TYPES)[number];
+
+/** Join rules, as in Airflow's trigger rules. */
+export const TRIGGER_RULES = [
+  'all_success',
+  'all_done',
+  'one_success',
+  'one_failed',
+  'none_failed',
+  'all_failed',
+] as const;
+export type TriggerRule = (typeof TRIGGER_RULES)[number];
+
+export const CONDITION_OPS = ['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'exists'] as const;
+export type ConditionOp = (typeof CONDITION_OPS)[number];
+
+export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
+const ID_PATTERN = /^[A-Za-z][A-Za-z0-9_-]*$/;
+/** `input`, `input.a.b`, `upstream.<taskId>.output` or `upstream.<taskId>.output.a.b`. */
+export const VALUE_PATH_PATTERN = /^(input|upstream\.[A-Za-z][A-Za-z0-9_-]*\.output)(\.[A-Za-z0-9_-]+)*$/;
+
+const id = (what: string) =>
+  z
+    .string({ error: `${what} must be a string` })
+    .min(1, `${what} must not be empty`)
+    .max(LIMITS.maxIdLength, `${what} must be at most ${LIMITS.maxIdLength} characters`)
+    .regex(ID_PATTERN, `${what} must start with a letter and use only letters, digits, _ and -`);
+
+const name = (what: string) =>
+  z.string({ error: `${what} must be a string` }).min(1, `${what} must not be empty`).max(256);
+
+const seconds = (what: string, max: number) =>
+  z
+    .number({ error: `${what} must be a number of seconds` })
+    .min(0, `${what} must not be negative`)
+    .max(max, `${what} must be at most ${max}`);
+
+const positiveSeconds = (what: string, max: number) =>
+  z
+    .number({ error: `${what} must be a number of seconds` })
+    .positive(`${what} must be greater than 0`)
+    .max(max, `${what} must be at most ${max}`);
+
+export const RetryPolicySchema = z
+  .strictObject({
+    maxRetries: z
+      .int({ error: 'maxRetries must be a whole number' })
+      .min(0, 'maxRetries must not be negative')
+      .max(LIMITS.maxRetries, `maxRetries must be at most ${LIMITS.maxRetries}`),
+    initialDelaySeconds: seconds('initialDelaySeconds', LIMITS.maxDelaySeconds).default(1),
+    backoffRate: z
+      .number({ error: 'backoffRate must be a number' })
+      .min(1, 'backoffRate must be at least 1')
+      .max(LIMITS.maxBackoffRate, `backoffRate must be at most ${LIMITS.maxBackoffRate}`)
+      .default(2),
+    maxDelaySeconds: seconds('maxDelaySeconds', LIMITS.maxDelaySeconds).default(300),
+    /** Only errors with these names are retried (default: every retryable error). */
+    retryableErrors: z.array(name('an error name')).max(50).optional(),
+    /** Errors with these names are never retried. */
+    nonRetryableErrors: z.array(name('an error name')).max(50).optional(),
+  })
+  .refine((r) => r.initialDelaySeconds <= r.maxDelaySeconds, {
+    message: 'initialDelaySeconds must not exceed maxDelaySeconds',
+    path: ['initialDelaySeconds'],
+  });
+export type RetryPolicy = z.output<typeof RetryPolicySchema>;
+
+export type Condition =
+  | { path: string; op: ConditionOp; value?: z.core.util.JSONType }
+  | { all: Condition[] }
+  | { any: Condition[] }
+  | { not: Condition };
+
+const ConditionLeafSchema = z
+  .strictObject({
+    path: z
+      .string({ error: 'path must be a string' })
+      .regex(VALUE_PATH_PATTERN, 'path must be input[.field...] or upstream.<taskId>.output[.field...]'),
+    op: z.enum(CONDITION_OPS, { error: `op must be one of ${CONDITION_OPS.join(', ')}` }),
+    value: z.json().optional(),
+  })
+  .superRefine((leaf, ctx) => {
+    if (leaf.op === 'in' && !Array.isArray(leaf.value)) {
+      ctx.addIssue({ code: 'custom', message: 'op "in" needs an array value', path: ['value'] });
+    } else if (leaf.op === 'exists') {
+      if (leaf.value !== undefined && typeof leaf.value !== 'boolean') {
+        ctx.addIssue({ code: 'custom', message: 'op "exists" takes no value or a boolean', path: ['value'] });
+      }
+    } else if (leaf.value === undefined) {
+      ctx.addIssue({ code: 'custom', message: `op "${leaf.op}" needs a value`, path: ['value'] });
+    }
+  });
+
+export const ConditionSchema: z.ZodType<Condition> = z.lazy(() =>
+  z.union(
+    [
+      ConditionLeafSchema,
+      z.strictObject({ all: z.array(ConditionSchema).min(1, 'all needs at least one condition') }),
+      z.strictObject({ any: z.array(ConditionSchema).min(1, 'any needs at least one condition') }),
+      z.strictObject({ not: ConditionSchema }),
+    ],
+    { error: 'a condition is { path, op, value? }, { all: [...] }, { any: [...] } or { not: {...} }' },
+  ),
+);
+
+const HttpSpecSchema = z.strictObject({
+  url: z
+    .string({ error: 'http.url must be a string' })
+    .min(1)
+    .max(2048)
+    .regex(/^https?:\/\//, 'http.url must start with http:// or https://'),
+  method: z.enum(HTTP_METHODS, { error: `http.method must be one of ${HTTP_METHODS.join(', ')}` }).default('GET'),
+  headers: z.record(z.string(), z.string({ error: 'header values must be strings' })).default({}),
+  body: z.json().optional(),
+});
+
+const LambdaSpecSchema = z.strictObject({
+  functionName: name('lambda.functionName'),
+  payload: z.json().optional(),
+});
+
+/** The fields that say what a task does; shared by tasks and inline compensations. */
+const actionShapes = {
+  handler: { type: z.literal('handler'), handler: name('handler') },
+  http: { type: z.literal('http'), http: HttpSpecSchema },
+  lambda: { type: z.literal('lambda'), lambda: LambdaSpecSchema },
+  pass: { type: z.literal('pass'), output: z.json().optional() },
+  wait: {
+    type: z.literal('wait'),
+    seconds: seconds('seconds', LIMITS.maxWaitSeconds).optional(),
+    until: z.iso.datetime({ offset: true, error: 'until must be an ISO 8601 timestamp' }).optional(),
+  },
+  fail: { type: z.literal('fail'), error: name('error'), message: z.string().max(4096).optional() },
+} as const;
+
+const executionFields = {
+  retry: RetryPolicySchema.optional(),
+  timeoutSeconds: positiveSeconds('timeoutSeconds', LIMITS.maxTimeoutSeconds).optional(),
+  heartbeatSeconds: positiveSeconds('heartbeatSeconds', LIMITS.maxTimeoutSeconds).optional(),
+};
+
+/** A handler name, or an inline action (no id, no dependencies). */
+export const CompensationSchema = z.union(
+  [
+    name('compensate'),
+    z.discriminatedUnion('type', [
+      z.strictObject({ ...actionShapes.handler, ...executionFields }),
+      z.strictObject({ ...actionShapes.http, ...executionFields }),
+      z.strictObject({ ...actionShapes.lambda, ...executionFields }),
+      z.strictObject({ ...actionShapes.pass }),
+    ]),
+  ],
+  { error: 'compensate must be a handler name or an inline task of type handler, http, lambda or pass' },
+);
+export type Compensation = z.output<typeof CompensationSchema>;
+
+const commonTaskFields = {
+  id: id('task id'),
+  description: z.string().max(1024).optional(),
+  dependsOn: z.array(z.string({ error: 'dependsOn entries must be task ids' })).max(LIMITS.maxTasks).default([]),
+  trigger: z.enum(TRIGGER_RULES, { error: `trigger must be one of ${TRIGGER_RULES.join(', ')}` }).default('all_success'),
+  when: ConditionSchema.optional(),
+  critical: z.boolean({ error: 'critical must be true or false' }).default(true),
+  compensate: CompensationSchema.optional(),
+  ...executionFields,
+};
+
+const TaskUnionSchema = z.discriminatedUnion(
+  'type',
+  [
+    z.strictObject({ ...commonTaskFields, ...actionShapes.handler }),
+    z.strictObject({ ...commonTaskFields, ...actionShapes.http }),
+    z.strictObject({ ...commonTaskFields, ...actionShapes.lambda }),
+    z.strictObject({ ...commonTaskFields, ...actionShapes.pass }),
+    z.strictObject({ ...commonTaskFields, ...actionShapes.wait }),
+    z.strictObject({ ...commonTaskFields, ...actionShapes.fail }),
+  ],
+  { error: `type must be one of ${TASK_TYPES.join(', ')}` },
+);
+
+/** A task; `type` defaults to `handler`. */
+export const TaskSchema = z.preprocess(
+  (raw) => (isRecord(raw) && raw['type'] === undefined ? { ...raw, type: 'handler' } : raw),
+  TaskUnionSchema.superRefine((task, ctx) => {
+    if (task.type === 'wait' && (task.seconds === undefined) === (task.until === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'a wait task needs exactly one of seconds or until', path: ['seconds'] });
+    }
+    if (
+      task.heartbeatSeconds !== undefined &&
+      task.timeoutSeconds !== undefined &&
+      task.heartbeatSeconds > task.timeoutSeconds
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'heartbeatSeconds must not exceed timeoutSeconds',
+        path: ['heartbeatSeconds'],
+      });
+    }
+    if (task.when !== undefined && conditionDepth(task.when) > LIMITS.maxConditionDepth) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `when is nested deeper than ${LIMITS.maxConditionDepth} levels`,
+        path: ['when'],
+      });
+    }
+  }),
+);
+
+export const WorkflowDefinitionSchema = z.strictObject({
+  id: id('workflow id'),
+  description: z.string().max(4096).optional(),
+  /** The run's deadline: a run still going after this long is failed as overdue. */
+  timeoutSeconds: positiveSeconds('timeoutSeconds', 30 * 86_400).optional(),
+  tasks: z
+    .array(TaskSchema, { error: 'tasks must be an array' })
+    .min(1, 'a workflow needs at least one task')
+    .max(LIMITS.maxTasks, `a workflow has at most ${LIMITS.maxTasks} tasks`),
+});
+
+/** The definition as written (JSON config or builder output): defaults may be left out. */
+export type WorkflowDefinitionInput = z.input<typeof WorkflowDefinitionSchema>;
+/** The normalized definition: every default explicit. What is hashed, stored and executed. */
+export type WorkflowDefinition = z.output<typeof WorkflowDefinitionSchema>;
+export type TaskDefinition = WorkflowDefinition['tasks'][number];
+export type TaskDefinitionInput = z.input<typeof TaskUnionSchema>;
+
+export interface ParseOptions {
+  /** Handler names the worker bundle registers; when given, unknown handlers are refused. */
+  knownHandlers?: ReadonlySet<string>;
+}
+
+export type ParseResult =
+  | { ok: true; definition: WorkflowDefinition }
+  | { ok: false; problems: Problem[] };
+
+/**
+ * Validates a definition completely: shape, limits, graph (duplicates, unknown dependencies,
+ * cycles, references to non-dependencies) and, when given, handler names. Never throws.
+ */
+export function parseDefinition(raw: unknown, options: ParseOptions = {}): ParseResult {
+  const bytes = jsonByteLength(raw);
+  if (bytes > LIMITS.maxDefinitionBytes) {
+    return {
+      ok: false,
+      problems: [{ path: '', message: `definition is ${bytes} bytes, over the limit of ${LIMITS.maxDefinitionBytes}` }],
+    };
+  }
+  const parsed = WorkflowDefinitionSchema.safeParse(raw);
+  if (!parsed.success) {
+    return { ok: false, problems: zodProblems(parsed.error, raw) };
+  }
+  const definition = parsed.data;
+  const problems = checkGraph(definition);
+  if (options.knownHandlers !== undefined) {
+    problems.push(...unknownHandlers(definition, options.knownHandlers));
+  }
+  return problems.length === 0 ? { ok: true, definition } : { ok: false, problems };
+}
+
+/** `parseDefinition`, throwing a ValidationError that lists every problem. */
+export function assertDefinition(raw: unknown, options: ParseOptions = {}): WorkflowDefinition {
+  const result = parseDefinition(raw, options);
+  if (!result.ok) throw new ValidationError(result.problems);
+  return result.definition;
+}
+
+function unknownHandlers(definition: WorkflowDefinition, known: ReadonlySet<string>): Problem[] {
+  const problems: Problem[] = [];
+  for (const task of definition.tasks) {
+    if (task.type === 'handler' && !known.has(task.handler)) {
+      problems.push({ path: `tasks.${task.id}.handler`, message: `unknown handler "${task.handler}"` });
+    }
+    const compensation = task.compensate;
+    const compensationHandler =
+      typeof compensation === 'string' ? compensation : compensation?.type === 'handler' ? compensation.handler : undefined;
+    if (compensationHandler !== undefined && !known.has(compensationHandler)) {
+      problems.push({ path: `tasks.${task.id}.compensate`, message: `unknown handler "${compensationHandler}"` });
+    }
+  }
+  return problems;
+}
+
+/** Zod issues as problems whose path names the task by its id rather than its index. */
+function zodProblems(error: z.ZodError, raw: unknown): Problem[] {
+  const rawTasks = isRecord(raw) && Array.isArray(raw['tasks']) ? (raw['tasks'] as unknown[]) : [];
+  return error.issues.map((issue) => {
+    const segments = issue.path.map((segment, i) => {
+      if (i === 1 && issue.path[0] === 'tasks' && typeof segment === 'number') {
+        const task = rawTasks[segment];
+        const taskId = isRecord(task) && typeof task['id'] === 'string' && task['id'] !== '' ? task['id'] : `#${segment}`;
+        return taskId;
+      }
+      return String(segment);
+    });
+    return { path: segments.join('.'), message: issue.message };
+  });
+}
+
+export function conditionDepth(condition: Condition): number {
+  if ('all' in condition) return 1 + Math.max(...condition.all.map(conditionDepth));
+  if ('any' in condition) return 1 + Math.max(...condition.any.map(conditionDepth));
+  if ('not' in condition) return 1 + conditionDepth(condition.not);
+  return 1;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,32 @@
+// The engine's size and range limits, in one place. Item sizes must stay under DynamoDB's
+// 400 KB per item (DESIGN.md invariant 5): a task item carries its output, its checkpoint and its
+// error, and a run item carries its input, so each is bounded well below that.
+
+export const LIMITS = {
+  /** Tasks in one workflow definition. */
+  maxTasks: 5_000,
+  /** Serialized definition (one DynamoDB item). */
+  maxDefinitionBytes: 300 * 1024,
+  /** Run input (stored on the run item). */
+  maxInputBytes: 256 * 1024,
+  /** Task output (stored on the task item). */
+  maxOutputBytes: 256 * 1024,
+  /** Saved checkpoint (stored on the task item beside the output). */
+  maxCheckpointBytes: 64 * 1024,
+  /** Ids of workflows and tasks. */
+  maxIdLength: 80,
+  maxRetries: 100,
+  /** A retry delay or a backoff cap (one day: longer waits are parked as WAITING). */
+  maxDelaySeconds: 86_400,
+  maxBackoffRate: 10,
+  /** Start-to-close timeout of one attempt (one day). */
+  maxTimeoutSeconds: 86_400,
+  /** A `wait` task's delay (one year). */
+  maxWaitSeconds: 365 * 86_400,
+  /** Depth of nested `when` conditions. */
+  maxConditionDepth: 8,
+} as const;
+
+export function jsonByteLength(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value ?? null), 'utf8');
+}

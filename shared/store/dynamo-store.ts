@@ -1,0 +1,1024 @@
+// The one module that talks to DynamoDB. It owns the single-table layout (items.ts) and turns
+// every conditional write into a named outcome: a lost race, a stale attempt or a replay is a
+// value callers branch on, not a thrown SDK error (STYLE.md practice 2).
+//
+// Invariants kept here (DESIGN.md section 4):
+// - a claim moves QUEUED -> RUNNING only for the expected attempt, and hands out a lease token;
+// - a result is committed only while the attempt and the lease token still match (fencing), in
+//   the same transaction that counts the task as finished on its run, so the count is exact;
+// - satisfied dependencies are recorded with an idempotent string-set ADD;
+// - a run is never visible half-created (see createRun).
+import { randomUUID } from 'node:crypto';
+import {
+  ConditionalCheckFailedException,
+  TransactionCanceledException,
+  type AttributeValue,
+} from '@aws-sdk/client-dynamodb';
+import {
+  BatchWriteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+  type TransactWriteCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { WorkflowDefinitionSchema, type WorkflowDefinition } from '../definition.js';
+import { ConflictError, EngineError, PayloadTooLargeError, ValidationError } from '../errors.js';
+import { LIMITS } from '../limits.js';
+import type { RunStatus, TaskStatus } from '../states.js';
+import { TABLE } from '../table-schema.js';
+import { definitionVersion } from '../version.js';
+import {
+  DefinitionItemSchema,
+  IdempotencyItemSchema,
+  RunItemSchema,
+  RunSummaryItemSchema,
+  TaskItemSchema,
+  WorkflowEntryItemSchema,
+  expiryShard,
+  keys,
+  parseItem,
+  type RunItem,
+  type TaskError,
+  type TaskItem,
+} from './items.js';
+
+export type { TaskError } from './items.js';
+
+export interface StoredDefinition {
+  workflowId: string;
+  version: string;
+  definition: WorkflowDefinition;
+  createdAt: string;
+}
+
+export interface WorkflowSummary {
+  workflowId: string;
+  latestVersion: string;
+  description?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface RunRecord {
+  runId: string;
+  workflowId: string;
+  version: string;
+  status: RunStatus;
+  input: unknown;
+  output?: unknown;
+  error?: TaskError;
+  createdAt: string;
+  startedAt?: string;
+  completedAt?: string;
+  updatedAt: string;
+  taskCount: number;
+  finishedCount: number;
+  failedCriticalCount: number;
+  idempotencyKey?: string;
+}
+
+export type RunSummary = Pick<
+  RunRecord,
+  'runId' | 'workflowId' | 'version' | 'status' | 'createdAt' | 'startedAt' | 'completedAt' | 'taskCount' | 'finishedCount'
+>;
+
+/** The final states of a task's direct dependencies, as recorded on the task. */
+export interface DependencyOutcomes {
+  succeeded: string[];
+  failed: string[];
+  skipped: string[];
+  cancelled: string[];
+}
+
+export interface TaskRecord {
+  runId: string;
+  taskId: string;
+  status: TaskStatus;
+  /** The current (or next) attempt; 0 before the task was first queued. */
+  attempt: number;
+  leaseToken?: string;
+  /** Epoch ms when the lease (RUNNING), the delivery (QUEUED) or the timer (WAITING) is due. */
+  expiresAt?: number;
+  output?: unknown;
+  checkpoint?: unknown;
+  error?: TaskError;
+  reason?: string;
+  dependencies: DependencyOutcomes;
+  queuedAt?: string;
+  startedAt?: string;
+  completedAt?: string;
+  durationMs?: number;
+  updatedAt: string;
+}
+
+export interface RunWithTasks {
+  run: RunRecord;
+  tasks: TaskRecord[];
+}
+
+export interface CreateRunParams {
+  runId: string;
+  definition: StoredDefinition;
+  input: unknown;
+  /** With a key, a second create with the same key returns the first run instead. */
+  idempotency?: { key: string; requestFingerprint: string };
+}
+
+export type CreateRunResult = { runId: string; created: boolean };
+
+export type ClaimOutcome =
+  | { outcome: 'claimed'; task: TaskRecord }
+  | { outcome: 'not-claimable'; current: TaskRecord | undefined };
+
+export type FencedOutcome = { outcome: 'ok' } | { outcome: 'stale'; current: TaskRecord | undefined };
+
+export type QueueOutcome =
+  | { outcome: 'queued'; task: TaskRecord }
+  | { outcome: 'conflict'; current: TaskRecord | undefined };
+
+export type TaskResult = { status: 'SUCCEEDED'; output: unknown } | { status: 'FAILED'; error: TaskError };
+
+export interface DueTask {
+  runId: string;
+  taskId: string;
+  status: TaskStatus;
+  attempt: number;
+  leaseToken?: string;
+  expiresAt: number;
+}
+
+export interface StoreDeps {
+  client: DynamoDBDocumentClient;
+  tableName: string;
+  /** The clock; tests pass their own. */
+  now?: () => Date;
+}
+
+/** DynamoDB's limit on items in one TransactWriteItems call. */
+const MAX_TRANSACTION_ITEMS = 100;
+/** Items in one BatchWriteItem call, and how many such calls a large run creation keeps in flight. */
+const BATCH_WRITE_SIZE = 25;
+const BATCH_WRITE_CONCURRENCY = 8;
+/**
+ * How long a staged run creation may take before another request with the same idempotency key
+ * may take it over. Longer than any API Lambda can live, so the first writer is surely gone.
+ */
+const CREATION_LEASE_MS = 120_000;
+/** Attempts at a transaction that lost a race with another transaction on the same item. */
+const TRANSACTION_CONFLICT_ATTEMPTS = 8;
+const DAY_SECONDS = 86_400;
+/** Idempotency keys are kept this long (as API idempotency keys usually are: a day or more). */
+const IDEMPOTENCY_TTL_SECONDS = 7 * DAY_SECONDS;
+
+export class DynamoStore {
+  private readonly client: DynamoDBDocumentClient;
+  private readonly tableName: string;
+  private readonly now: () => Date;
+
+  constructor(deps: StoreDeps) {
+    this.client = deps.client;
+    this.tableName = deps.tableName;
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  // ---- definitions -------------------------------------------------------------------------
+
+  /**
+   * Saves a normalized definition under its content version and makes it the workflow's latest.
+   * Idempotent on content: `created` is false when the version already existed.
+   */
+  async saveDefinition(definition: WorkflowDefinition): Promise<{ version: string; created: boolean }> {
+    const version = definitionVersion(definition);
+    const now = this.isoNow();
+    const definitionJson = JSON.stringify(definition);
+    const pointToLatest = this.latestPointerUpdate(definition, version, now);
+    try {
+      await this.client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: {
+                  ...keys.definitionVersion(definition.id, version),
+                  kind: 'definition',
+                  workflowId: definition.id,
+                  version,
+                  definitionJson,
+                  taskCount: definition.tasks.length,
+                  createdAt: now,
+                },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            { Update: pointToLatest },
+          ],
+        }),
+      );
+      return { version, created: true };
+    } catch (error) {
+      if (cancellationCode(error, 0) !== 'ConditionalCheckFailed') throw error;
+      // Same content registered again: it becomes the latest again, as a redeploy would.
+      await this.client.send(new UpdateCommand(pointToLatest));
+      return { version, created: false };
+    }
+  }
+
+  async getDefinition(workflowId: string, version: string): Promise<StoredDefinition | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.definitionVersion(workflowId, version) }),
+    );
+    return Item === undefined ? undefined : toStoredDefinition(Item);
+  }
+
+  async getLatestDefinition(workflowId: string): Promise<StoredDefinition | undefined> {
+    const entry = await this.getWorkflow(workflowId);
+    return entry === undefined ? undefined : this.getDefinition(workflowId, entry.latestVersion);
+  }
+
+  async getWorkflow(workflowId: string): Promise<WorkflowSummary | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.workflowEntry(workflowId), ConsistentRead: true }),
+    );
+    return Item === undefined ? undefined : toWorkflowSummary(Item);
+  }
+
+  async listWorkflows(): Promise<WorkflowSummary[]> {
+    const items = await this.queryAll({
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': keys.workflowCatalog().pk },
+    });
+    return items.map(toWorkflowSummary);
+  }
+
+  /** Every version of a workflow, oldest first. */
+  async listVersions(workflowId: string): Promise<Array<{ version: string; createdAt: string; taskCount: number }>> {
+    const items = await this.queryAll({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :v)',
+      ExpressionAttributeValues: { ':pk': `WF#${workflowId}`, ':v': 'V#' },
+      ProjectionExpression: 'version, createdAt, taskCount',
+    });
+    return items
+      .map((item) => parseItem(DefinitionItemSchema.pick({ version: true, createdAt: true, taskCount: true }), item, 'definition'))
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  // ---- runs --------------------------------------------------------------------------------
+
+  /**
+   * Creates a run with all its task runs. A run of up to ~98 tasks is one transaction. A larger
+   * one is staged: the run item is written as CREATING (invisible to readers and to the
+   * scheduler), then the tasks in batches, then the run flips to RUNNING in one conditional
+   * write. A creation that died half-way is taken over by the next request with the same
+   * idempotency key once its creation lease has expired.
+   */
+  async createRun(params: CreateRunParams): Promise<CreateRunResult> {
+    const inputJson = JSON.stringify(params.input ?? null);
+    const bytes = Buffer.byteLength(inputJson, 'utf8');
+    if (bytes > LIMITS.maxInputBytes) throw new PayloadTooLargeError('run input', bytes, LIMITS.maxInputBytes);
+
+    const itemCount = params.definition.definition.tasks.length + 1 + (params.idempotency === undefined ? 0 : 1);
+    return itemCount <= MAX_TRANSACTION_ITEMS
+      ? this.createRunAtomically(params, inputJson)
+      : this.createRunInStages(params, inputJson);
+  }
+
+  /** The run without its tasks; undefined while it does not exist or is still being created. */
+  async getRun(runId: string): Promise<RunRecord | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.run(runId), ConsistentRead: true }),
+    );
+    if (Item === undefined) return undefined;
+    const run = parseItem(RunItemSchema, Item, 'run');
+    return run.status === 'CREATING' ? undefined : toRunRecord(run);
+  }
+
+  /** The run and every task run, read from its one partition. */
+  async readRun(runId: string): Promise<RunWithTasks | undefined> {
+    const items = await this.queryAll({
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': keys.run(runId).pk },
+      ConsistentRead: true,
+    });
+    let run: RunItem | undefined;
+    const tasks: TaskRecord[] = [];
+    for (const item of items) {
+      if (item['sk'] === 'RUN') run = parseItem(RunItemSchema, item, 'run');
+      else if (typeof item['sk'] === 'string' && item['sk'].startsWith('TASK#')) {
+        tasks.push(toTaskRecord(parseItem(TaskItemSchema, item, 'task')));
+      }
+    }
+    if (run === undefined || run.status === 'CREATING') return undefined;
+    return { run: toRunRecord(run), tasks };
+  }
+
+  /** Runs of a workflow, newest first, optionally of one status; paginated by an opaque token. */
+  async listRuns(query: {
+    workflowId: string;
+    status?: RunStatus;
+    limit?: number;
+    nextToken?: string;
+  }): Promise<{ runs: RunSummary[]; nextToken?: string }> {
+    const limit = query.limit ?? 50;
+    const index = TABLE.indexes.runsByWorkflow;
+    const runs: RunSummary[] = [];
+    const partition = keys.runsByWorkflow(query.workflowId);
+    let startKey = query.nextToken === undefined ? undefined : decodeToken(query.nextToken, index.partitionKey, partition);
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: index.name,
+          KeyConditionExpression: `${index.partitionKey} = :wf`,
+          ExpressionAttributeValues: {
+            ':wf': partition,
+            ...(query.status === undefined ? {} : { ':status': query.status }),
+          },
+          ...(query.status === undefined
+            ? {}
+            : { FilterExpression: '#status = :status', ExpressionAttributeNames: { '#status': 'status' } }),
+          ScanIndexForward: false,
+          Limit: limit - runs.length,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) runs.push(toRunSummary(item));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined && runs.length < limit);
+    return startKey === undefined ? { runs } : { runs, nextToken: encodeToken(startKey) };
+  }
+
+  // ---- task runs ---------------------------------------------------------------------------
+
+  async getTask(runId: string, taskId: string): Promise<TaskRecord | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.task(runId, taskId), ConsistentRead: true }),
+    );
+    return Item === undefined ? undefined : toTaskRecord(parseItem(TaskItemSchema, Item, 'task'));
+  }
+
+  /**
+   * PENDING or WAITING -> QUEUED for `attempt`, expecting the task at `expected` (so of two
+   * schedulers reacting to the same change, one queues and the other gets `conflict`). The task
+   * carries a delivery deadline in the expiry index, so a lost message is found by the sweeper.
+   */
+  async queueTask(params: {
+    runId: string;
+    taskId: string;
+    expected: { status: 'PENDING' | 'WAITING'; attempt: number };
+    attempt: number;
+    deliveryTimeoutSeconds: number;
+  }): Promise<QueueOutcome> {
+    const now = this.now();
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.task(params.runId, params.taskId),
+          UpdateExpression:
+            'SET #status = :queued, attempt = :attempt, queuedAt = :now, updatedAt = :now, expiresAt = :due, expiryShard = :shard',
+          ConditionExpression: '#status = :expectedStatus AND attempt = :expectedAttempt',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':queued': 'QUEUED',
+            ':attempt': params.attempt,
+            ':now': now.toISOString(),
+            ':due': now.getTime() + params.deliveryTimeoutSeconds * 1000,
+            ':shard': expiryShard(params.runId, params.taskId),
+            ':expectedStatus': params.expected.status,
+            ':expectedAttempt': params.expected.attempt,
+          },
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return { outcome: 'queued', task: toTaskRecord(parseItem(TaskItemSchema, Attributes, 'task')) };
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return { outcome: 'conflict', current: oldTask(error.Item) };
+      throw error;
+    }
+  }
+
+  /**
+   * Claims a task attempt: QUEUED -> RUNNING only if the attempt matches. The lease token is the
+   * fence for every later write of this attempt; the lease expiry is what the sweeper watches.
+   */
+  async claimTask(params: {
+    runId: string;
+    taskId: string;
+    attempt: number;
+    leaseSeconds: number;
+    leaseToken?: string;
+  }): Promise<ClaimOutcome> {
+    const now = this.now();
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.task(params.runId, params.taskId),
+          UpdateExpression:
+            'SET #status = :running, leaseToken = :token, expiresAt = :expiry, expiryShard = :shard, startedAt = :now, updatedAt = :now',
+          ConditionExpression: '#status = :queued AND attempt = :attempt',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':running': 'RUNNING',
+            ':queued': 'QUEUED',
+            ':attempt': params.attempt,
+            ':token': params.leaseToken ?? randomUUID(),
+            ':expiry': now.getTime() + params.leaseSeconds * 1000,
+            ':shard': expiryShard(params.runId, params.taskId),
+            ':now': now.toISOString(),
+          },
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return { outcome: 'claimed', task: toTaskRecord(parseItem(TaskItemSchema, Attributes, 'task')) };
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return { outcome: 'not-claimable', current: oldTask(error.Item) };
+      throw error;
+    }
+  }
+
+  /** Extends the lease of a running attempt; `stale` once the attempt lost its lease. */
+  async extendLease(params: {
+    runId: string;
+    taskId: string;
+    attempt: number;
+    leaseToken: string;
+    leaseSeconds: number;
+  }): Promise<FencedOutcome> {
+    const now = this.now();
+    return this.fencedUpdate(params, {
+      UpdateExpression: 'SET expiresAt = :expiry, updatedAt = :now',
+      ExpressionAttributeValues: { ':expiry': now.getTime() + params.leaseSeconds * 1000, ':now': now.toISOString() },
+    });
+  }
+
+  /** Saves a running attempt's checkpoint; the next attempt starts from it. */
+  async saveCheckpoint(params: {
+    runId: string;
+    taskId: string;
+    attempt: number;
+    leaseToken: string;
+    checkpoint: unknown;
+  }): Promise<FencedOutcome> {
+    const checkpointJson = JSON.stringify(params.checkpoint ?? null);
+    const bytes = Buffer.byteLength(checkpointJson, 'utf8');
+    if (bytes > LIMITS.maxCheckpointBytes) throw new PayloadTooLargeError('checkpoint', bytes, LIMITS.maxCheckpointBytes);
+    return this.fencedUpdate(params, {
+      UpdateExpression: 'SET checkpointJson = :checkpoint, updatedAt = :now',
+      ExpressionAttributeValues: { ':checkpoint': checkpointJson, ':now': this.isoNow() },
+    });
+  }
+
+  /**
+   * Commits the result of a running attempt, fenced by attempt and lease token, and counts the
+   * task as finished on its run in the same transaction (failed critical tasks counted apart).
+   * A zombie's late commit gets `stale` and changes nothing.
+   */
+  async commitTaskResult(params: {
+    runId: string;
+    taskId: string;
+    attempt: number;
+    leaseToken: string;
+    startedAt: string;
+    critical: boolean;
+    result: TaskResult;
+  }): Promise<FencedOutcome> {
+    const now = this.now();
+    const outcome =
+      params.result.status === 'SUCCEEDED'
+        ? { field: 'outputJson', value: outputJson(params.result.output) }
+        : { field: 'error', value: params.result.error };
+    const countsAsCriticalFailure = params.result.status === 'FAILED' && params.critical;
+    const transaction: TransactWriteCommandInput = {
+      TransactItems: [
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: keys.task(params.runId, params.taskId),
+            UpdateExpression: `SET #status = :final, #outcome = :outcome, completedAt = :now, durationMs = :duration, updatedAt = :now REMOVE leaseToken, expiresAt, expiryShard`,
+            ConditionExpression: '#status = :running AND attempt = :attempt AND leaseToken = :token',
+            ExpressionAttributeNames: { '#status': 'status', '#outcome': outcome.field },
+            ExpressionAttributeValues: {
+              ':final': params.result.status,
+              ':outcome': outcome.value,
+              ':now': now.toISOString(),
+              ':duration': Math.max(0, now.getTime() - Date.parse(params.startedAt)),
+              ':running': 'RUNNING',
+              ':attempt': params.attempt,
+              ':token': params.leaseToken,
+            },
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          },
+        },
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: keys.run(params.runId),
+            UpdateExpression: countsAsCriticalFailure
+              ? 'ADD finishedCount :one, failedCriticalCount :one SET updatedAt = :now'
+              : 'ADD finishedCount :one SET updatedAt = :now',
+            ConditionExpression: 'attribute_exists(pk)',
+            ExpressionAttributeValues: { ':one': 1, ':now': now.toISOString() },
+          },
+        },
+      ],
+    };
+    try {
+      await this.transactWithConflictRetry(transaction);
+      return { outcome: 'ok' };
+    } catch (error) {
+      if (cancellationCode(error, 0) === 'ConditionalCheckFailed') {
+        return { outcome: 'stale', current: oldTask(cancellationItem(error, 0)) };
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Records that a dependency of `taskId` reached a final state. A string-set ADD, so a replayed
+   * stream record changes nothing; returns the dependent as it now stands, for the join decision.
+   */
+  async recordDependencyOutcome(params: {
+    runId: string;
+    taskId: string;
+    dependencyId: string;
+    dependencyStatus: 'SUCCEEDED' | 'FAILED' | 'SKIPPED' | 'CANCELLED';
+  }): Promise<TaskRecord> {
+    const attribute = DEPENDENCY_SET[params.dependencyStatus];
+    const { Attributes } = await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.task(params.runId, params.taskId),
+        UpdateExpression: `ADD ${attribute} :dependency`,
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':dependency': new Set([params.dependencyId]) },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return toTaskRecord(parseItem(TaskItemSchema, Attributes, 'task'));
+  }
+
+  /**
+   * Tasks whose lease, delivery deadline or timer is due at `now`, from the sparse expiry index
+   * (a query per shard, never a scan), earliest first.
+   */
+  async queryDueTasks(params: { now?: Date; limit?: number } = {}): Promise<DueTask[]> {
+    const index = TABLE.indexes.expiries;
+    const now = (params.now ?? this.now()).getTime();
+    const limit = params.limit ?? 100;
+    const shards = Array.from({ length: index.shardCount }, (_, i) => `EXP#${i}`);
+    const pages = await Promise.all(
+      shards.map((shard) =>
+        this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: index.name,
+            KeyConditionExpression: `${index.partitionKey} = :shard AND ${index.sortKey} <= :now`,
+            ExpressionAttributeValues: { ':shard': shard, ':now': now },
+            Limit: limit,
+          }),
+        ),
+      ),
+    );
+    return pages
+      .flatMap((page) => page.Items ?? [])
+      .map((item) =>
+        parseItem(
+          TaskItemSchema.pick({ runId: true, taskId: true, status: true, attempt: true, leaseToken: true }).extend({
+            expiresAt: TaskItemSchema.shape.expiresAt.unwrap(),
+          }),
+          item,
+          'due task',
+        ),
+      )
+      .sort((a, b) => a.expiresAt - b.expiresAt)
+      .slice(0, limit)
+      .map((due) => withoutUndefined(due));
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private async createRunAtomically(params: CreateRunParams, inputJson: string): Promise<CreateRunResult> {
+    const now = this.isoNow();
+    const { definition } = params;
+    const transactItems: NonNullable<TransactWriteCommandInput['TransactItems']> = [
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: this.runItem(params, inputJson, now, 'RUNNING'),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+      ...definition.definition.tasks.map((task) => ({
+        Put: { TableName: this.tableName, Item: this.pendingTaskItem(params.runId, task.id, now) },
+      })),
+    ];
+    const idempotencyIndex = transactItems.length;
+    if (params.idempotency !== undefined) {
+      transactItems.push({
+        Put: {
+          TableName: this.tableName,
+          Item: this.idempotencyItem(params, now),
+          ConditionExpression: 'attribute_not_exists(pk)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        },
+      });
+    }
+    try {
+      await this.transactWithConflictRetry({ TransactItems: transactItems });
+      return { runId: params.runId, created: true };
+    } catch (error) {
+      if (params.idempotency !== undefined && cancellationCode(error, idempotencyIndex) === 'ConditionalCheckFailed') {
+        const existing = parseItem(IdempotencyItemSchema, unmarshallItem(cancellationItem(error, idempotencyIndex)), 'idempotency');
+        assertSameRequest(existing.requestHash, params.idempotency);
+        return { runId: existing.runId, created: false };
+      }
+      throw error;
+    }
+  }
+
+  private async createRunInStages(params: CreateRunParams, inputJson: string): Promise<CreateRunResult> {
+    let runId = params.runId;
+    let definition = params.definition;
+    let resuming = false;
+    if (params.idempotency !== undefined) {
+      const existing = await this.putIdempotencyRecord(params);
+      if (existing !== undefined) {
+        assertSameRequest(existing.requestHash, params.idempotency);
+        runId = existing.runId;
+        resuming = true;
+        if (existing.version !== definition.version) {
+          const pinned = await this.getDefinition(existing.workflowId, existing.version);
+          if (pinned === undefined) throw new EngineError('INTERNAL', `definition ${existing.workflowId}@${existing.version} is missing`);
+          definition = pinned;
+        }
+      }
+    }
+    const staged = { ...params, runId, definition };
+    const creationToken = randomUUID();
+    const acquired = resuming
+      ? await this.takeOverCreation(staged, inputJson, creationToken)
+      : await this.beginCreation(staged, inputJson, creationToken);
+    if (!acquired) return { runId, created: false };
+
+    const now = this.isoNow();
+    const taskItems = definition.definition.tasks.map((task) => this.pendingTaskItem(runId, task.id, now));
+    await this.batchPut(taskItems);
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.run(runId),
+          UpdateExpression:
+            'SET #status = :running, updatedAt = :now, gsi1pk = :gsi1pk, gsi1sk = :gsi1sk REMOVE creationToken, creationExpiresAt',
+          ConditionExpression: '#status = :creating AND creationToken = :token',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':running': 'RUNNING',
+            ':creating': 'CREATING',
+            ':token': creationToken,
+            ':now': this.isoNow(),
+            ':gsi1pk': keys.runsByWorkflow(definition.workflowId),
+            ':gsi1sk': keys.runsByWorkflowSort(now, runId),
+          },
+        }),
+      );
+    } catch (error) {
+      // Another request took the creation over after our lease ran out: it finishes the job.
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+    return { runId, created: !resuming };
+  }
+
+  /** Returns the existing record when the key was already used. */
+  private async putIdempotencyRecord(params: CreateRunParams): Promise<ReturnType<typeof IdempotencyItemSchema.parse> | undefined> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: this.idempotencyItem(params, this.isoNow()),
+          ConditionExpression: 'attribute_not_exists(pk)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return undefined;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        return parseItem(IdempotencyItemSchema, unmarshallItem(error.Item), 'idempotency');
+      }
+      throw error;
+    }
+  }
+
+  private async beginCreation(params: CreateRunParams, inputJson: string, creationToken: string): Promise<boolean> {
+    const now = this.isoNow();
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...this.runItem(params, inputJson, now, 'CREATING'),
+            creationToken,
+            creationExpiresAt: this.now().getTime() + CREATION_LEASE_MS,
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /** Takes over a creation whose writer died (lease expired), or starts one that never began. */
+  private async takeOverCreation(params: CreateRunParams, inputJson: string, creationToken: string): Promise<boolean> {
+    const current = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.run(params.runId), ConsistentRead: true }),
+    );
+    if (current.Item === undefined) return this.beginCreation(params, inputJson, creationToken);
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.run(params.runId),
+          UpdateExpression: 'SET creationToken = :token, creationExpiresAt = :expiry',
+          ConditionExpression: '#status = :creating AND creationExpiresAt < :now',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':token': creationToken,
+            ':expiry': this.now().getTime() + CREATION_LEASE_MS,
+            ':creating': 'CREATING',
+            ':now': this.now().getTime(),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  private runItem(params: CreateRunParams, inputJson: string, now: string, status: 'RUNNING' | 'CREATING') {
+    const { workflowId, version, definition } = params.definition;
+    return {
+      ...keys.run(params.runId),
+      kind: 'run',
+      runId: params.runId,
+      workflowId,
+      version,
+      status,
+      inputJson,
+      createdAt: now,
+      startedAt: now,
+      updatedAt: now,
+      taskCount: definition.tasks.length,
+      finishedCount: 0,
+      failedCriticalCount: 0,
+      ...(params.idempotency === undefined ? {} : { idempotencyKey: params.idempotency.key }),
+      // Only a visible run is listed: the index keys are set once it is RUNNING.
+      ...(status === 'RUNNING'
+        ? { gsi1pk: keys.runsByWorkflow(workflowId), gsi1sk: keys.runsByWorkflowSort(now, params.runId) }
+        : {}),
+    };
+  }
+
+  private pendingTaskItem(runId: string, taskId: string, now: string) {
+    return { ...keys.task(runId, taskId), kind: 'task', runId, taskId, status: 'PENDING', attempt: 0, updatedAt: now };
+  }
+
+  private idempotencyItem(params: CreateRunParams, now: string) {
+    if (params.idempotency === undefined) throw new Error('idempotencyItem needs an idempotency key');
+    return {
+      ...keys.idempotency(params.idempotency.key),
+      kind: 'idempotency',
+      runId: params.runId,
+      requestHash: params.idempotency.requestFingerprint,
+      workflowId: params.definition.workflowId,
+      version: params.definition.version,
+      createdAt: now,
+      [TABLE.ttlAttribute]: Math.floor(this.now().getTime() / 1000) + IDEMPOTENCY_TTL_SECONDS,
+    };
+  }
+
+  private latestPointerUpdate(definition: WorkflowDefinition, version: string, now: string) {
+    return {
+      TableName: this.tableName,
+      Key: keys.workflowEntry(definition.id),
+      UpdateExpression:
+        definition.description === undefined
+          ? 'SET workflowId = :id, latestVersion = :version, updatedAt = :now, createdAt = if_not_exists(createdAt, :now) REMOVE description'
+          : 'SET workflowId = :id, latestVersion = :version, updatedAt = :now, createdAt = if_not_exists(createdAt, :now), description = :description',
+      ExpressionAttributeValues: {
+        ':id': definition.id,
+        ':version': version,
+        ':now': now,
+        ...(definition.description === undefined ? {} : { ':description': definition.description }),
+      },
+    };
+  }
+
+  private async fencedUpdate(
+    params: { runId: string; taskId: string; attempt: number; leaseToken: string },
+    update: { UpdateExpression: string; ExpressionAttributeValues: Record<string, unknown> },
+  ): Promise<FencedOutcome> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.task(params.runId, params.taskId),
+          UpdateExpression: update.UpdateExpression,
+          ConditionExpression: '#status = :running AND attempt = :attempt AND leaseToken = :token',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ...update.ExpressionAttributeValues,
+            ':running': 'RUNNING',
+            ':attempt': params.attempt,
+            ':token': params.leaseToken,
+          },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return { outcome: 'ok' };
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return { outcome: 'stale', current: oldTask(error.Item) };
+      throw error;
+    }
+  }
+
+  /** Transactions touching a busy run item can lose to a concurrent one; they are simply retried. */
+  private async transactWithConflictRetry(input: TransactWriteCommandInput): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.client.send(new TransactWriteCommand(input));
+        return;
+      } catch (error) {
+        const conflicted =
+          error instanceof TransactionCanceledException &&
+          (error.CancellationReasons ?? []).some((reason) => reason.Code === 'TransactionConflict');
+        if (!conflicted || attempt >= TRANSACTION_CONFLICT_ATTEMPTS) throw error;
+        await sleep(Math.random() * 20 * 2 ** attempt);
+      }
+    }
+  }
+
+  private async batchPut(items: Array<Record<string, unknown>>): Promise<void> {
+    const chunks: Array<Array<Record<string, unknown>>> = [];
+    for (let i = 0; i < items.length; i += BATCH_WRITE_SIZE) chunks.push(items.slice(i, i + BATCH_WRITE_SIZE));
+    let next = 0;
+    const worker = async () => {
+      while (next < chunks.length) {
+        const chunk = chunks[next++];
+        if (chunk !== undefined) await this.batchPutChunk(chunk);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(BATCH_WRITE_CONCURRENCY, chunks.length) }, worker));
+  }
+
+  private async batchPutChunk(items: Array<Record<string, unknown>>): Promise<void> {
+    let requests = items.map((Item) => ({ PutRequest: { Item } }));
+    for (let attempt = 1; requests.length > 0; attempt++) {
+      const { UnprocessedItems } = await this.client.send(
+        new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }),
+      );
+      requests = (UnprocessedItems?.[this.tableName] ?? []) as typeof requests;
+      if (requests.length > 0) {
+        if (attempt >= 10) throw new EngineError('THROTTLED', 'batch write kept returning unprocessed items', { retryable: true });
+        await sleep(Math.random() * 25 * 2 ** attempt);
+      }
+    }
+  }
+
+  private async queryAll(
+    query: Omit<ConstructorParameters<typeof QueryCommand>[0], 'TableName' | 'ExclusiveStartKey'>,
+  ): Promise<Array<Record<string, unknown>>> {
+    const items: Array<Record<string, unknown>> = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(new QueryCommand({ ...query, TableName: this.tableName, ExclusiveStartKey: startKey }));
+      items.push(...(page.Items ?? []));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    return items;
+  }
+
+  private isoNow(): string {
+    return this.now().toISOString();
+  }
+}
+
+const DEPENDENCY_SET = {
+  SUCCEEDED: 'depsSucceeded',
+  FAILED: 'depsFailed',
+  SKIPPED: 'depsSkipped',
+  CANCELLED: 'depsCancelled',
+} as const;
+
+function outputJson(output: unknown): string {
+  const json = JSON.stringify(output ?? null);
+  const bytes = Buffer.byteLength(json, 'utf8');
+  if (bytes > LIMITS.maxOutputBytes) throw new PayloadTooLargeError('task output', bytes, LIMITS.maxOutputBytes);
+  return json;
+}
+
+function assertSameRequest(storedHash: string, idempotency: { key: string; requestFingerprint: string }): void {
+  if (storedHash !== idempotency.requestFingerprint) {
+    throw new ConflictError(`Idempotency-Key "${idempotency.key}" was already used for a different request`, {
+      idempotencyKey: idempotency.key,
+    });
+  }
+}
+
+function cancellationCode(error: unknown, index: number): string | undefined {
+  if (!(error instanceof TransactionCanceledException)) return undefined;
+  return error.CancellationReasons?.[index]?.Code;
+}
+
+function cancellationItem(error: unknown, index: number): Record<string, AttributeValue> | undefined {
+  if (!(error instanceof TransactionCanceledException)) return undefined;
+  return error.CancellationReasons?.[index]?.Item;
+}
+
+function unmarshallItem(item: Record<string, AttributeValue> | undefined): Record<string, unknown> | undefined {
+  return item === undefined ? undefined : unmarshall(item);
+}
+
+function oldTask(item: Record<string, AttributeValue> | undefined): TaskRecord | undefined {
+  const plain = unmarshallItem(item);
+  return plain === undefined ? undefined : toTaskRecord(parseItem(TaskItemSchema, plain, 'task'));
+}
+
+function toStoredDefinition(item: Record<string, unknown>): StoredDefinition {
+  const stored = parseItem(DefinitionItemSchema, item, 'definition');
+  return {
+    workflowId: stored.workflowId,
+    version: stored.version,
+    definition: WorkflowDefinitionSchema.parse(JSON.parse(stored.definitionJson)),
+    createdAt: stored.createdAt,
+  };
+}
+
+function toWorkflowSummary(item: Record<string, unknown>): WorkflowSummary {
+  return withoutUndefined(parseItem(WorkflowEntryItemSchema, item, 'workflow'));
+}
+
+function toRunRecord(item: RunItem): RunRecord {
+  const { inputJson, outputJson: output, status, ...rest } = item;
+  if (status === 'CREATING') throw new Error(`run ${item.runId} is still being created`);
+  return withoutUndefined({
+    ...rest,
+    status,
+    input: JSON.parse(inputJson) as unknown,
+    output: output === undefined ? undefined : (JSON.parse(output) as unknown),
+  });
+}
+
+function toRunSummary(item: Record<string, unknown>): RunSummary {
+  const summary = parseItem(RunSummaryItemSchema, item, 'run summary');
+  if (summary.status === 'CREATING') throw new Error(`run ${summary.runId} is listed while being created`);
+  return withoutUndefined({ ...summary, status: summary.status });
+}
+
+function toTaskRecord(item: TaskItem): TaskRecord {
+  const { outputJson: output, checkpointJson, depsSucceeded, depsFailed, depsSkipped, depsCancelled, ...rest } = item;
+  return withoutUndefined({
+    ...rest,
+    output: output === undefined ? undefined : (JSON.parse(output) as unknown),
+    checkpoint: checkpointJson === undefined ? undefined : (JSON.parse(checkpointJson) as unknown),
+    dependencies: { succeeded: depsSucceeded, failed: depsFailed, skipped: depsSkipped, cancelled: depsCancelled },
+  });
+}
+
+function encodeToken(key: Record<string, unknown>): string {
+  return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
+}
+
+/** A token is only accepted for the listing that produced it. */
+function decodeToken(token: string, partitionAttribute: string, partition: string): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    if (typeof parsed === 'object' && parsed !== null && (parsed as Record<string, unknown>)[partitionAttribute] === partition) {
+      return parsed as Record<string, unknown>;
+    }
+  } catch {
+    // fall through to the validation error below
+  }
+  throw new ValidationError([{ path: 'nextToken', message: 'nextToken is not a token this API returned' }]);
+}
+
+/** Drops keys whose value is undefined, so records compare and serialize cleanly. */
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,135 @@
+// The shapes of the table's items (DESIGN.md section 4) and the records the store hands out.
+// Items are parsed with zod on the way out of DynamoDB, so a malformed item is an error that
+// names its key and attribute, never a silently wrong object.
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { TASK_STATUSES, RUN_STATUSES } from '../states.js';
+import { TABLE } from '../table-schema.js';
+
+export const keys = {
+  workflowCatalog: () => ({ pk: 'WORKFLOWS' }),
+  workflowEntry: (workflowId: string) => ({ pk: 'WORKFLOWS', sk: `WF#${workflowId}` }),
+  definitionVersion: (workflowId: string, version: string) => ({ pk: `WF#${workflowId}`, sk: `V#${version}` }),
+  run: (runId: string) => ({ pk: `RUN#${runId}`, sk: 'RUN' }),
+  task: (runId: string, taskId: string) => ({ pk: `RUN#${runId}`, sk: `TASK#${taskId}` }),
+  idempotency: (key: string) => ({ pk: `IDEMP#${key}`, sk: 'IDEMP' }),
+  runsByWorkflow: (workflowId: string) => `WF#${workflowId}`,
+  runsByWorkflowSort: (createdAt: string, runId: string) => `${createdAt}#${runId}`,
+};
+
+/** The expiry-index partition of a task: a stable hash, so a task stays in one shard. */
+export function expiryShard(runId: string, taskId: string): string {
+  const digest = createHash('sha1').update(`${runId}/${taskId}`).digest();
+  return `EXP#${digest.readUInt32BE(0) % TABLE.indexes.expiries.shardCount}`;
+}
+
+export const TaskErrorSchema = z.object({
+  name: z.string(),
+  message: z.string(),
+  retryable: z.boolean(),
+  details: z.json().optional(),
+});
+/** What a failed attempt left behind; `name` is what retry policies match on. */
+export type TaskError = z.infer<typeof TaskErrorSchema>;
+
+/** The run's own status, plus CREATING while a large run's tasks are being written. */
+export const STORED_RUN_STATUSES = ['CREATING', ...RUN_STATUSES] as const;
+
+const jsonText = z.string();
+
+export const DefinitionItemSchema = z.object({
+  pk: z.string(),
+  sk: z.string(),
+  workflowId: z.string(),
+  version: z.string(),
+  definitionJson: jsonText,
+  taskCount: z.number(),
+  createdAt: z.string(),
+});
+export type DefinitionItem = z.infer<typeof DefinitionItemSchema>;
+
+export const WorkflowEntryItemSchema = z.object({
+  workflowId: z.string(),
+  latestVersion: z.string(),
+  description: z.string().optional(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+export const RunItemSchema = z.object({
+  runId: z.string(),
+  workflowId: z.string(),
+  version: z.string(),
+  status: z.enum(STORED_RUN_STATUSES),
+  inputJson: jsonText,
+  outputJson: jsonText.optional(),
+  error: TaskErrorSchema.optional(),
+  createdAt: z.string(),
+  startedAt: z.string().optional(),
+  completedAt: z.string().optional(),
+  updatedAt: z.string(),
+  taskCount: z.number(),
+  finishedCount: z.number(),
+  failedCriticalCount: z.number(),
+  idempotencyKey: z.string().optional(),
+});
+export type RunItem = z.infer<typeof RunItemSchema>;
+
+/** A run summary as the runs-by-workflow index projects it. */
+export const RunSummaryItemSchema = RunItemSchema.pick({
+  runId: true,
+  workflowId: true,
+  version: true,
+  status: true,
+  createdAt: true,
+  startedAt: true,
+  completedAt: true,
+  taskCount: true,
+  finishedCount: true,
+});
+
+const stringSet = z
+  .union([z.set(z.string()), z.array(z.string())])
+  .optional()
+  .transform((value) => [...(value ?? [])].sort());
+
+export const TaskItemSchema = z.object({
+  runId: z.string(),
+  taskId: z.string(),
+  status: z.enum(TASK_STATUSES),
+  attempt: z.number(),
+  leaseToken: z.string().optional(),
+  expiresAt: z.number().optional(),
+  outputJson: jsonText.optional(),
+  checkpointJson: jsonText.optional(),
+  error: TaskErrorSchema.optional(),
+  reason: z.string().optional(),
+  depsSucceeded: stringSet,
+  depsFailed: stringSet,
+  depsSkipped: stringSet,
+  depsCancelled: stringSet,
+  queuedAt: z.string().optional(),
+  startedAt: z.string().optional(),
+  completedAt: z.string().optional(),
+  durationMs: z.number().optional(),
+  updatedAt: z.string(),
+});
+export type TaskItem = z.infer<typeof TaskItemSchema>;
+
+export const IdempotencyItemSchema = z.object({
+  runId: z.string(),
+  requestHash: z.string(),
+  workflowId: z.string(),
+  version: z.string(),
+  createdAt: z.string(),
+});
+export type IdempotencyItem = z.infer<typeof IdempotencyItemSchema>;
+
+/** Parses an item, naming the item and the attribute when it does not fit. */
+export function parseItem<T extends z.ZodType>(schema: T, item: unknown, what: string): z.output<T> {
+  const parsed = schema.safeParse(item);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const where = issue === undefined ? '' : ` at ${issue.path.join('.') || '(root)'}: ${issue.message}`;
+  throw new Error(`malformed ${what} item${where}`);
+}

@@ -3,9 +3,10 @@
 // dag.ts and the size limits, and returns the normalized definition (every default made explicit),
 // which is what gets content-hashed and stored.
 import { z } from 'zod';
+import { VALUE_PATH_PATTERN } from './condition.js';
 import { checkGraph } from './dag.js';
 import { ValidationError, type Problem } from './errors.js';
-import { LIMITS, jsonByteLength } from './limits.js';
+import { LIMITS, jsonByteLength, jsonDepthExceeds } from './limits.js';
 
 export const TASK_TYPES = ['handler', 'http', 'lambda', 'pass', 'wait', 'fail'] as const;
 export type TaskType = (typeof TASK_TYPES)[number];
@@ -27,8 +28,9 @@ export type ConditionOp = (typeof CONDITION_OPS)[number];
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
 const ID_PATTERN = /^[A-Za-z][A-Za-z0-9_-]*$/;
-/** `input`, `input.a.b`, `upstream.<taskId>.output` or `upstream.<taskId>.output.a.b`. */
-export const VALUE_PATH_PATTERN = /^(input|upstream\.[A-Za-z][A-Za-z0-9_-]*\.output)(\.[A-Za-z0-9_-]+)*$/;
+// Lives in condition.ts, which owns paths; re-exported so the schema's public names stay put
+// and dag.ts need not import this module (which imports dag.ts: no import cycle).
+export { VALUE_PATH_PATTERN };
 
 const id = (what: string) =>
   z
@@ -189,7 +191,16 @@ const TaskUnionSchema = z.discriminatedUnion(
   { error: `type must be one of ${TASK_TYPES.join(', ')}` },
 );
 
-/** A task; `type` defaults to `handler`. */
+type TaskUnionInput = z.input<typeof TaskUnionSchema>;
+/** A task as written: `type` may be left out of a handler task. */
+type TaskSchemaInput =
+  | Exclude<TaskUnionInput, { type: 'handler' }>
+  | (Omit<Extract<TaskUnionInput, { type: 'handler' }>, 'type'> & { type?: 'handler' });
+
+/**
+ * A task; `type` defaults to `handler`. The cast gives the schema its real input type: preprocess
+ * alone types the input as `unknown`, which made WorkflowDefinitionInput accept anything as a task.
+ */
 export const TaskSchema = z.preprocess(
   (raw) => (isRecord(raw) && raw['type'] === undefined ? { ...raw, type: 'handler' } : raw),
   TaskUnionSchema.superRefine((task, ctx) => {
@@ -215,7 +226,7 @@ export const TaskSchema = z.preprocess(
       });
     }
   }),
-);
+) as unknown as z.ZodType<z.output<typeof TaskUnionSchema>, TaskSchemaInput>;
 
 export const WorkflowDefinitionSchema = z.strictObject({
   id: id('workflow id'),
@@ -249,6 +260,12 @@ export type ParseResult =
  * cycles, references to non-dependencies) and, when given, handler names. Never throws.
  */
 export function parseDefinition(raw: unknown, options: ParseOptions = {}): ParseResult {
+  if (jsonDepthExceeds(raw, LIMITS.maxJsonDepth)) {
+    return {
+      ok: false,
+      problems: [{ path: '', message: `definition nests objects and arrays deeper than ${LIMITS.maxJsonDepth} levels` }],
+    };
+  }
   const bytes = jsonByteLength(raw);
   if (bytes > LIMITS.maxDefinitionBytes) {
     return {

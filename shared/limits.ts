@@ -25,8 +25,27 @@ export const LIMITS = {
   maxWaitSeconds: 365 * 86_400,
   /** Depth of nested `when` conditions. */
   maxConditionDepth: 8,
+  /**
+   * Nesting of arrays and objects in any JSON we parse. Validators and JSON.stringify recurse,
+   * and a few KB of `[[[[...]]]]` would otherwise overflow the stack instead of being refused.
+   */
+  maxJsonDepth: 64,
 } as const;
 
 export function jsonByteLength(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value ?? null), 'utf8');
+}
+
+/** Whether arrays/objects nest deeper than `max` levels; iterative, so any depth is safe to ask. */
+export function jsonDepthExceeds(value: unknown, max: number): boolean {
+  const pending: Array<{ value: unknown; depth: number }> = [{ value, depth: 0 }];
+  while (pending.length > 0) {
+    const { value: current, depth } = pending.pop() as { value: unknown; depth: number };
+    if (typeof current !== 'object' || current === null) continue;
+    if (depth + 1 > max) return true;
+    for (const item of Array.isArray(current) ? current : Object.values(current)) {
+      pending.push({ value: item as unknown, depth: depth + 1 });
+    }
+  }
+  return false;
 }

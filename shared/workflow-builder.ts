@@ -40,7 +40,7 @@ export class WorkflowBuilder {
 
   /** The JSON config form, exactly as a user would write it. */
   toJSON(): WorkflowDefinitionInput {
-    return { id: this.id, ...this.options, tasks: this.tasks.map((task) => ({ ...task })) } as WorkflowDefinitionInput;
+    return { id: this.id, ...this.options, tasks: this.tasks.map((task) => ({ ...task })) };
   }
 
   /** Validates and normalizes; throws a ValidationError naming every problem. */

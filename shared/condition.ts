@@ -1,0 +1,189 @@
+// Values a definition refers to by path: `when` conditions and `{{...}}` placeholders in http
+// templates. Both read the same scope (run input + upstream outputs) through `resolvePath`, and
+// neither ever evaluates code: a condition is data interpreted by a fixed set of operators.
+import type { z } from 'zod';
+import type { Condition } from './definition.js';
+
+export type JsonValue = z.core.util.JSONType;
+
+/** `input`, `input.a.b`, `upstream.<taskId>.output` or `upstream.<taskId>.output.a.b`. */
+export const VALUE_PATH_PATTERN = /^(input|upstream\.[A-Za-z][A-Za-z0-9_-]*\.output)(\.[A-Za-z0-9_-]+)*$/;
+
+/** What paths and placeholders can see: the run input and the outputs of upstream tasks by id. */
+export interface ValueScope {
+  input: unknown;
+  upstream: Readonly<Record<string, { output?: unknown } | undefined>>;
+}
+
+/**
+ * The value at `input[.a.b...]` or `upstream.<taskId>.output[.a.b...]`, or undefined when any step
+ * is missing. Numeric segments index arrays. Only own properties are followed, so a path such as
+ * `input.constructor` finds nothing rather than something from the prototype chain.
+ */
+export function resolvePath(path: string, scope: ValueScope): unknown {
+  const segments = path.split('.');
+  let current: unknown;
+  let rest: string[];
+  if (segments[0] === 'input') {
+    current = scope.input;
+    rest = segments.slice(1);
+  } else if (segments[0] === 'upstream' && segments.length >= 3 && segments[2] === 'output') {
+    const taskId = segments[1] ?? '';
+    const upstream = Object.hasOwn(scope.upstream, taskId) ? scope.upstream[taskId] : undefined;
+    current = upstream?.output;
+    rest = segments.slice(3);
+  } else {
+    return undefined;
+  }
+  for (const segment of rest) {
+    current = child(current, segment);
+    if (current === undefined) return undefined;
+  }
+  return current;
+}
+
+function child(value: unknown, segment: string): unknown {
+  if (Array.isArray(value)) {
+    if (!/^(0|[1-9][0-9]*)$/.test(segment)) return undefined;
+    return value[Number(segment)] as unknown;
+  }
+  if (typeof value === 'object' && value !== null && Object.hasOwn(value, segment)) {
+    return (value as Record<string, unknown>)[segment];
+  }
+  return undefined;
+}
+
+/**
+ * Evaluates a `when` condition. Choices a reader may not guess:
+ * - a missing value (undefined) equals nothing, so `eq` and `in` are false and `ne` is true
+ *   (`ne` is exactly `not eq`);
+ * - `exists` is true for any present value, JSON null included (as Step Functions' IsPresent);
+ * - `gt gte lt lte` compare two numbers or two strings (by UTF-16 code units) and are false for
+ *   any other pair, so a type mismatch never coerces.
+ */
+export function evaluateCondition(condition: Condition, scope: ValueScope): boolean {
+  if ('all' in condition) return condition.all.every((c) => evaluateCondition(c, scope));
+  if ('any' in condition) return condition.any.some((c) => evaluateCondition(c, scope));
+  if ('not' in condition) return !evaluateCondition(condition.not, scope);
+  const actual = resolvePath(condition.path, scope);
+  const expected = condition.value;
+  switch (condition.op) {
+    case 'eq':
+      return jsonEqual(actual, expected);
+    case 'ne':
+      return !jsonEqual(actual, expected);
+    case 'in':
+      return Array.isArray(expected) && expected.some((candidate) => jsonEqual(actual, candidate));
+    case 'exists':
+      return (actual !== undefined) === (expected ?? true);
+    case 'gt':
+      return compare(actual, expected, (order) => order > 0);
+    case 'gte':
+      return compare(actual, expected, (order) => order >= 0);
+    case 'lt':
+      return compare(actual, expected, (order) => order < 0);
+    case 'lte':
+      return compare(actual, expected, (order) => order <= 0);
+  }
+}
+
+function compare(actual: unknown, expected: unknown, accept: (order: number) => boolean): boolean {
+  if (typeof actual === 'number' && typeof expected === 'number') {
+    return accept(actual < expected ? -1 : actual > expected ? 1 : 0);
+  }
+  if (typeof actual === 'string' && typeof expected === 'string') {
+    return accept(actual < expected ? -1 : actual > expected ? 1 : 0);
+  }
+  return false;
+}
+
+/** Structural equality of JSON values; undefined equals nothing, not even undefined. */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === undefined || b === undefined) return false;
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    return a.every((item, i) => jsonEqual(item, b[i]));
+  }
+  const aKeys = Object.keys(a);
+  if (aKeys.length !== Object.keys(b).length) return false;
+  const aRecord = a as Record<string, unknown>;
+  const bRecord = b as Record<string, unknown>;
+  return aKeys.every((key) => Object.hasOwn(bRecord, key) && jsonEqual(aRecord[key], bRecord[key]));
+}
+
+// A placeholder is `{{` + a path starting with `input` or `upstream` + `}}` (blanks inside the
+// braces allowed). Other `{{...}}` text is left alone, so a body may carry another template
+// language; a malformed path that starts with input/upstream is still a placeholder, so that
+// checkGraph can refuse the typo instead of it being sent literally.
+const PLACEHOLDER = /\{\{\s*((?:input|upstream)(?:\.[^{}\s]*)?)\s*\}\}/g;
+const WHOLE_PLACEHOLDER = /^\{\{\s*((?:input|upstream)(?:\.[^{}\s]*)?)\s*\}\}$/;
+
+export interface RenderOptions {
+  /** Applied to each value embedded in a longer string, e.g. encodeURIComponent for a URL. */
+  escape?: (text: string) => string;
+}
+
+/**
+ * Fills the placeholders of an http template. A string that is exactly one placeholder becomes
+ * the value itself (its JSON type kept; missing -> null); in a longer string values are embedded
+ * as text (objects and arrays as JSON; missing -> empty). Arrays and object values are rendered
+ * recursively; object keys are not templated.
+ */
+export function renderTemplate(value: JsonValue, scope: ValueScope, options: RenderOptions = {}): JsonValue {
+  if (typeof value === 'string') return renderString(value, scope, options);
+  if (Array.isArray(value)) return value.map((item) => renderTemplate(item, scope, options));
+  if (typeof value === 'object' && value !== null) {
+    // fromEntries defines own properties, so a "__proto__" key stays data and never a prototype.
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, renderTemplate(item, scope, options)]));
+  }
+  return value;
+}
+
+function renderString(text: string, scope: ValueScope, options: RenderOptions): JsonValue {
+  const whole = WHOLE_PLACEHOLDER.exec(text);
+  if (whole?.[1] !== undefined) {
+    const resolved = resolvePath(whole[1], scope);
+    return resolved === undefined ? null : (resolved as JsonValue);
+  }
+  return text.replace(PLACEHOLDER, (_match, path: string) => {
+    const resolved = resolvePath(path, scope);
+    const embedded = resolved === undefined ? '' : typeof resolved === 'string' ? resolved : JSON.stringify(resolved);
+    return options.escape === undefined ? embedded : options.escape(embedded);
+  });
+}
+
+/** The paths of every placeholder in a template, in order of appearance (duplicates kept). */
+export function placeholderPaths(value: JsonValue): string[] {
+  const paths: string[] = [];
+  const pending: JsonValue[] = [value];
+  while (pending.length > 0) {
+    const current = pending.pop() as JsonValue;
+    if (typeof current === 'string') {
+      for (const match of current.matchAll(PLACEHOLDER)) {
+        if (match[1] !== undefined) paths.push(match[1]);
+      }
+    } else if (Array.isArray(current)) {
+      for (let i = current.length - 1; i >= 0; i--) pending.push(current[i] as JsonValue);
+    } else if (typeof current === 'object' && current !== null) {
+      const items = Object.values(current);
+      for (let i = items.length - 1; i >= 0; i--) pending.push(items[i] as JsonValue);
+    }
+  }
+  return paths;
+}
+
+/** Every `path` in a condition tree. */
+export function conditionPaths(condition: Condition): string[] {
+  const paths: string[] = [];
+  const pending: Condition[] = [condition];
+  while (pending.length > 0) {
+    const current = pending.pop() as Condition;
+    if ('all' in current) pending.push(...[...current.all].reverse());
+    else if ('any' in current) pending.push(...[...current.any].reverse());
+    else if ('not' in current) pending.push(current.not);
+    else paths.push(current.path);
+  }
+  return paths;
+}

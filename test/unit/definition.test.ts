@@ -1,0 +1,206 @@
+import { describe, expect, it } from 'vitest';
+import { assertDefinition, parseDefinition, type WorkflowDefinitionInput } from '../../shared/definition.js';
+import { ValidationError } from '../../shared/errors.js';
+import { LIMITS } from '../../shared/limits.js';
+import { definitionVersion } from '../../shared/version.js';
+import { workflow } from '../../shared/workflow-builder.js';
+
+/** The example of DESIGN.md section 3, as JSON config. */
+const orderProcessing: WorkflowDefinitionInput = {
+  id: 'order_processing',
+  tasks: [
+    { id: 'validate_payment', handler: 'check_payment' },
+    { id: 'reserve_inventory', handler: 'reserve_items' },
+    {
+      id: 'charge_payment',
+      handler: 'run_charge',
+      dependsOn: ['validate_payment'],
+      retry: { maxRetries: 3, initialDelaySeconds: 1, backoffRate: 2, maxDelaySeconds: 300 },
+      timeoutSeconds: 30,
+      compensate: 'refund_charge',
+    },
+    { id: 'ship_order', handler: 'create_shipment', dependsOn: ['reserve_inventory', 'charge_payment'] },
+    { id: 'send_confirmation', handler: 'notify_customer', dependsOn: ['ship_order'] },
+  ],
+};
+
+function problemsOf(raw: unknown, knownHandlers?: ReadonlySet<string>): string[] {
+  const result = parseDefinition(raw, knownHandlers === undefined ? {} : { knownHandlers });
+  return result.ok ? [] : result.problems.map((p) => `${p.path}: ${p.message}`);
+}
+
+describe('parseDefinition', () => {
+  it('accepts the order_processing example and makes every default explicit', () => {
+    const definition = assertDefinition(orderProcessing);
+    const validate = definition.tasks[0];
+    expect(validate).toEqual({
+      id: 'validate_payment',
+      type: 'handler',
+      handler: 'check_payment',
+      dependsOn: [],
+      trigger: 'all_success',
+      critical: true,
+    });
+    expect(definition.tasks[2]?.retry).toEqual({ maxRetries: 3, initialDelaySeconds: 1, backoffRate: 2, maxDelaySeconds: 300 });
+  });
+
+  it('accepts every task kind in its documented shape', () => {
+    const definition = assertDefinition({
+      id: 'kinds',
+      tasks: [
+        { id: 'validate', type: 'pass', output: { amount: 5 } },
+        {
+          id: 'charge',
+          type: 'http',
+          dependsOn: ['validate'],
+          http: {
+            url: 'http://h/charge/{{input.orderId}}',
+            method: 'POST',
+            headers: { 'x-k': 'v' },
+            body: { amount: '{{upstream.validate.output.amount}}' },
+          },
+        },
+        { id: 'w', type: 'wait', seconds: 5, dependsOn: ['charge'] },
+        { id: 'until', type: 'wait', until: '2030-01-01T00:00:00Z' },
+        { id: 'f', type: 'fail', error: 'OutOfStock', message: 'none left', dependsOn: ['w'], trigger: 'one_failed' },
+        { id: 'l', type: 'lambda', lambda: { functionName: 'arn:aws:lambda:us-east-1:123:function:x' } },
+        {
+          id: 'gated',
+          handler: 'h',
+          dependsOn: ['validate'],
+          when: { all: [{ path: 'upstream.validate.output.amount', op: 'gt', value: 1 }, { not: { path: 'input.vip', op: 'exists' } }] },
+          critical: false,
+          compensate: { type: 'http', http: { url: 'https://h/refund', method: 'POST' } },
+        },
+      ],
+    });
+    expect(definition.tasks.map((t) => t.type)).toEqual(['pass', 'http', 'wait', 'wait', 'fail', 'lambda', 'handler']);
+  });
+
+  it('refuses an empty workflow', () => {
+    expect(problemsOf({ id: 'x', tasks: [] })).toEqual(['tasks: a workflow needs at least one task']);
+  });
+
+  it('names the task with a bad retry or timeout value', () => {
+    const problems = problemsOf({
+      id: 'x',
+      tasks: [
+        { id: 'a', handler: 'h', retry: { maxRetries: -1 } },
+        { id: 'b', handler: 'h', retry: { maxRetries: 2, backoffRate: 0.5 } },
+        { id: 'c', handler: 'h', timeoutSeconds: 0 },
+        { id: 'd', handler: 'h', timeoutSeconds: 10, heartbeatSeconds: 20 },
+        { id: 'e', handler: 'h', retry: { maxRetries: 1, initialDelaySeconds: 600, maxDelaySeconds: 60 } },
+      ],
+    });
+    expect(problems).toEqual([
+      'tasks.a.retry.maxRetries: maxRetries must not be negative',
+      'tasks.b.retry.backoffRate: backoffRate must be at least 1',
+      'tasks.c.timeoutSeconds: timeoutSeconds must be greater than 0',
+      'tasks.d.heartbeatSeconds: heartbeatSeconds must not exceed timeoutSeconds',
+      'tasks.e.retry.initialDelaySeconds: initialDelaySeconds must not exceed maxDelaySeconds',
+    ]);
+  });
+
+  it('refuses a missing handler, an unknown type and a misspelt field', () => {
+    const problems = problemsOf({
+      id: 'x',
+      tasks: [{ id: 'a' }, { id: 'b', type: 'bogus' }, { id: 'c', handler: 'h', dependOn: ['a'] }],
+    });
+    expect(problems).toHaveLength(3);
+    expect(problems[0]).toMatch(/^tasks\.a\.handler: /);
+    expect(problems[1]).toBe('tasks.b.type: type must be one of handler, http, lambda, pass, wait, fail');
+    expect(problems[2]).toMatch(/^tasks\.c: .*dependOn/);
+  });
+
+  it('names duplicate ids, unknown dependencies and cycles', () => {
+    expect(problemsOf({ id: 'x', tasks: [{ id: 'a', handler: 'h' }, { id: 'a', handler: 'h' }] }).join('\n')).toMatch(/"a"/);
+    expect(problemsOf({ id: 'x', tasks: [{ id: 'ship', handler: 'h', dependsOn: ['chrge'] }] }).join('\n')).toMatch(
+      /"ship".*"chrge"/,
+    );
+    const cycle = problemsOf({
+      id: 'x',
+      tasks: [
+        { id: 'a', handler: 'h', dependsOn: ['c'] },
+        { id: 'b', handler: 'h', dependsOn: ['a'] },
+        { id: 'c', handler: 'h', dependsOn: ['b'] },
+      ],
+    }).join('\n');
+    expect(cycle).toMatch(/a -> b -> c -> a|b -> c -> a -> b|c -> a -> b -> c/);
+  });
+
+  it('refuses unknown handlers when the registry is given', () => {
+    const known = new Set(['check_payment', 'reserve_items', 'run_charge', 'create_shipment', 'notify_customer']);
+    expect(problemsOf(orderProcessing, known)).toEqual(['tasks.charge_payment.compensate: unknown handler "refund_charge"']);
+    expect(problemsOf(orderProcessing, new Set([...known, 'refund_charge']))).toEqual([]);
+  });
+
+  it('refuses a definition over the size limit', () => {
+    const huge = { id: 'x', tasks: [{ id: 'a', type: 'pass', output: { blob: 'x'.repeat(LIMITS.maxDefinitionBytes) } }] };
+    expect(problemsOf(huge)[0]).toMatch(/over the limit/);
+  });
+
+  it('refuses more tasks than the limit', () => {
+    const tasks = Array.from({ length: LIMITS.maxTasks + 1 }, (_, i) => ({ id: `t${i}`, type: 'pass' }));
+    expect(problemsOf({ id: 'x', tasks })).toEqual([`tasks: a workflow has at most ${LIMITS.maxTasks} tasks`]);
+  });
+
+  it('throws a ValidationError listing every problem from assertDefinition', () => {
+    expect(() => assertDefinition({ id: '9bad', tasks: [] })).toThrow(ValidationError);
+  });
+});
+
+describe('definitionVersion', () => {
+  it('hashes the same definition the same, whatever the order of keys, tasks and dependencies', () => {
+    const reordered: WorkflowDefinitionInput = {
+      tasks: [...orderProcessing.tasks].reverse().map((task) => {
+        const entries = Object.entries(task).reverse();
+        const copy = Object.fromEntries(entries) as typeof task;
+        return copy.dependsOn === undefined ? copy : { ...copy, dependsOn: [...copy.dependsOn].reverse() };
+      }),
+      id: 'order_processing',
+    };
+    expect(definitionVersion(assertDefinition(reordered))).toBe(definitionVersion(assertDefinition(orderProcessing)));
+  });
+
+  it('hashes written-out defaults like left-out ones', () => {
+    const explicit = {
+      id: 'x',
+      tasks: [{ id: 'a', type: 'handler', handler: 'h', dependsOn: [], trigger: 'all_success', critical: true }],
+    };
+    const implicit = { id: 'x', tasks: [{ id: 'a', handler: 'h' }] };
+    expect(definitionVersion(assertDefinition(explicit))).toBe(definitionVersion(assertDefinition(implicit)));
+  });
+
+  it('gives changed content a different version', () => {
+    const changed = {
+      ...orderProcessing,
+      tasks: orderProcessing.tasks.map((t) => (t.id === 'charge_payment' ? { ...t, timeoutSeconds: 31 } : t)),
+    };
+    expect(definitionVersion(assertDefinition(changed))).not.toBe(definitionVersion(assertDefinition(orderProcessing)));
+  });
+});
+
+describe('workflow builder', () => {
+  it('produces the same JSON as the config form, and so the same version', () => {
+    const built = workflow('order_processing')
+      .task('validate_payment', { handler: 'check_payment' })
+      .task('reserve_inventory', { handler: 'reserve_items' })
+      .task('charge_payment', {
+        handler: 'run_charge',
+        dependsOn: ['validate_payment'],
+        retry: { maxRetries: 3, initialDelaySeconds: 1, backoffRate: 2, maxDelaySeconds: 300 },
+        timeoutSeconds: 30,
+        compensate: 'refund_charge',
+      })
+      .task('ship_order', { handler: 'create_shipment', dependsOn: ['reserve_inventory', 'charge_payment'] })
+      .task('send_confirmation', { handler: 'notify_customer', dependsOn: ['ship_order'] });
+    expect(built.toJSON()).toEqual(orderProcessing);
+    expect(definitionVersion(built.build())).toBe(definitionVersion(assertDefinition(orderProcessing)));
+  });
+
+  it('builds other task kinds and reports problems like the config form', () => {
+    const built = workflow('kinds').task('p', { type: 'pass', output: 1 }).task('w', { type: 'wait', seconds: 1, dependsOn: ['p'] });
+    expect(built.build().tasks.map((t) => t.type)).toEqual(['pass', 'wait']);
+    expect(() => workflow('bad').task('a', { handler: 'h', dependsOn: ['missing'] }).build()).toThrow(/missing/);
+  });
+});

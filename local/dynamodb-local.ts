@@ -51,15 +51,21 @@ export async function freePort(): Promise<number> {
 export async function startDynamoDbLocal(options: { port?: number; dataDir?: string } = {}): Promise<DynamoDbLocal> {
   assertJava();
   const port = options.port ?? (await freePort());
+  // Its own process group: a Ctrl-C in the terminal reaches only us, and we stop it after the
+  // pollers that use it (otherwise they would report its disappearance as errors).
   const child = spawnDynamoDbLocal({
     port,
     sharedDb: true,
     stdio: 'pipe',
+    detached: true,
     ...(options.dataDir === undefined ? {} : { path: options.dataDir }),
   });
   const output: string[] = [];
   child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.removeListener('exit', killOnExit));
   const endpoint = `http://127.0.0.1:${port}`;
   try {
     await waitUntilReady(endpoint, child);

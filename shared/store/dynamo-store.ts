@@ -15,6 +15,7 @@ import {
   type AttributeValue,
 } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
   BatchWriteCommand,
   GetCommand,
   PutCommand,
@@ -29,6 +30,7 @@ import { WorkflowDefinitionSchema, type WorkflowDefinition } from '../definition
 import { ConflictError, EngineError, PayloadTooLargeError, ValidationError } from '../errors.js';
 import { LIMITS } from '../limits.js';
 import type { RunStatus, TaskStatus } from '../states.js';
+import { TIMINGS } from '../settings.js';
 import { TABLE } from '../table-schema.js';
 import { definitionVersion } from '../version.js';
 import {
@@ -97,6 +99,8 @@ export interface DependencyOutcomes {
 export interface TaskRecord {
   runId: string;
   taskId: string;
+  workflowId: string;
+  version: string;
   status: TaskStatus;
   /** The current (or next) attempt; 0 before the task was first queued. */
   attempt: number;
@@ -163,6 +167,8 @@ const MAX_TRANSACTION_ITEMS = 100;
 /** Items in one BatchWriteItem call, and how many such calls a large run creation keeps in flight. */
 const BATCH_WRITE_SIZE = 25;
 const BATCH_WRITE_CONCURRENCY = 8;
+/** Keys in one BatchGetItem call. */
+const BATCH_GET_SIZE = 100;
 /**
  * How long a staged run creation may take before another request with the same idempotency key
  * may take it over. Longer than any API Lambda can live, so the first writer is surely gone.
@@ -495,50 +501,134 @@ export class DynamoStore {
       params.result.status === 'SUCCEEDED'
         ? { field: 'outputJson', value: outputJson(params.result.output) }
         : { field: 'error', value: params.result.error };
-    const countsAsCriticalFailure = params.result.status === 'FAILED' && params.critical;
-    const transaction: TransactWriteCommandInput = {
-      TransactItems: [
-        {
-          Update: {
-            TableName: this.tableName,
-            Key: keys.task(params.runId, params.taskId),
-            UpdateExpression: `SET #status = :final, #outcome = :outcome, completedAt = :now, durationMs = :duration, updatedAt = :now REMOVE leaseToken, expiresAt, expiryShard`,
-            ConditionExpression: '#status = :running AND attempt = :attempt AND leaseToken = :token',
-            ExpressionAttributeNames: { '#status': 'status', '#outcome': outcome.field },
-            ExpressionAttributeValues: {
-              ':final': params.result.status,
-              ':outcome': outcome.value,
-              ':now': now.toISOString(),
-              ':duration': Math.max(0, now.getTime() - Date.parse(params.startedAt)),
-              ':running': 'RUNNING',
-              ':attempt': params.attempt,
-              ':token': params.leaseToken,
-            },
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          },
-        },
-        {
-          Update: {
-            TableName: this.tableName,
-            Key: keys.run(params.runId),
-            UpdateExpression: countsAsCriticalFailure
-              ? 'ADD finishedCount :one, failedCriticalCount :one SET updatedAt = :now'
-              : 'ADD finishedCount :one SET updatedAt = :now',
-            ConditionExpression: 'attribute_exists(pk)',
-            ExpressionAttributeValues: { ':one': 1, ':now': now.toISOString() },
-          },
-        },
-      ],
-    };
+    return this.finishTask({
+      runId: params.runId,
+      taskId: params.taskId,
+      status: params.result.status,
+      countsAsCriticalFailure: params.result.status === 'FAILED' && params.critical,
+      condition: '#status = :running AND attempt = :attempt AND leaseToken = :token',
+      set: '#outcome = :outcome, durationMs = :duration',
+      names: { '#outcome': outcome.field },
+      values: {
+        ':outcome': outcome.value,
+        ':duration': Math.max(0, now.getTime() - Date.parse(params.startedAt)),
+        ':running': 'RUNNING',
+        ':attempt': params.attempt,
+        ':token': params.leaseToken,
+      },
+    });
+  }
+
+  /**
+   * PENDING -> SKIPPED (its join rule can no longer be met, or its condition is false), counted
+   * as finished on the run in the same transaction. `stale` when it is no longer PENDING.
+   */
+  async skipTask(params: { runId: string; taskId: string; reason: string }): Promise<FencedOutcome> {
+    return this.finishTask({
+      runId: params.runId,
+      taskId: params.taskId,
+      status: 'SKIPPED',
+      countsAsCriticalFailure: false,
+      condition: '#status = :pending',
+      set: 'reason = :reason',
+      names: {},
+      values: { ':pending': 'PENDING', ':reason': params.reason },
+    });
+  }
+
+  /**
+   * A failed attempt that will be retried: RUNNING -> QUEUED for the next attempt (its message is
+   * sent with a delay), or WAITING when the backoff is longer than SQS can delay a message and the
+   * sweeper must release it. Fenced like a commit; the error is kept as the last error.
+   */
+  async retryTask(params: {
+    runId: string;
+    taskId: string;
+    attempt: number;
+    leaseToken: string;
+    error: TaskError;
+    status: 'QUEUED' | 'WAITING';
+    /** When the next attempt may start. */
+    dueAt: Date;
+  }): Promise<FencedOutcome> {
+    const now = this.now();
+    const graceMs = params.status === 'QUEUED' ? TIMINGS.deliveryGraceSeconds * 1000 : 0;
+    return this.fencedUpdate(params, {
+      UpdateExpression:
+        'SET #status = :next, attempt = :nextAttempt, #error = :error, queuedAt = :now, updatedAt = :now, expiresAt = :due REMOVE leaseToken',
+      ExpressionAttributeNames: { '#error': 'error' },
+      ExpressionAttributeValues: {
+        ':next': params.status,
+        ':nextAttempt': params.attempt + 1,
+        ':error': params.error,
+        ':now': now.toISOString(),
+        ':due': params.dueAt.getTime() + graceMs,
+      },
+    });
+  }
+
+  /** RUNNING -> COMPLETED or FAILED, exactly once: `stale` if the run was already finished. */
+  async finishRun(params: { runId: string; status: 'COMPLETED' | 'FAILED'; error?: TaskError }): Promise<FencedOutcome> {
+    const now = this.isoNow();
     try {
-      await this.transactWithConflictRetry(transaction);
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.run(params.runId),
+          UpdateExpression:
+            params.error === undefined
+              ? 'SET #status = :final, completedAt = :now, updatedAt = :now'
+              : 'SET #status = :final, completedAt = :now, updatedAt = :now, #error = :error',
+          ConditionExpression: '#status = :running',
+          ExpressionAttributeNames: { '#status': 'status', ...(params.error === undefined ? {} : { '#error': 'error' }) },
+          ExpressionAttributeValues: {
+            ':final': params.status,
+            ':now': now,
+            ':running': 'RUNNING',
+            ...(params.error === undefined ? {} : { ':error': params.error }),
+          },
+        }),
+      );
       return { outcome: 'ok' };
     } catch (error) {
-      if (cancellationCode(error, 0) === 'ConditionalCheckFailed') {
-        return { outcome: 'stale', current: oldTask(cancellationItem(error, 0)) };
-      }
+      if (error instanceof ConditionalCheckFailedException) return { outcome: 'stale', current: undefined };
       throw error;
     }
+  }
+
+  /** The status and output of some tasks of a run (a task's upstream), in one or a few batch reads. */
+  async getTaskOutputs(runId: string, taskIds: readonly string[]): Promise<Record<string, { status: TaskStatus; output?: unknown }>> {
+    const result: Record<string, { status: TaskStatus; output?: unknown }> = {};
+    for (let i = 0; i < taskIds.length; i += BATCH_GET_SIZE) {
+      let requestKeys: Array<Record<string, unknown>> = taskIds.slice(i, i + BATCH_GET_SIZE).map((taskId) => keys.task(runId, taskId));
+      for (let attempt = 1; requestKeys.length > 0; attempt++) {
+        const page = await this.client.send(
+          new BatchGetCommand({
+            RequestItems: {
+              [this.tableName]: {
+                Keys: requestKeys,
+                ConsistentRead: true,
+                ProjectionExpression: 'taskId, #status, outputJson',
+                ExpressionAttributeNames: { '#status': 'status' },
+              },
+            },
+          }),
+        );
+        for (const item of page.Responses?.[this.tableName] ?? []) {
+          const task = parseItem(TaskItemSchema.pick({ taskId: true, status: true, outputJson: true }), item, 'task');
+          result[task.taskId] = withoutUndefined({
+            status: task.status,
+            output: task.outputJson === undefined ? undefined : (JSON.parse(task.outputJson) as unknown),
+          });
+        }
+        requestKeys = page.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
+        if (requestKeys.length > 0) {
+          if (attempt >= 10) throw new EngineError('THROTTLED', 'batch get kept returning unprocessed keys', { retryable: true });
+          await sleep(Math.random() * 25 * 2 ** attempt);
+        }
+      }
+    }
+    return result;
   }
 
   /**
@@ -617,7 +707,7 @@ export class DynamoStore {
         },
       },
       ...definition.definition.tasks.map((task) => ({
-        Put: { TableName: this.tableName, Item: this.pendingTaskItem(params.runId, task.id, now) },
+        Put: { TableName: this.tableName, Item: this.pendingTaskItem(params.runId, definition, task.id, now) },
       })),
     ];
     const idempotencyIndex = transactItems.length;
@@ -669,7 +759,7 @@ export class DynamoStore {
     if (!acquired) return { runId, created: false };
 
     const now = this.isoNow();
-    const taskItems = definition.definition.tasks.map((task) => this.pendingTaskItem(runId, task.id, now));
+    const taskItems = definition.definition.tasks.map((task) => this.pendingTaskItem(runId, definition, task.id, now));
     await this.batchPut(taskItems);
     try {
       await this.client.send(
@@ -791,8 +881,9 @@ export class DynamoStore {
     };
   }
 
-  private pendingTaskItem(runId: string, taskId: string, now: string) {
-    return { ...keys.task(runId, taskId), kind: 'task', runId, taskId, status: 'PENDING', attempt: 0, updatedAt: now };
+  private pendingTaskItem(runId: string, definition: StoredDefinition, taskId: string, now: string) {
+    const { workflowId, version } = definition;
+    return { ...keys.task(runId, taskId), kind: 'task', runId, taskId, workflowId, version, status: 'PENDING', attempt: 0, updatedAt: now };
   }
 
   private idempotencyItem(params: CreateRunParams, now: string) {
@@ -826,9 +917,65 @@ export class DynamoStore {
     };
   }
 
+  /**
+   * Moves a task into a final state and counts it as finished on its run, in one transaction, so
+   * the run's count is exact however often the move is attempted (DESIGN.md invariant 3).
+   */
+  private async finishTask(params: {
+    runId: string;
+    taskId: string;
+    status: 'SUCCEEDED' | 'FAILED' | 'SKIPPED' | 'CANCELLED';
+    countsAsCriticalFailure: boolean;
+    condition: string;
+    set: string;
+    names: Record<string, string>;
+    values: Record<string, unknown>;
+  }): Promise<FencedOutcome> {
+    const now = this.isoNow();
+    const transaction: TransactWriteCommandInput = {
+      TransactItems: [
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: keys.task(params.runId, params.taskId),
+            UpdateExpression: `SET #status = :final, completedAt = :now, updatedAt = :now, ${params.set} REMOVE leaseToken, expiresAt, expiryShard`,
+            ConditionExpression: params.condition,
+            ExpressionAttributeNames: { '#status': 'status', ...params.names },
+            ExpressionAttributeValues: { ...params.values, ':final': params.status, ':now': now },
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          },
+        },
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: keys.run(params.runId),
+            UpdateExpression: params.countsAsCriticalFailure
+              ? 'ADD finishedCount :one, failedCriticalCount :one SET updatedAt = :now'
+              : 'ADD finishedCount :one SET updatedAt = :now',
+            ConditionExpression: 'attribute_exists(pk)',
+            ExpressionAttributeValues: { ':one': 1, ':now': now },
+          },
+        },
+      ],
+    };
+    try {
+      await this.transactWithConflictRetry(transaction);
+      return { outcome: 'ok' };
+    } catch (error) {
+      if (cancellationCode(error, 0) === 'ConditionalCheckFailed') {
+        return { outcome: 'stale', current: oldTask(cancellationItem(error, 0)) };
+      }
+      throw error;
+    }
+  }
+
   private async fencedUpdate(
     params: { runId: string; taskId: string; attempt: number; leaseToken: string },
-    update: { UpdateExpression: string; ExpressionAttributeValues: Record<string, unknown> },
+    update: {
+      UpdateExpression: string;
+      ExpressionAttributeValues: Record<string, unknown>;
+      ExpressionAttributeNames?: Record<string, string>;
+    },
   ): Promise<FencedOutcome> {
     try {
       await this.client.send(
@@ -837,7 +984,7 @@ export class DynamoStore {
           Key: keys.task(params.runId, params.taskId),
           UpdateExpression: update.UpdateExpression,
           ConditionExpression: '#status = :running AND attempt = :attempt AND leaseToken = :token',
-          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeNames: { '#status': 'status', ...update.ExpressionAttributeNames },
           ExpressionAttributeValues: {
             ...update.ExpressionAttributeValues,
             ':running': 'RUNNING',

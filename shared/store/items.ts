@@ -96,6 +96,9 @@ const stringSet = z
 export const TaskItemSchema = z.object({
   runId: z.string(),
   taskId: z.string(),
+  /** The run's workflow and version, so a task's change is handled without reading its run. */
+  workflowId: z.string(),
+  version: z.string(),
   status: z.enum(TASK_STATUSES),
   attempt: z.number(),
   leaseToken: z.string().optional(),

@@ -1,0 +1,62 @@
+// The api Lambda: API Gateway HTTP API (payload v2) events in and out. middy wraps the router
+// with the error mapping, so every failure leaves as the documented error shape.
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { NotFoundError } from '../../shared/errors.js';
+import { localContext } from '../lambda-context.js';
+import { MethodNotAllowedError, errorResponse } from './http.js';
+import { routes, type ApiDeps, type Route } from './routes.js';
+
+export type ApiHandler = (event: APIGatewayProxyEventV2, context?: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+
+export function makeApiHandler(deps: ApiDeps & { logError?: (message: string, error: unknown) => void }): ApiHandler {
+  const logError = deps.logError ?? ((message, error) => console.error(message, error));
+  const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>({ timeoutEarlyInMillis: 0 })
+    .use({
+      onError: (request) => {
+        request.response = errorResponse(request.error, logError);
+      },
+    })
+    .handler(async (event: APIGatewayProxyEventV2) => {
+      const method = event.requestContext.http.method.toUpperCase();
+      const { route, params, pathMatched } = match(routes, method, event.rawPath);
+      if (route === undefined) {
+        if (pathMatched) throw new MethodNotAllowedError(method, event.rawPath);
+        throw new NotFoundError(`route ${method} ${event.rawPath}`);
+      }
+      return route.handler(event, params, deps);
+    });
+  return (event, context) => handler(event, context ?? localContext('api'));
+}
+
+function match(table: readonly Route[], method: string, path: string) {
+  const segments = splitPath(path);
+  let pathMatched = false;
+  for (const route of table) {
+    const params = matchPattern(splitPath(route.pattern), segments);
+    if (params === undefined) continue;
+    pathMatched = true;
+    if (route.method === method) return { route, params, pathMatched };
+  }
+  return { route: undefined, params: {}, pathMatched };
+}
+
+function splitPath(path: string): string[] {
+  return path.split('/').filter((segment) => segment !== '');
+}
+
+function matchPattern(pattern: string[], segments: string[]): Record<string, string> | undefined {
+  if (pattern.length !== segments.length) return undefined;
+  const params: Record<string, string> = {};
+  for (const [i, part] of pattern.entries()) {
+    const segment = segments[i] ?? '';
+    if (part.startsWith('{') && part.endsWith('}')) {
+      try {
+        params[part.slice(1, -1)] = decodeURIComponent(segment);
+      } catch {
+        return undefined;
+      }
+    } else if (part !== segment) return undefined;
+  }
+  return params;
+}

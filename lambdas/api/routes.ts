@@ -1,0 +1,182 @@
+// The HTTP API's routes (DESIGN.md section 5): each parses its parameters with zod, calls the
+// store, and shapes the response. Routes, field names and status codes are the contract.
+import { createHash, randomUUID } from 'node:crypto';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { z } from 'zod';
+import type { DefinitionCache } from '../../shared/definition-cache.js';
+import { parseDefinition } from '../../shared/definition.js';
+import { NotFoundError, ValidationError } from '../../shared/errors.js';
+import { LIMITS, jsonByteLength } from '../../shared/limits.js';
+import { RUN_STATUSES } from '../../shared/states.js';
+import type { DynamoStore, RunWithTasks, StoredDefinition } from '../../shared/store/dynamo-store.js';
+import { canonicalJson } from '../../shared/version.js';
+import { json, jsonBody, parseWith } from './http.js';
+import { PayloadTooLargeError } from '../../shared/errors.js';
+
+export interface ApiDeps {
+  store: DynamoStore;
+  definitions: DefinitionCache;
+  /** Handler names the worker bundle registers: definitions naming others are refused. */
+  knownHandlers: ReadonlySet<string>;
+  newRunId?: () => string;
+}
+
+type Params = Record<string, string>;
+export type RouteHandler = (event: APIGatewayProxyEventV2, params: Params, deps: ApiDeps) => Promise<APIGatewayProxyStructuredResultV2>;
+
+export interface Route {
+  method: string;
+  pattern: string;
+  handler: RouteHandler;
+}
+
+const StartRunSchema = z.strictObject({
+  workflowId: z.string({ error: 'workflowId is required' }).min(1, 'workflowId must not be empty'),
+  version: z.string().min(1, 'version must not be empty').optional(),
+  input: z.json({ error: 'input must be JSON' }).optional(),
+});
+
+const ListRunsSchema = z.strictObject({
+  workflowId: z.string({ error: 'workflowId is required (runs are listed per workflow)' }).min(1),
+  status: z.enum(RUN_STATUSES, { error: `status must be one of ${RUN_STATUSES.join(', ')}` }).optional(),
+  limit: z.coerce.number().int('limit must be a whole number').min(1, 'limit must be at least 1').max(100, 'limit must be at most 100').default(50),
+  nextToken: z.string().min(1).optional(),
+});
+
+/** Printable ASCII, as Stripe and AWS accept for idempotency keys. */
+const IdempotencyKeySchema = z
+  .string()
+  .min(1, 'Idempotency-Key must not be empty')
+  .max(255, 'Idempotency-Key must be at most 255 characters')
+  .regex(/^[\x21-\x7e]+$/, 'Idempotency-Key must be printable ASCII without spaces');
+
+export const routes: Route[] = [
+  {
+    method: 'POST',
+    pattern: '/workflows',
+    handler: async (event, _params, deps) => {
+      const parsed = parseDefinition(jsonBody(event), { knownHandlers: deps.knownHandlers });
+      if (!parsed.ok) throw new ValidationError(parsed.problems);
+      const { version, created } = await deps.store.saveDefinition(parsed.definition);
+      return json(created ? 201 : 200, { workflowId: parsed.definition.id, version });
+    },
+  },
+  {
+    method: 'GET',
+    pattern: '/workflows',
+    handler: async (_event, _params, deps) => json(200, { workflows: await deps.store.listWorkflows() }),
+  },
+  {
+    method: 'GET',
+    pattern: '/workflows/{workflowId}',
+    handler: async (_event, { workflowId = '' }, deps) => {
+      const entry = await deps.store.getWorkflow(workflowId);
+      if (entry === undefined) throw new NotFoundError(`workflow "${workflowId}"`);
+      const [latest, versions] = await Promise.all([
+        deps.definitions.get(workflowId, entry.latestVersion),
+        deps.store.listVersions(workflowId),
+      ]);
+      return json(200, { ...entry, version: entry.latestVersion, definition: latest.definition, versions });
+    },
+  },
+  {
+    method: 'GET',
+    pattern: '/workflows/{workflowId}/versions/{version}',
+    handler: async (_event, { workflowId = '', version = '' }, deps) => {
+      const stored = await deps.store.getDefinition(workflowId, version);
+      if (stored === undefined) throw new NotFoundError(`workflow "${workflowId}" version "${version}"`);
+      return json(200, stored);
+    },
+  },
+  {
+    method: 'POST',
+    pattern: '/runs',
+    handler: async (event, _params, deps) => {
+      const request = parseWith(StartRunSchema, jsonBody(event), 'body');
+      const inputBytes = jsonByteLength(request.input ?? null);
+      if (inputBytes > LIMITS.maxInputBytes) throw new PayloadTooLargeError('input', inputBytes, LIMITS.maxInputBytes);
+      const headerKey = event.headers['idempotency-key'];
+      const idempotencyKey = headerKey === undefined ? undefined : parseWith(IdempotencyKeySchema, headerKey, 'Idempotency-Key');
+      const definition = await definitionFor(deps, request.workflowId, request.version);
+      const { runId, created } = await deps.store.createRun({
+        runId: (deps.newRunId ?? randomUUID)(),
+        definition,
+        input: request.input ?? null,
+        ...(idempotencyKey === undefined
+          ? {}
+          : { idempotency: { key: idempotencyKey, requestFingerprint: fingerprint(request) } }),
+      });
+      if (created) return json(201, { runId, status: 'RUNNING' });
+      const existing = await deps.store.getRun(runId);
+      return json(200, { runId, status: existing?.status ?? 'RUNNING' });
+    },
+  },
+  {
+    method: 'GET',
+    pattern: '/runs',
+    handler: async (event, _params, deps) => {
+      const query = parseWith(ListRunsSchema, event.queryStringParameters ?? {}, 'query');
+      const page = await deps.store.listRuns(query);
+      return json(200, page);
+    },
+  },
+  {
+    method: 'GET',
+    pattern: '/runs/{runId}',
+    handler: async (_event, { runId = '' }, deps) => {
+      const found = await deps.store.readRun(runId);
+      if (found === undefined) throw new NotFoundError(`run "${runId}"`);
+      const definition = await deps.definitions.get(found.run.workflowId, found.run.version);
+      return json(200, runView(found, definition));
+    },
+  },
+];
+
+async function definitionFor(deps: ApiDeps, workflowId: string, version: string | undefined): Promise<StoredDefinition> {
+  if (version !== undefined) {
+    const pinned = await deps.store.getDefinition(workflowId, version);
+    if (pinned === undefined) throw new NotFoundError(`workflow "${workflowId}" version "${version}"`);
+    return pinned;
+  }
+  const latest = await deps.store.getLatestDefinition(workflowId);
+  if (latest === undefined) throw new NotFoundError(`workflow "${workflowId}"`);
+  return latest;
+}
+
+/** Same key + same request = same run; same key + another request = 409. */
+function fingerprint(request: z.output<typeof StartRunSchema>): string {
+  const canonical = canonicalJson({ workflowId: request.workflowId, version: request.version ?? null, input: request.input ?? null });
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+/** The run as GET /runs/{runId} shows it: tasks in definition order, with their dependencies. */
+export function runView({ run, tasks }: RunWithTasks, definition: StoredDefinition) {
+  const byId = new Map(tasks.map((task) => [task.taskId, task]));
+  return {
+    runId: run.runId,
+    workflowId: run.workflowId,
+    version: run.version,
+    status: run.status,
+    input: run.input,
+    ...(run.output === undefined ? {} : { output: run.output }),
+    ...(run.error === undefined ? {} : { error: run.error }),
+    createdAt: run.createdAt,
+    ...(run.completedAt === undefined ? {} : { completedAt: run.completedAt }),
+    tasks: definition.definition.tasks.map((taskDefinition) => {
+      const task = byId.get(taskDefinition.id);
+      return {
+        taskId: taskDefinition.id,
+        type: taskDefinition.type,
+        status: task?.status ?? 'PENDING',
+        attempt: task?.attempt ?? 0,
+        dependsOn: taskDefinition.dependsOn,
+        ...(task?.startedAt === undefined ? {} : { startedAt: task.startedAt }),
+        ...(task?.completedAt === undefined ? {} : { completedAt: task.completedAt }),
+        ...(task?.durationMs === undefined ? {} : { durationMs: task.durationMs }),
+        ...(task?.output === undefined ? {} : { output: task.output }),
+        ...(task?.error === undefined ? {} : { error: task.error }),
+        ...(task?.reason === undefined ? {} : { reason: task.reason }),
+      };
+    }),
+  };
+}

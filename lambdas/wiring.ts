@@ -1,0 +1,61 @@
+// Builds the engine's parts and the Lambda handlers from clients and configuration. The Lambda
+// entry points call it once per container; the local runtime and the tests call it with local
+// clients. Nothing here decides anything: it only connects.
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { EngineConfig } from '../shared/config.js';
+import { DefinitionCache } from '../shared/definition-cache.js';
+import { attemptLogger, createLogger } from '../shared/observability.js';
+import { TaskQueue } from '../shared/queue.js';
+import { Scheduler } from '../shared/scheduler.js';
+import { DynamoStore } from '../shared/store/dynamo-store.js';
+import type { HandlerRegistry } from '../shared/tasks/context.js';
+import type { LambdaInvoker } from '../shared/tasks/executors.js';
+import { Worker } from '../shared/worker.js';
+import { makeApiHandler } from './api/handler.js';
+import { makeSchedulerHandler } from './scheduler/handler.js';
+import { makeWorkerHandler } from './worker/handler.js';
+
+export interface EngineWiring {
+  clients: { dynamo: DynamoDBDocumentClient; sqs: SQSClient };
+  config: EngineConfig;
+  handlers: HandlerRegistry;
+  lambdaInvoker?: LambdaInvoker;
+  logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+  now?: () => Date;
+}
+
+export function wireEngine(wiring: EngineWiring) {
+  const logger = createLogger(wiring.logLevel === undefined ? {} : { logLevel: wiring.logLevel });
+  const logError = (message: string, extra: unknown) => logger.error(message, { detail: extra as Record<string, unknown> });
+  const now = wiring.now;
+  const store = new DynamoStore({ client: wiring.clients.dynamo, tableName: wiring.config.tableName, ...(now ? { now } : {}) });
+  const queue = new TaskQueue({ sqs: wiring.clients.sqs, queueUrl: wiring.config.taskQueueUrl });
+  const definitions = new DefinitionCache(store);
+  const scheduler = new Scheduler({ store, queue, definitions, ...(now ? { now } : {}) });
+  const worker = new Worker({
+    store,
+    queue,
+    definitions,
+    executorEnv: {
+      handlers: wiring.handlers,
+      httpAllowedHosts: wiring.config.httpAllowedHosts,
+      ...(wiring.lambdaInvoker === undefined ? {} : { lambdaInvoker: wiring.lambdaInvoker }),
+    },
+    loggerFor: (keys) => attemptLogger(logger, keys),
+    ...(now ? { now } : {}),
+  });
+  return {
+    logger,
+    store,
+    queue,
+    definitions,
+    scheduler,
+    worker,
+    api: makeApiHandler({ store, definitions, knownHandlers: new Set(wiring.handlers.keys()), logError }),
+    schedulerHandler: makeSchedulerHandler({ scheduler, logError }),
+    workerHandler: makeWorkerHandler({ worker, logError }),
+  };
+}
+
+export type Engine = ReturnType<typeof wireEngine>;

@@ -1,0 +1,142 @@
+// The embedded local runtime (DESIGN.md section 6): DynamoDB Local and the SQS protocol server
+// as the real parts, the table and queues made from the shared settings, and the unchanged
+// handlers driven the way AWS's event sources drive them: a stream poller for the scheduler, an
+// SQS poller for the worker, an HTTP server for the API. `npm start` and the integration tests
+// both use it.
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFoundException, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { wireEngine, type Engine } from '../lambdas/wiring.js';
+import { createDocumentClient } from '../shared/store/dynamo-client.js';
+import { createTableInput } from '../shared/table-schema.js';
+import type { HandlerRegistry } from '../shared/tasks/context.js';
+import { LOCAL_AWS, freePort, startDynamoDbLocal } from './dynamodb-local.js';
+import { startHttpGateway } from './http-gateway.js';
+import { createQueues, startSqsServer } from './sqs-server.js';
+import { startSqsPoller } from './sqs-poller.js';
+import { startStreamPoller } from './stream-poller.js';
+
+export const LOCAL_TABLE_NAME = 'dagflow';
+
+/** Hosts `http` tasks may call locally unless told otherwise. */
+export const LOCAL_HTTP_ALLOWED_HOSTS = ['localhost', '127.0.0.1'];
+
+export interface LocalRuntimeOptions {
+  /** HTTP port of the API; 0 picks a free one. */
+  port?: number;
+  /** Where DynamoDB Local keeps its data; in memory when undefined. */
+  dataDir?: string;
+  handlers: HandlerRegistry;
+  httpAllowedHosts?: string[];
+  logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+  /** Parallel SQS pollers feeding the worker (like Lambda's concurrency). */
+  workerConcurrency?: number;
+  /** Visibility timeout of the task queue (seconds); short in tests of redelivery. */
+  visibilityTimeoutSeconds?: number;
+  /** Called on errors of the pollers (a failing batch is retried as AWS would). */
+  onError?: (source: string, error: unknown) => void;
+}
+
+export interface LocalRuntime {
+  apiUrl: string;
+  engine: Engine;
+  clients: { dynamo: ReturnType<typeof createDocumentClient>; sqs: SQSClient };
+  dynamoEndpoint: string;
+  sqsEndpoint: string;
+  tableName: string;
+  taskQueueUrl: string;
+  taskDlqUrl: string;
+  stop(): Promise<void>;
+}
+
+export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<LocalRuntime> {
+  const stops: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const step of stops.reverse()) {
+      await step().catch(() => undefined);
+    }
+  };
+  try {
+    const dynamoLocal = await startDynamoDbLocal(options.dataDir === undefined ? {} : { dataDir: options.dataDir });
+    stops.push(() => dynamoLocal.stop());
+    const sqsServer = await startSqsServer();
+    stops.push(() => sqsServer.stop());
+
+    const rawDynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: dynamoLocal.endpoint });
+    const dynamo = createDocumentClient({ ...LOCAL_AWS, endpoint: dynamoLocal.endpoint });
+    const sqs = new SQSClient({ ...LOCAL_AWS, endpoint: sqsServer.endpoint });
+    const streams = new DynamoDBStreamsClient({ ...LOCAL_AWS, endpoint: dynamoLocal.endpoint });
+    stops.push(() => {
+      for (const client of [rawDynamo, dynamo, sqs, streams]) client.destroy();
+      return Promise.resolve();
+    });
+
+    const streamArn = await ensureTable(rawDynamo, LOCAL_TABLE_NAME);
+    const queues = await createQueues(sqs, {
+      ...(options.visibilityTimeoutSeconds === undefined ? {} : { visibilityTimeoutSeconds: options.visibilityTimeoutSeconds }),
+    });
+
+    const engine = wireEngine({
+      clients: { dynamo, sqs },
+      config: {
+        tableName: LOCAL_TABLE_NAME,
+        taskQueueUrl: queues.taskQueueUrl,
+        httpAllowedHosts: options.httpAllowedHosts ?? LOCAL_HTTP_ALLOWED_HOSTS,
+      },
+      handlers: options.handlers,
+      ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
+    });
+
+    const onError = (source: string) => (error: unknown) => options.onError?.(source, error);
+    const streamPoller = startStreamPoller({
+      streamsClient: streams,
+      streamArn,
+      handler: engine.schedulerHandler,
+      onError: onError('stream poller'),
+    });
+    stops.push(() => streamPoller.stop());
+    const sqsPoller = startSqsPoller({
+      sqs,
+      queueUrl: queues.taskQueueUrl,
+      queueArn: queues.taskQueueArn,
+      handler: engine.workerHandler,
+      concurrency: options.workerConcurrency ?? 4,
+      onError: onError('sqs poller'),
+    });
+    stops.push(() => sqsPoller.stop());
+
+    const gateway = await startHttpGateway({ port: options.port ?? (await freePort()), handler: engine.api });
+    stops.push(() => gateway.stop());
+
+    return {
+      apiUrl: gateway.url,
+      engine,
+      clients: { dynamo, sqs },
+      dynamoEndpoint: dynamoLocal.endpoint,
+      sqsEndpoint: sqsServer.endpoint,
+      tableName: LOCAL_TABLE_NAME,
+      taskQueueUrl: queues.taskQueueUrl,
+      taskDlqUrl: queues.taskDlqUrl,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** Creates the table unless a persisted one exists; returns its stream ARN. */
+async function ensureTable(client: DynamoDBClient, tableName: string): Promise<string> {
+  try {
+    const existing = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    if (existing.Table?.LatestStreamArn !== undefined) return existing.Table.LatestStreamArn;
+  } catch (error) {
+    if (!(error instanceof ResourceNotFoundException)) throw error;
+  }
+  await client.send(new CreateTableCommand(createTableInput(tableName)));
+  await waitUntilTableExists({ client, maxWaitTime: 60 }, { TableName: tableName });
+  const created = await client.send(new DescribeTableCommand({ TableName: tableName }));
+  const streamArn = created.Table?.LatestStreamArn;
+  if (streamArn === undefined) throw new Error(`table ${tableName} has no stream`);
+  return streamArn;
+}

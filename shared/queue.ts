@@ -1,0 +1,73 @@
+// The one module that talks to SQS: the task message format and sending messages in batches.
+// A message names one attempt of one task; the worker's claim makes duplicates harmless.
+import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { z } from 'zod';
+import { EngineError } from './errors.js';
+import { QUEUES } from './settings.js';
+
+export const TaskMessageSchema = z.strictObject({
+  runId: z.string().min(1),
+  taskId: z.string().min(1),
+  attempt: z.int().min(1),
+  workflowId: z.string().min(1),
+  version: z.string().min(1),
+  /** Epoch ms before which the task must not start (a `wait` task's end). */
+  notBefore: z.number().optional(),
+});
+export type TaskMessage = z.infer<typeof TaskMessageSchema>;
+
+export interface OutgoingMessage {
+  message: TaskMessage;
+  /** 0..900 seconds. */
+  delaySeconds?: number;
+}
+
+/** SQS's limit on entries in one SendMessageBatch call. */
+const SEND_BATCH_SIZE = 10;
+const SEND_ATTEMPTS = 5;
+
+export class TaskQueue {
+  private readonly sqs: SQSClient;
+  private readonly queueUrl: string;
+
+  constructor(deps: { sqs: SQSClient; queueUrl: string }) {
+    this.sqs = deps.sqs;
+    this.queueUrl = deps.queueUrl;
+  }
+
+  /** Sends every message, retrying the entries SQS refuses; throws if some never go through. */
+  async send(messages: readonly OutgoingMessage[]): Promise<void> {
+    const batches: OutgoingMessage[][] = [];
+    for (let i = 0; i < messages.length; i += SEND_BATCH_SIZE) batches.push(messages.slice(i, i + SEND_BATCH_SIZE));
+    await Promise.all(batches.map((batch) => this.sendBatch(batch)));
+  }
+
+  private async sendBatch(batch: readonly OutgoingMessage[]): Promise<void> {
+    let pending = batch.map((outgoing, i) => ({ id: String(i), outgoing }));
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      const result = await this.sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: this.queueUrl,
+          Entries: pending.map(({ id, outgoing }) => ({
+            Id: id,
+            MessageBody: JSON.stringify(outgoing.message),
+            DelaySeconds: clampDelay(outgoing.delaySeconds ?? 0),
+          })),
+        }),
+      );
+      const failed = new Set((result.Failed ?? []).map((entry) => entry.Id));
+      pending = pending.filter(({ id }) => failed.has(id));
+      if (pending.length > 0) {
+        if (attempt >= SEND_ATTEMPTS) {
+          const reasons = (result.Failed ?? []).map((entry) => entry.Message ?? entry.Code).join('; ');
+          throw new EngineError('QUEUE_SEND_FAILED', `SQS refused ${pending.length} message(s): ${reasons}`, { retryable: true });
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20 * 2 ** attempt));
+      }
+    }
+  }
+}
+
+function clampDelay(seconds: number): number {
+  return Math.min(QUEUES.maxDelaySeconds, Math.max(0, Math.ceil(seconds)));
+}

@@ -1,0 +1,214 @@
+// The scheduler: reacts to one changed item of the table (a stream record) and does only the work
+// that change calls for (DESIGN.md invariant 2):
+// - a run became visible (RUNNING)   -> queue its root tasks;
+// - a task reached a final state     -> record it on each dependent (idempotent set ADD) and
+//                                       queue or skip the dependents whose join rule is now decided;
+// - a run's last task finished       -> finish the run, exactly once (conditional write).
+// Work per change is O(out-degree of the changed task); the run is never scanned.
+import { evaluateCondition } from './condition.js';
+import { rootTasks } from './dag.js';
+import type { DefinitionCache } from './definition-cache.js';
+import { taskOf } from './definition-cache.js';
+import type { TaskDefinition } from './definition.js';
+import { decideTask } from './join-rules.js';
+import type { OutgoingMessage, TaskQueue } from './queue.js';
+import { QUEUES, TIMINGS } from './settings.js';
+import { isFinalTaskStatus, type TaskStatus } from './states.js';
+import type { DynamoStore, TaskRecord } from './store/dynamo-store.js';
+import type { RunItem, TaskItem } from './store/items.js';
+
+/** One changed item, as a stream record shows it (images parsed). */
+export type StoreChange =
+  | { kind: 'run'; old: RunItem | undefined; new: RunItem | undefined }
+  | { kind: 'task'; old: TaskItem | undefined; new: TaskItem | undefined };
+
+export interface SchedulerDeps {
+  store: DynamoStore;
+  queue: TaskQueue;
+  definitions: DefinitionCache;
+  now?: () => Date;
+}
+
+interface RunRef {
+  runId: string;
+  workflowId: string;
+  version: string;
+}
+
+/** How many dependents of one task are handled at once. */
+const DEPENDENT_CONCURRENCY = 16;
+
+export class Scheduler {
+  private readonly store: DynamoStore;
+  private readonly queue: TaskQueue;
+  private readonly definitions: DefinitionCache;
+  private readonly now: () => Date;
+
+  constructor(deps: SchedulerDeps) {
+    this.store = deps.store;
+    this.queue = deps.queue;
+    this.definitions = deps.definitions;
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /** Handles one change; safe to call again with the same change (a replayed record). */
+  async handleChange(change: StoreChange): Promise<void> {
+    const outbox: OutgoingMessage[] = [];
+    if (change.kind === 'run') await this.onRunChange(change.old, change.new, outbox);
+    else await this.onTaskChange(change.old, change.new, outbox);
+    // Tasks are marked QUEUED before their message is sent: a worker never sees a message for a
+    // task that is not yet claimable. If the send fails, the record is replayed and re-sends.
+    if (outbox.length > 0) await this.queue.send(outbox);
+  }
+
+  private async onRunChange(old: RunItem | undefined, current: RunItem | undefined, outbox: OutgoingMessage[]): Promise<void> {
+    if (current === undefined || current.status !== 'RUNNING') return;
+    const becameVisible = old === undefined || old.status === 'CREATING';
+    if (becameVisible) await this.startRun(current, outbox);
+    if (current.finishedCount >= current.taskCount) await this.finishRun(current);
+  }
+
+  private async startRun(run: RunItem, outbox: OutgoingMessage[]): Promise<void> {
+    const definition = await this.definitions.get(run.workflowId, run.version);
+    const input = JSON.parse(run.inputJson) as unknown;
+    await forEachLimited(rootTasks(definition.definition), DEPENDENT_CONCURRENCY, async (taskId) => {
+      const task = taskOf(definition, taskId);
+      const fresh = { status: 'PENDING' as const, attempt: 0 };
+      if (task.when !== undefined && !evaluateCondition(task.when, { input, upstream: {} })) {
+        await this.store.skipTask({ runId: run.runId, taskId, reason: 'condition false' });
+        return;
+      }
+      await this.queueTask(run, task, fresh, outbox);
+    });
+  }
+
+  private async finishRun(run: RunItem): Promise<void> {
+    const failed = run.failedCriticalCount > 0;
+    await this.store.finishRun(
+      failed
+        ? {
+            runId: run.runId,
+            status: 'FAILED',
+            error: {
+              name: 'TaskFailed',
+              message: `${run.failedCriticalCount} critical task(s) failed`,
+              retryable: false,
+            },
+          }
+        : { runId: run.runId, status: 'COMPLETED' },
+    );
+  }
+
+  private async onTaskChange(old: TaskItem | undefined, current: TaskItem | undefined, outbox: OutgoingMessage[]): Promise<void> {
+    if (current === undefined || !isFinalTaskStatus(current.status) || old?.status === current.status) return;
+    const run = { runId: current.runId, workflowId: current.workflowId, version: current.version };
+    const definition = await this.definitions.get(run.workflowId, run.version);
+    const dependents = definition.dependents.get(current.taskId) ?? [];
+    const dependencyStatus = current.status as 'SUCCEEDED' | 'FAILED' | 'SKIPPED' | 'CANCELLED';
+    await forEachLimited(dependents, DEPENDENT_CONCURRENCY, async (dependentId) => {
+      const dependent = await this.store.recordDependencyOutcome({
+        runId: run.runId,
+        taskId: dependentId,
+        dependencyId: current.taskId,
+        dependencyStatus,
+      });
+      await this.decide(run, taskOf(definition, dependentId), dependent, outbox);
+    });
+  }
+
+  /** Queues or skips a PENDING task whose dependencies' outcomes changed. */
+  private async decide(
+    run: RunRef,
+    task: TaskDefinition,
+    record: TaskRecord,
+    outbox: OutgoingMessage[],
+  ): Promise<void> {
+    if (record.status !== 'PENDING') return;
+    const statusOf = dependencyStatusLookup(record);
+    const join = decideTask({ ...task, when: undefined }, statusOf);
+    if (join.decision === 'wait') return;
+    if (join.decision === 'skip') {
+      await this.store.skipTask({ runId: run.runId, taskId: task.id, reason: join.reason ?? 'join rule not met' });
+      return;
+    }
+    if (task.when !== undefined) {
+      const [runRecord, upstream] = await Promise.all([
+        this.store.getRun(run.runId),
+        this.store.getTaskOutputs(run.runId, task.dependsOn),
+      ]);
+      if (!evaluateCondition(task.when, { input: runRecord?.input, upstream })) {
+        await this.store.skipTask({ runId: run.runId, taskId: task.id, reason: 'condition false' });
+        return;
+      }
+    }
+    await this.queueTask(run, task, { status: 'PENDING', attempt: record.attempt }, outbox);
+  }
+
+  private async queueTask(
+    run: RunRef,
+    task: TaskDefinition,
+    expected: { status: 'PENDING'; attempt: number },
+    outbox: OutgoingMessage[],
+  ): Promise<void> {
+    const now = this.now().getTime();
+    const notBefore = task.type === 'wait' ? waitEnd(task, now) : undefined;
+    const delaySeconds = notBefore === undefined ? 0 : Math.max(0, (notBefore - now) / 1000);
+    const attempt = expected.attempt + 1;
+    const queued = await this.store.queueTask({
+      runId: run.runId,
+      taskId: task.id,
+      expected,
+      attempt,
+      deliveryTimeoutSeconds: delaySeconds + TIMINGS.deliveryGraceSeconds,
+    });
+    // A replayed record finds the task already QUEUED for this attempt: its message may have been
+    // lost with the failed invocation, so it is sent again (the claim makes a duplicate harmless).
+    const alreadyQueued =
+      queued.outcome === 'conflict' && queued.current?.status === 'QUEUED' && queued.current.attempt === attempt;
+    if (queued.outcome !== 'queued' && !alreadyQueued) return;
+    outbox.push({
+      message: {
+        runId: run.runId,
+        taskId: task.id,
+        attempt,
+        workflowId: run.workflowId,
+        version: run.version,
+        ...(notBefore === undefined ? {} : { notBefore }),
+      },
+      delaySeconds: Math.min(QUEUES.maxDelaySeconds, delaySeconds),
+    });
+  }
+
+}
+
+/** Epoch ms at which a wait task is over, counted from when it became ready. */
+function waitEnd(task: Extract<TaskDefinition, { type: 'wait' }>, now: number): number {
+  if (task.until !== undefined) return Date.parse(task.until);
+  return now + (task.seconds ?? 0) * 1000;
+}
+
+function dependencyStatusLookup(record: TaskRecord): (taskId: string) => TaskStatus {
+  const statuses = new Map<string, TaskStatus>();
+  for (const id of record.dependencies.succeeded) statuses.set(id, 'SUCCEEDED');
+  for (const id of record.dependencies.failed) statuses.set(id, 'FAILED');
+  for (const id of record.dependencies.skipped) statuses.set(id, 'SKIPPED');
+  for (const id of record.dependencies.cancelled) statuses.set(id, 'CANCELLED');
+  return (taskId) => statuses.get(taskId) ?? 'PENDING';
+}
+
+export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const errors: unknown[] = [];
+  const lane = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await fn(item);
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  if (errors.length > 0) throw errors[0];
+}

@@ -1,0 +1,33 @@
+// Names and settings shared by the CDK stack, the local runtime and the handlers: environment
+// variable names, queue settings and engine timings. One module, so they cannot drift apart.
+
+/** Environment variables the Lambdas read (parsed once, at load, by config.ts). */
+export const ENV = {
+  tableName: 'TABLE_NAME',
+  taskQueueUrl: 'TASK_QUEUE_URL',
+  taskDlqUrl: 'TASK_DLQ_URL',
+  /** Comma-separated hosts that `http` tasks may call (SSRF guard); `*.example.com` matches subdomains. */
+  httpAllowedHosts: 'HTTP_ALLOWED_HOSTS',
+  /** Comma-separated Lambda function names or ARNs that `lambda` tasks may invoke. */
+  lambdaAllowedFunctions: 'LAMBDA_ALLOWED_FUNCTIONS',
+} as const;
+
+export const QUEUES = {
+  task: { name: 'dagflow-tasks', dlqName: 'dagflow-tasks-dlq' },
+  /** Deliveries before SQS moves a message to the DLQ. */
+  maxReceiveCount: 5,
+  /** The worker's own timeout; the queue's visibility timeout is six times it (AWS guidance). */
+  workerTimeoutSeconds: 900,
+  visibilityTimeoutSeconds: 6 * 900,
+  /** Seconds a DLQ keeps a message (14 days, the maximum). */
+  dlqRetentionSeconds: 14 * 86_400,
+  /** SQS's largest DelaySeconds. */
+  maxDelaySeconds: 900,
+} as const;
+
+export const TIMINGS = {
+  /** Lease of an attempt without its own timeoutSeconds. */
+  defaultTaskTimeoutSeconds: 300,
+  /** A QUEUED task whose message has not been claimed this long after it was due is re-sent. */
+  deliveryGraceSeconds: 300,
+} as const;

@@ -1,0 +1,120 @@
+// Runs one attempt of a task (or of an inline compensation) by its kind: handler, http, lambda,
+// and the built-ins pass, fail and wait. The worker owns everything around the attempt (claim,
+// lease, timeout, commit); this module only turns an action and a context into an output or a
+// thrown error that `toTaskError` (errors.ts) classifies.
+import { renderTemplate, type ValueScope } from '../condition.js';
+import type { Compensation, TaskDefinition } from '../definition.js';
+import { TaskFailure, type HandlerRegistry, type TaskContext } from './context.js';
+import { executeHttp, type HttpTaskEnv } from './http-task.js';
+
+/** An inline compensation (`compensate: { type: ... }`); a bare handler name is turned into one by `compensationAction`. */
+export type InlineCompensation = Exclude<Compensation, string>;
+
+/** What `executeAction` can run: a task of any kind, or an inline compensation. */
+export type ExecutableAction = TaskDefinition | InlineCompensation;
+
+/**
+ * Invokes a Lambda function synchronously and resolves with its result. The AWS implementation
+ * lives with the worker; it should throw a TaskFailure for a function error (FunctionError set)
+ * and let SDK errors through (they are retryable).
+ */
+export type LambdaInvoker = (functionName: string, payload: unknown, signal: AbortSignal) => Promise<unknown>;
+
+export interface ExecutorEnv extends HttpTaskEnv {
+  handlers: HandlerRegistry;
+  /** Undefined where there is no AWS (the local runtime): lambda tasks then fail, not retried. */
+  lambdaInvoker?: LambdaInvoker;
+}
+
+/** A task's `compensate` as an action: a bare handler name becomes a handler action. */
+export function compensationAction(compensation: Compensation): InlineCompensation {
+  return typeof compensation === 'string' ? { type: 'handler', handler: compensation } : compensation;
+}
+
+/**
+ * Runs one attempt and resolves with its output (undefined becomes null, so an output is always
+ * JSON-shaped). Rejects with a TaskFailure for a classified failure, with the signal's reason once
+ * `ctx.signal` fires (even if a handler ignores the signal: its late result is dropped), or with
+ * whatever a handler threw.
+ */
+export async function executeAction(action: ExecutableAction, ctx: TaskContext, env: ExecutorEnv): Promise<unknown> {
+  ctx.signal.throwIfAborted();
+  const output = await run(action, ctx, env);
+  return output === undefined ? null : output;
+}
+
+function run(action: ExecutableAction, ctx: TaskContext, env: ExecutorEnv): Promise<unknown> {
+  switch (action.type) {
+    case 'handler':
+      return runHandler(action.handler, ctx, env.handlers);
+    case 'http':
+      return executeHttp(action.http, ctx, env);
+    case 'lambda':
+      return invokeLambda(action.lambda, ctx, env.lambdaInvoker);
+    case 'pass':
+      return Promise.resolve(action.output === undefined ? ctx.input : action.output);
+    case 'fail':
+      return Promise.reject(new TaskFailure(action.error, action.message ?? action.error, { retryable: false }));
+    case 'wait':
+      // The scheduler only queues a wait task once it is due, so running it is immediate.
+      return Promise.resolve(null);
+  }
+}
+
+function runHandler(name: string, ctx: TaskContext, handlers: HandlerRegistry): Promise<unknown> {
+  const handler = handlers.get(name);
+  if (handler === undefined) {
+    return Promise.reject(
+      new TaskFailure('UnknownHandler', `no handler named "${name}" is registered in this worker`, { retryable: false }),
+    );
+  }
+  // The executor calls user code: a synchronous throw becomes a rejection like any other.
+  return untilAborted(
+    new Promise<unknown>((resolve) => resolve(handler(ctx))),
+    ctx.signal,
+  );
+}
+
+type LambdaSpec = Extract<TaskDefinition, { type: 'lambda' }>['lambda'];
+
+function invokeLambda(spec: LambdaSpec, ctx: TaskContext, invoker: LambdaInvoker | undefined): Promise<unknown> {
+  if (invoker === undefined) {
+    return Promise.reject(
+      new TaskFailure('LambdaNotAvailable', 'lambda tasks need the AWS deployment; they are not available locally', {
+        retryable: false,
+      }),
+    );
+  }
+  const scope: ValueScope = { input: ctx.input, upstream: ctx.upstream };
+  const payload =
+    spec.payload === undefined
+      ? {
+          input: ctx.input,
+          upstream: ctx.upstream,
+          runId: ctx.runId,
+          taskId: ctx.taskId,
+          attempt: ctx.attempt,
+          idempotencyKey: ctx.idempotencyKey,
+        }
+      : renderTemplate(spec.payload, scope);
+  return untilAborted(
+    new Promise<unknown>((resolve) => resolve(invoker(spec.functionName, payload, ctx.signal))),
+    ctx.signal,
+  );
+}
+
+/**
+ * `work`, or a rejection with the signal's reason as soon as the signal fires, so an attempt ends
+ * on cancellation or timeout even if the code behind it never looks at the signal.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  // The work may still settle after we gave up on it; its result is dropped, never unhandled.
+  work.catch(() => undefined);
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  let onAbort = (): void => undefined;
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => reject(signal.reason as Error);
+  });
+  signal.addEventListener('abort', onAbort, { once: true });
+  return Promise.race([work, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
+}

@@ -1,0 +1,228 @@
+// The worker: runs one attempt of one task, following the check-then-execute-then-record
+// protocol. It claims the attempt (conditional write), builds the handler context, executes the
+// task with a signal that fires on timeout and before the Lambda's deadline, then records the
+// result with a fenced write, or schedules the next attempt by the task's retry policy.
+// A task's own error is a result; only infrastructure errors escape (and the message is retried).
+import type { DefinitionCache } from './definition-cache.js';
+import { taskOf } from './definition-cache.js';
+import type { TaskDefinition } from './definition.js';
+import { PayloadTooLargeError } from './errors.js';
+import type { TaskMessage, TaskQueue } from './queue.js';
+import { retryDelaySeconds, retryPlacement, shouldRetry } from './retry-policy.js';
+import { QUEUES, TIMINGS } from './settings.js';
+import type { DynamoStore, TaskError, TaskRecord } from './store/dynamo-store.js';
+import type { TaskContext, TaskLogger } from './tasks/context.js';
+import { LambdaDeadline, TaskTimedOut, toTaskError } from './tasks/errors.js';
+import { executeAction, type ExecutorEnv } from './tasks/executors.js';
+
+export interface WorkerDeps {
+  store: DynamoStore;
+  queue: TaskQueue;
+  definitions: DefinitionCache;
+  executorEnv: ExecutorEnv;
+  /** A logger for one attempt, with runId, taskId and attempt on every line. */
+  loggerFor: (keys: { runId: string; taskId: string; attempt: number }) => TaskLogger;
+  now?: () => Date;
+  /** Random source in [0, 1) for retry jitter. */
+  random?: () => number;
+}
+
+/** What the worker knows of its own invocation (the Lambda context). */
+export interface InvocationDeadline {
+  getRemainingTimeInMillis(): number;
+}
+
+/** Extra lease beyond the task's timeout, so a slow commit is not mistaken for a crash. */
+const LEASE_GRACE_SECONDS = 30;
+/** The signal fires this long before the Lambda's deadline, leaving time to record the result. */
+const DEADLINE_MARGIN_MS = 3_000;
+/** A wait task's message arriving this early is still taken as due (SQS delays are in seconds). */
+const WAIT_TOLERANCE_MS = 1_000;
+
+export type AttemptOutcome = 'succeeded' | 'failed' | 'retrying' | 'not-claimable' | 'stale' | 'not-due';
+
+export class Worker {
+  private readonly store: DynamoStore;
+  private readonly queue: TaskQueue;
+  private readonly definitions: DefinitionCache;
+  private readonly executorEnv: ExecutorEnv;
+  private readonly loggerFor: WorkerDeps['loggerFor'];
+  private readonly now: () => Date;
+  private readonly random: () => number;
+
+  constructor(deps: WorkerDeps) {
+    this.store = deps.store;
+    this.queue = deps.queue;
+    this.definitions = deps.definitions;
+    this.executorEnv = deps.executorEnv;
+    this.loggerFor = deps.loggerFor;
+    this.now = deps.now ?? (() => new Date());
+    this.random = deps.random ?? Math.random;
+  }
+
+  async process(message: TaskMessage, invocation?: InvocationDeadline): Promise<AttemptOutcome> {
+    const definition = await this.definitions.get(message.workflowId, message.version);
+    const task = taskOf(definition, message.taskId);
+    const logger = this.loggerFor({ runId: message.runId, taskId: message.taskId, attempt: message.attempt });
+
+    // A wait longer than SQS can delay a message is carried by re-sending it until it is due.
+    const remainingWaitMs = (message.notBefore ?? 0) - this.now().getTime();
+    if (remainingWaitMs > WAIT_TOLERANCE_MS) {
+      await this.queue.send([{ message, delaySeconds: Math.min(QUEUES.maxDelaySeconds, remainingWaitMs / 1000) }]);
+      return 'not-due';
+    }
+
+    const claim = await this.store.claimTask({
+      runId: message.runId,
+      taskId: message.taskId,
+      attempt: message.attempt,
+      leaseSeconds: leaseSecondsOf(task),
+    });
+    if (claim.outcome === 'not-claimable') {
+      logger.info('attempt not claimable: a duplicate or stale message', { status: claim.current?.status });
+      return 'not-claimable';
+    }
+    const claimed = claim.task;
+    logger.info('task started');
+
+    const result = await this.execute(task, claimed, logger, invocation);
+    return this.record(message, task, claimed, result, logger);
+  }
+
+  private async execute(
+    task: TaskDefinition,
+    claimed: TaskRecord,
+    logger: TaskLogger,
+    invocation: InvocationDeadline | undefined,
+  ): Promise<{ ok: true; output: unknown } | { ok: false; error: TaskError }> {
+    const { runId, taskId, attempt } = claimed;
+    const leaseToken = claimed.leaseToken ?? '';
+    const controller = new AbortController();
+    const timers: NodeJS.Timeout[] = [];
+    const timeoutSeconds = task.timeoutSeconds ?? TIMINGS.defaultTaskTimeoutSeconds;
+    timers.push(setTimeout(() => controller.abort(new TaskTimedOut(timeoutSeconds)), timeoutSeconds * 1000));
+    if (invocation !== undefined) {
+      const untilDeadline = invocation.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS;
+      timers.push(setTimeout(() => controller.abort(new LambdaDeadline()), Math.max(0, untilDeadline)));
+    }
+    try {
+      const [run, upstreamOutputs] = await Promise.all([
+        this.store.getRun(runId),
+        this.store.getTaskOutputs(runId, task.dependsOn),
+      ]);
+      const upstream = Object.fromEntries(
+        Object.entries(upstreamOutputs).map(([id, value]) => [id, value.output === undefined ? {} : { output: value.output }]),
+      );
+      const ctx: TaskContext = {
+        runId,
+        taskId,
+        input: run?.input,
+        upstream,
+        attempt,
+        checkpoint: claimed.checkpoint,
+        signal: controller.signal,
+        idempotencyKey: `${runId}:${taskId}`,
+        logger,
+        saveCheckpoint: async (data) => {
+          const saved = await this.store.saveCheckpoint({ runId, taskId, attempt, leaseToken, checkpoint: data });
+          if (saved.outcome === 'stale') throw new Error('the attempt lost its lease; checkpoint not saved');
+        },
+        heartbeat: async () => {
+          const extended = await this.store.extendLease({
+            runId,
+            taskId,
+            attempt,
+            leaseToken,
+            leaseSeconds: leaseSecondsOf(task),
+          });
+          if (extended.outcome === 'stale') throw new Error('the attempt lost its lease');
+        },
+      };
+      const output = await untilAborted(executeAction(task, ctx, this.executorEnv), controller.signal);
+      return { ok: true, output };
+    } catch (error) {
+      return { ok: false, error: toTaskError(error, controller.signal) };
+    } finally {
+      for (const timer of timers) clearTimeout(timer);
+    }
+  }
+
+  private async record(
+    message: TaskMessage,
+    task: TaskDefinition,
+    claimed: TaskRecord,
+    result: { ok: true; output: unknown } | { ok: false; error: TaskError },
+    logger: TaskLogger,
+  ): Promise<AttemptOutcome> {
+    const fence = {
+      runId: claimed.runId,
+      taskId: claimed.taskId,
+      attempt: claimed.attempt,
+      leaseToken: claimed.leaseToken ?? '',
+    };
+    if (result.ok) {
+      try {
+        const committed = await this.store.commitTaskResult({
+          ...fence,
+          startedAt: claimed.startedAt ?? this.now().toISOString(),
+          critical: task.critical,
+          result: { status: 'SUCCEEDED', output: result.output },
+        });
+        logger.info(committed.outcome === 'ok' ? 'task succeeded' : 'result refused: the attempt lost its lease');
+        return committed.outcome === 'ok' ? 'succeeded' : 'stale';
+      } catch (error) {
+        if (!(error instanceof PayloadTooLargeError)) throw error;
+        return this.record(message, task, claimed, { ok: false, error: { name: 'OutputTooLarge', message: error.message, retryable: false } }, logger);
+      }
+    }
+
+    if (shouldRetry(task.retry, claimed.attempt, result.error) && task.retry !== undefined) {
+      const delaySeconds = retryDelaySeconds(task.retry, claimed.attempt, this.random);
+      const placement = retryPlacement(delaySeconds);
+      const retried = await this.store.retryTask({
+        ...fence,
+        error: result.error,
+        status: placement === 'queue' ? 'QUEUED' : 'WAITING',
+        dueAt: new Date(this.now().getTime() + delaySeconds * 1000),
+      });
+      if (retried.outcome === 'stale') return 'stale';
+      if (placement === 'queue') {
+        await this.queue.send([{ message: { ...message, attempt: claimed.attempt + 1 }, delaySeconds }]);
+      }
+      logger.warn('task failed; retrying', { error: result.error, delaySeconds });
+      return 'retrying';
+    }
+
+    const committed = await this.store.commitTaskResult({
+      ...fence,
+      startedAt: claimed.startedAt ?? this.now().toISOString(),
+      critical: task.critical,
+      result: { status: 'FAILED', error: result.error },
+    });
+    logger.warn('task failed', { error: result.error });
+    return committed.outcome === 'ok' ? 'failed' : 'stale';
+  }
+}
+
+function leaseSecondsOf(task: TaskDefinition): number {
+  return (task.heartbeatSeconds ?? task.timeoutSeconds ?? TIMINGS.defaultTaskTimeoutSeconds) + LEASE_GRACE_SECONDS;
+}
+
+/** Settles with the work, or rejects with the signal's reason as soon as it fires. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}

@@ -1,0 +1,189 @@
+// The local front door over real sockets: the API Gateway (HTTP API, payload 2.0) event a request
+// becomes, the response a structured result becomes, and the limits it enforces before the handler.
+import { request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startHttpGateway, type HttpGateway, type HttpGatewayOptions } from '../../local/http-gateway.js';
+
+let gateway: HttpGateway | undefined;
+
+afterEach(async () => {
+  await gateway?.stop();
+  gateway = undefined;
+});
+
+async function start(
+  respond: (event: APIGatewayProxyEventV2) => APIGatewayProxyStructuredResultV2 | Promise<APIGatewayProxyStructuredResultV2>,
+  options: Partial<HttpGatewayOptions> = {},
+): Promise<{ gateway: HttpGateway; events: APIGatewayProxyEventV2[] }> {
+  const events: APIGatewayProxyEventV2[] = [];
+  gateway = await startHttpGateway({
+    port: 0,
+    handler: async (event) => {
+      events.push(event);
+      return respond(event);
+    },
+    ...options,
+  });
+  return { gateway, events };
+}
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** node's client, so that a header can be sent twice and a body chunked without a length. */
+function send(url: string, options: { method?: string; headers?: OutgoingHttpHeaders; body?: Buffer | Buffer[] } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    // One Buffer goes with its Content-Length; several are sent chunked, with no length declared.
+    const length = Buffer.isBuffer(options.body) ? { 'content-length': options.body.length } : {};
+    const req = httpRequest(url, { method: options.method ?? 'GET', headers: { ...length, ...options.headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    for (const chunk of Array.isArray(options.body) ? options.body : options.body === undefined ? [] : [options.body]) req.write(chunk);
+    req.end();
+  });
+}
+
+describe('startHttpGateway', () => {
+  it('turns a request into a payload 2.0 event and the structured result into the response', async () => {
+    const { gateway, events } = await start(() => ({
+      statusCode: 201,
+      headers: { 'content-type': 'application/json', 'x-run-count': 3 },
+      cookies: ['a=1; Path=/', 'b=2'],
+      body: '{"runId":"r1"}',
+    }));
+    expect(gateway.port).toBeGreaterThan(0);
+    expect(gateway.url).toBe(`http://127.0.0.1:${gateway.port}`);
+
+    const reply = await send(`${gateway.url}/runs/r%201?status=RUNNING&tag=a&tag=b&q=x%20y`, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/json',
+        'Idempotency-Key': 'k-1',
+        'X-Multi': ['one', 'two'],
+        Cookie: 'session=s1; theme=dark',
+        'User-Agent': 'local-test',
+      },
+      body: Buffer.from('{"workflowId":"w"}'),
+    });
+
+    expect(reply.status).toBe(201);
+    expect(reply.headers['content-type']).toBe('application/json');
+    expect(reply.headers['x-run-count']).toBe('3');
+    expect(reply.headers['set-cookie']).toEqual(['a=1; Path=/', 'b=2']);
+    expect(reply.body.toString()).toBe('{"runId":"r1"}');
+
+    expect(events).toHaveLength(1);
+    const [event] = events;
+    expect(event).toMatchObject({
+      version: '2.0',
+      routeKey: '$default',
+      rawPath: '/runs/r%201',
+      rawQueryString: 'status=RUNNING&tag=a&tag=b&q=x%20y',
+      cookies: ['session=s1', 'theme=dark'],
+      queryStringParameters: { status: 'RUNNING', tag: 'a,b', q: 'x y' },
+      requestContext: {
+        accountId: expect.any(String),
+        apiId: expect.any(String),
+        domainName: `127.0.0.1:${gateway.port}`,
+        http: { method: 'POST', path: '/runs/r%201', protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'local-test' },
+        requestId: expect.any(String),
+        routeKey: '$default',
+        stage: '$default',
+        time: expect.stringMatching(/^\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000$/),
+        timeEpoch: expect.any(Number),
+      },
+      body: '{"workflowId":"w"}',
+      isBase64Encoded: false,
+    });
+    expect(event?.headers).toMatchObject({
+      'content-type': 'application/json',
+      'idempotency-key': 'k-1',
+      'x-multi': 'one,two',
+      'user-agent': 'local-test',
+      'content-length': '18',
+    });
+    expect(event?.headers).not.toHaveProperty('cookie');
+    expect(event?.pathParameters).toBeUndefined();
+    expect(Math.abs((event?.requestContext.timeEpoch ?? 0) - Date.now())).toBeLessThan(5_000);
+    expect(reply.headers['apigw-requestid']).toBe(event?.requestContext.requestId);
+  });
+
+  it('leaves out body, query and cookies a request does not have', async () => {
+    const { gateway, events } = await start(() => ({ statusCode: 204 }));
+    const reply = await send(`${gateway.url}/health`);
+
+    expect(reply.status).toBe(204);
+    const [event] = events;
+    expect(event?.rawQueryString).toBe('');
+    expect(event?.requestContext.http.method).toBe('GET');
+    expect(event).not.toHaveProperty('body');
+    expect(event).not.toHaveProperty('queryStringParameters');
+    expect(event).not.toHaveProperty('cookies');
+    expect(event?.isBase64Encoded).toBe(false);
+  });
+
+  it('passes a binary body base64-encoded and decodes a base64-encoded result', async () => {
+    const bytes = Buffer.from([0, 1, 2, 250, 255]);
+    const { gateway, events } = await start(() => ({
+      statusCode: 200,
+      headers: { 'content-type': 'application/octet-stream' },
+      body: bytes.toString('base64'),
+      isBase64Encoded: true,
+    }));
+    const reply = await send(`${gateway.url}/blob`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: bytes });
+
+    expect(events[0]?.isBase64Encoded).toBe(true);
+    expect(events[0]?.body).toBe(bytes.toString('base64'));
+    expect(reply.body.equals(bytes)).toBe(true);
+  });
+
+  it('answers 413 for a body over maxBodyBytes, declared or chunked, without calling the handler', async () => {
+    const { gateway, events } = await start(() => ({ statusCode: 200 }), { maxBodyBytes: 1024 });
+
+    const declared = await send(`${gateway.url}/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.alloc(2048, 'a') });
+    const chunked = await send(`${gateway.url}/runs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: [Buffer.alloc(700, 'a'), Buffer.alloc(700, 'b')],
+    });
+    const atLimit = await send(`${gateway.url}/runs`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: Buffer.alloc(1024, 'c') });
+
+    for (const reply of [declared, chunked]) {
+      expect(reply.status).toBe(413);
+      expect(JSON.parse(reply.body.toString())).toEqual({ error: { code: 'PAYLOAD_TOO_LARGE', message: expect.any(String) } });
+    }
+    expect(atLimit.status).toBe(200);
+    expect(events).toHaveLength(1);
+  });
+
+  it('holds to 10 MB by default, as API Gateway does', async () => {
+    const { gateway, events } = await start(() => ({ statusCode: 200 }));
+    const reply = await send(`${gateway.url}/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.alloc(10 * 1024 * 1024 + 1, 'a') });
+
+    expect(reply.status).toBe(413);
+    expect(events).toHaveLength(0);
+  });
+
+  it('answers 500 with no internals when the handler throws', async () => {
+    const errors: unknown[] = [];
+    const { gateway } = await start(
+      () => {
+        throw new Error('table dagflow is missing at /work/secret/path.ts:12');
+      },
+      { onError: (error) => errors.push(error) },
+    );
+    const reply = await send(`${gateway.url}/runs`);
+
+    expect(reply.status).toBe(500);
+    expect(JSON.parse(reply.body.toString())).toEqual({ error: { code: 'INTERNAL', message: 'internal error' } });
+    expect(errors).toEqual([expect.objectContaining({ message: expect.stringMatching(/table dagflow/) })]);
+  });
+});

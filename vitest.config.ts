@@ -1,9 +1,11 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: fast unit tests with no network, and integration tests against
-// DynamoDB Local (started once per run by the global setup).
+// Three projects: fast unit tests with no network, integration tests against DynamoDB Local
+// (started once per run by the global setup), and the CDK stack's tests (no network either).
 export default defineConfig({
   test: {
+    // The SDK's notice that its 2027 releases need Node 22 is noise in every test worker.
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     projects: [
       {
         test: {
@@ -16,6 +18,16 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/integration/global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        // CDK assertions on the synthesized stack, and cdk-nag's AwsSolutions checks (bundles the
+        // Lambdas with esbuild once, hence the longer timeouts).
+        test: {
+          name: 'infra',
+          include: ['test/infra/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },

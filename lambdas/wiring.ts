@@ -15,6 +15,9 @@ import { Worker } from '../shared/worker.js';
 import { makeApiHandler } from './api/handler.js';
 import { makeSchedulerHandler } from './scheduler/handler.js';
 import { makeWorkerHandler } from './worker/handler.js';
+import { makeSweeperHandler } from './sweeper/handler.js';
+import { makeDlqHandler } from './dlq/handler.js';
+import { Sweeper } from '../shared/sweeper.js';
 
 export interface EngineWiring {
   clients: { dynamo: DynamoDBDocumentClient; sqs: SQSClient };
@@ -23,6 +26,12 @@ export interface EngineWiring {
   lambdaInvoker?: LambdaInvoker;
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
   now?: () => Date;
+  /** How often a running attempt checks for cancellation (ms). */
+  cancelPollMs?: number;
+  /** Lease beyond a task's timeout before the sweeper takes the worker for dead. */
+  leaseGraceSeconds?: number;
+  /** Random source for retry jitter (tests pass a fixed one). */
+  random?: () => number;
 }
 
 export function wireEngine(wiring: EngineWiring) {
@@ -44,7 +53,11 @@ export function wireEngine(wiring: EngineWiring) {
     },
     loggerFor: (keys) => attemptLogger(logger, keys),
     ...(now ? { now } : {}),
+    ...(wiring.cancelPollMs === undefined ? {} : { cancelPollMs: wiring.cancelPollMs }),
+    ...(wiring.leaseGraceSeconds === undefined ? {} : { leaseGraceSeconds: wiring.leaseGraceSeconds }),
+    ...(wiring.random === undefined ? {} : { random: wiring.random }),
   });
+  const sweeper = new Sweeper({ store, queue, definitions, ...(now ? { now } : {}), ...(wiring.random ? { random: wiring.random } : {}) });
   return {
     logger,
     store,
@@ -55,6 +68,9 @@ export function wireEngine(wiring: EngineWiring) {
     api: makeApiHandler({ store, definitions, knownHandlers: new Set(wiring.handlers.keys()), logError }),
     schedulerHandler: makeSchedulerHandler({ scheduler, logError }),
     workerHandler: makeWorkerHandler({ worker, logError }),
+    sweeper,
+    sweeperHandler: makeSweeperHandler({ sweeper }),
+    dlqHandler: makeDlqHandler({ store, definitions, logError }),
   };
 }
 

@@ -41,7 +41,10 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
   const report = options.onError ?? ((error: unknown) => console.error('[http-gateway]', error));
 
   const server = createServer((request, response) => {
-    void serve(request, response, options.handler, maxBodyBytes, report);
+    serve(request, response, options.handler, maxBodyBytes, report).catch((error: unknown) => {
+      report(error);
+      response.destroy();
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -82,16 +85,16 @@ async function serve(
     response.destroy();
     return;
   }
-  let result: APIGatewayProxyStructuredResultV2;
   try {
-    result = await handler(toApiGatewayEvent(request, body, requestId));
+    const result = await handler(toApiGatewayEvent(request, body, requestId));
     if (typeof result !== 'object' || result === null) throw new Error('the handler returned no structured result');
+    // A result node cannot write (a bad status code or header value) is the handler's failure too.
+    writeResult(response, result);
   } catch (error) {
     report(error);
+    for (const name of response.getHeaderNames()) if (name !== 'apigw-requestid') response.removeHeader(name);
     writeJson(response, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
-    return;
   }
-  writeResult(response, result);
 }
 
 function readBody(request: IncomingMessage, maxBodyBytes: number): Promise<Buffer> {
@@ -102,7 +105,7 @@ function readBody(request: IncomingMessage, maxBodyBytes: number): Promise<Buffe
     let size = 0;
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (false) {
+      if (size > maxBodyBytes) {
         // A chunked body with no declared length: stop collecting once it is over the limit.
         request.off('data', onData);
         reject(new PayloadTooLargeError());

@@ -33,6 +33,16 @@ export interface LocalRuntimeOptions {
   workerConcurrency?: number;
   /** Visibility timeout of the task queue (seconds); short in tests of redelivery. */
   visibilityTimeoutSeconds?: number;
+  /** Deliveries before a task message goes to the DLQ (at least 5 in AWS). */
+  maxReceiveCount?: number;
+  /** How often the sweeper runs (AWS: every minute; locally every few seconds). */
+  sweepIntervalMs?: number;
+  /** How often a running attempt checks for cancellation. */
+  cancelPollMs?: number;
+  /** Lease beyond a task's timeout before the sweeper takes its worker for dead. */
+  leaseGraceSeconds?: number;
+  /** Random source for retry jitter. */
+  random?: () => number;
   /** Called on errors of the pollers (a failing batch is retried as AWS would). */
   onError?: (source: string, error: unknown) => void;
 }
@@ -74,6 +84,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     const streamArn = await ensureTable(rawDynamo, LOCAL_TABLE_NAME);
     const queues = await createQueues(sqs, {
       ...(options.visibilityTimeoutSeconds === undefined ? {} : { visibilityTimeoutSeconds: options.visibilityTimeoutSeconds }),
+      ...(options.maxReceiveCount === undefined ? {} : { maxReceiveCount: options.maxReceiveCount }),
     });
 
     const engine = wireEngine({
@@ -85,6 +96,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       },
       handlers: options.handlers,
       ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
+      cancelPollMs: options.cancelPollMs ?? 500,
+      ...(options.leaseGraceSeconds === undefined ? {} : { leaseGraceSeconds: options.leaseGraceSeconds }),
+      ...(options.random === undefined ? {} : { random: options.random }),
     });
 
     const onError = (source: string) => (error: unknown) => options.onError?.(source, error);
@@ -95,15 +109,31 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       onError: onError('stream poller'),
     });
     stops.push(() => streamPoller.stop());
-    const sqsPoller = startSqsPoller({
+    // workerConcurrency 0 runs no worker here: tests then run workers in processes of their own.
+    if (options.workerConcurrency !== 0) {
+      const sqsPoller = startSqsPoller({
+        sqs,
+        queueUrl: queues.taskQueueUrl,
+        queueArn: queues.taskQueueArn,
+        handler: engine.workerHandler,
+        concurrency: options.workerConcurrency ?? 4,
+        onError: onError('sqs poller'),
+      });
+      stops.push(() => sqsPoller.stop());
+    }
+    const dlqPoller = startSqsPoller({
       sqs,
-      queueUrl: queues.taskQueueUrl,
-      queueArn: queues.taskQueueArn,
-      handler: engine.workerHandler,
-      concurrency: options.workerConcurrency ?? 4,
-      onError: onError('sqs poller'),
+      queueUrl: queues.taskDlqUrl,
+      queueArn: queues.taskDlqArn,
+      handler: engine.dlqHandler,
+      concurrency: 1,
+      onError: onError('dlq poller'),
     });
-    stops.push(() => sqsPoller.stop());
+    stops.push(() => dlqPoller.stop());
+    const sweeps = startTimer(options.sweepIntervalMs ?? 5_000, async () => {
+      await engine.sweeperHandler();
+    }, onError('sweeper'));
+    stops.push(() => sweeps.stop());
 
     const gateway = await startHttpGateway({ port: options.port ?? (await freePort()), handler: engine.api });
     stops.push(() => gateway.stop());
@@ -123,6 +153,30 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     await stop();
     throw error;
   }
+}
+
+/** Runs `tick` every `intervalMs`, one at a time, like a scheduled rule invoking a function. */
+function startTimer(intervalMs: number, tick: () => Promise<void>, onError: (error: unknown) => void): { stop(): Promise<void> } {
+  let stopped = false;
+  let running: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  const schedule = () => {
+    timer = setTimeout(() => {
+      running = tick()
+        .catch(onError)
+        .finally(() => {
+          if (!stopped) schedule();
+        });
+    }, intervalMs);
+  };
+  schedule();
+  return {
+    stop: async () => {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
 }
 
 /** Creates the table unless a persisted one exists; returns its stream ARN. */

@@ -2,8 +2,8 @@
 // calls an unchanged Lambda handler the way Lambda's event source mapping does. One reader per
 // shard, records strictly in order, one handler call at a time per shard; a child shard waits for
 // its parent; ReportBatchItemFailures restarts at the lowest failed sequence number; a throwing
-// handler gets the same batch again, with capped backoff, until it succeeds (Lambda's default of
-// unlimited retries: a poison record blocks its shard, as it would in AWS).
+// handler gets its batch again from the first record, with capped backoff, until it succeeds
+// (Lambda's default of unlimited retries: a poison record blocks its shard, as it would in AWS).
 import {
   DescribeStreamCommand,
   ExpiredIteratorException,
@@ -269,15 +269,15 @@ export function startStreamPoller(options: StreamPollerOptions): StreamPoller {
     }
     const failed = new Set((parsed.data?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier));
     if (failed.size === 0) return undefined;
-    // Records are in sequence order, so the first failed one in the batch is the lowest.
-    const lowest = records.find((record) => failed.has(record.dynamodb?.SequenceNumber ?? ''));
-    const known = records.filter((record) => failed.has(record.dynamodb?.SequenceNumber ?? '')).length;
-    if (lowest === undefined || known !== failed.size) {
+    const inBatch = new Set(records.map((record) => record.dynamodb?.SequenceNumber));
+    const unknown = [...failed].filter((id) => !inBatch.has(id));
+    if (unknown.length > 0) {
       // As Lambda does: an identifier that is empty or not in the batch fails the whole batch.
-      report(new Error(`stream handler reported batchItemFailures not in the batch: ${[...failed].join(', ')}`));
+      report(new Error(`stream handler reported batchItemFailures not in the batch: ${unknown.map((id) => JSON.stringify(id)).join(', ')}`));
       return first;
     }
-    return sequenceNumberOf(lowest);
+    // Records are in sequence order, so the first failed one in the batch is the lowest.
+    return sequenceNumberOf(records.find((record) => failed.has(record.dynamodb?.SequenceNumber ?? '')));
   }
 
   function isIdleSince(mark: number): boolean {

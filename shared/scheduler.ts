@@ -62,10 +62,41 @@ export class Scheduler {
   }
 
   private async onRunChange(old: RunItem | undefined, current: RunItem | undefined, outbox: OutgoingMessage[]): Promise<void> {
-    if (current === undefined || current.status !== 'RUNNING') return;
-    const becameVisible = old === undefined || old.status === 'CREATING';
-    if (becameVisible) await this.startRun(current, outbox);
-    if (current.finishedCount >= current.taskCount) await this.finishRun(current);
+    if (current === undefined) return;
+    if (current.status === 'RUNNING') {
+      const becameVisible = old === undefined || old.status === 'CREATING';
+      if (becameVisible) await this.startRun(current, outbox);
+      if (old?.status === 'RESUMING') await this.resumeScheduling(current, outbox);
+      if (current.finishedCount >= current.taskCount) await this.finishRun(current);
+    } else if (current.status === 'CANCELLING') {
+      if (old?.status !== 'CANCELLING') await this.cancelTasks(current);
+      if (current.finishedCount >= current.taskCount) {
+        const outcome = current.cancelOutcome ?? 'CANCELLED';
+        await this.store.finishRun({
+          runId: current.runId,
+          status: outcome,
+          from: 'CANCELLING',
+          ...(outcome === 'FAILED'
+            ? { error: { name: 'RunTimedOut', message: current.cancelReason ?? 'the run passed its deadline', retryable: false } }
+            : {}),
+        });
+      }
+    }
+  }
+
+  /**
+   * A cancelled run: tasks not yet started end CANCELLED; running ones are asked to stop (their
+   * worker fires ctx.signal and records CANCELLED). One read of the run: cancelling is one-off.
+   */
+  private async cancelTasks(run: RunItem): Promise<void> {
+    const found = await this.store.readRun(run.runId);
+    const tasks = found?.tasks ?? [];
+    await forEachLimited(tasks, DEPENDENT_CONCURRENCY, async (task) => {
+      if (task.status === 'RUNNING') await this.store.requestTaskCancel(run.runId, task.taskId);
+      else if (task.status === 'PENDING' || task.status === 'QUEUED' || task.status === 'WAITING') {
+        await this.store.cancelTask({ runId: run.runId, taskId: task.taskId, reason: 'run cancelled' });
+      }
+    });
   }
 
   private async startRun(run: RunItem, outbox: OutgoingMessage[]): Promise<void> {
@@ -79,6 +110,16 @@ export class Scheduler {
         return;
       }
       await this.queueTask(run, task, fresh, outbox);
+    });
+  }
+
+  /** A resumed run: every reset (PENDING) task whose join rule is already decided goes on. */
+  private async resumeScheduling(run: RunItem, outbox: OutgoingMessage[]): Promise<void> {
+    const definition = await this.definitions.get(run.workflowId, run.version);
+    const found = await this.store.readRun(run.runId);
+    const pending = (found?.tasks ?? []).filter((task) => task.status === 'PENDING');
+    await forEachLimited(pending, DEPENDENT_CONCURRENCY, async (record) => {
+      await this.decide(run, taskOf(definition, record.taskId), record, outbox);
     });
   }
 

@@ -12,7 +12,7 @@ import { retryDelaySeconds, retryPlacement, shouldRetry } from './retry-policy.j
 import { QUEUES, TIMINGS } from './settings.js';
 import type { DynamoStore, TaskError, TaskRecord } from './store/dynamo-store.js';
 import type { TaskContext, TaskLogger } from './tasks/context.js';
-import { LambdaDeadline, TaskTimedOut, toTaskError } from './tasks/errors.js';
+import { LambdaDeadline, TaskCancelled, TaskTimedOut, toTaskError } from './tasks/errors.js';
 import { executeAction, type ExecutorEnv } from './tasks/executors.js';
 
 export interface WorkerDeps {
@@ -25,6 +25,10 @@ export interface WorkerDeps {
   now?: () => Date;
   /** Random source in [0, 1) for retry jitter. */
   random?: () => number;
+  /** How often a running attempt checks whether its run is being cancelled. */
+  cancelPollMs?: number;
+  /** Lease beyond the task's timeout, so a slow commit is not taken for a crash. */
+  leaseGraceSeconds?: number;
 }
 
 /** What the worker knows of its own invocation (the Lambda context). */
@@ -33,13 +37,15 @@ export interface InvocationDeadline {
 }
 
 /** Extra lease beyond the task's timeout, so a slow commit is not mistaken for a crash. */
-const LEASE_GRACE_SECONDS = 30;
+const DEFAULT_LEASE_GRACE_SECONDS = 30;
 /** The signal fires this long before the Lambda's deadline, leaving time to record the result. */
 const DEADLINE_MARGIN_MS = 3_000;
 /** A wait task's message arriving this early is still taken as due (SQS delays are in seconds). */
 const WAIT_TOLERANCE_MS = 1_000;
 
-export type AttemptOutcome = 'succeeded' | 'failed' | 'retrying' | 'not-claimable' | 'stale' | 'not-due';
+export type AttemptOutcome = 'succeeded' | 'failed' | 'retrying' | 'cancelled' | 'not-claimable' | 'stale' | 'not-due';
+
+type ExecutionResult = { ok: true; output: unknown } | { ok: false; error: TaskError; cancelled: boolean };
 
 export class Worker {
   private readonly store: DynamoStore;
@@ -49,8 +55,12 @@ export class Worker {
   private readonly loggerFor: WorkerDeps['loggerFor'];
   private readonly now: () => Date;
   private readonly random: () => number;
+  private readonly cancelPollMs: number;
+  private readonly leaseGraceSeconds: number;
 
   constructor(deps: WorkerDeps) {
+    this.cancelPollMs = deps.cancelPollMs ?? 2_000;
+    this.leaseGraceSeconds = deps.leaseGraceSeconds ?? DEFAULT_LEASE_GRACE_SECONDS;
     this.store = deps.store;
     this.queue = deps.queue;
     this.definitions = deps.definitions;
@@ -58,6 +68,10 @@ export class Worker {
     this.loggerFor = deps.loggerFor;
     this.now = deps.now ?? (() => new Date());
     this.random = deps.random ?? Math.random;
+  }
+
+  private leaseSecondsOf(task: TaskDefinition): number {
+    return (task.heartbeatSeconds ?? task.timeoutSeconds ?? TIMINGS.defaultTaskTimeoutSeconds) + this.leaseGraceSeconds;
   }
 
   async process(message: TaskMessage, invocation?: InvocationDeadline): Promise<AttemptOutcome> {
@@ -76,7 +90,7 @@ export class Worker {
       runId: message.runId,
       taskId: message.taskId,
       attempt: message.attempt,
-      leaseSeconds: leaseSecondsOf(task),
+      leaseSeconds: this.leaseSecondsOf(task),
     });
     if (claim.outcome === 'not-claimable') {
       logger.info('attempt not claimable: a duplicate or stale message', { status: claim.current?.status });
@@ -94,7 +108,7 @@ export class Worker {
     claimed: TaskRecord,
     logger: TaskLogger,
     invocation: InvocationDeadline | undefined,
-  ): Promise<{ ok: true; output: unknown } | { ok: false; error: TaskError }> {
+  ): Promise<ExecutionResult> {
     const { runId, taskId, attempt } = claimed;
     const leaseToken = claimed.leaseToken ?? '';
     const controller = new AbortController();
@@ -105,11 +119,24 @@ export class Worker {
       const untilDeadline = invocation.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS;
       timers.push(setTimeout(() => controller.abort(new LambdaDeadline()), Math.max(0, untilDeadline)));
     }
+    // Cancellation reaches a running attempt through its task item, polled while it runs.
+    timers.push(
+      setInterval(() => {
+        this.store.isCancelRequested(runId, taskId).then(
+          (requested) => {
+            if (requested) controller.abort(new TaskCancelled());
+          },
+          (error: unknown) => logger.warn('could not check for cancellation', { error: String(error) }),
+        );
+      }, this.cancelPollMs),
+    );
     try {
       const [run, upstreamOutputs] = await Promise.all([
         this.store.getRun(runId),
         this.store.getTaskOutputs(runId, task.dependsOn),
       ]);
+      // A task queued just before its run was cancelled is not started.
+      if (run === undefined || run.status !== 'RUNNING' || claimed.cancelRequested) controller.abort(new TaskCancelled());
       const upstream = Object.fromEntries(
         Object.entries(upstreamOutputs).map(([id, value]) => [id, value.output === undefined ? {} : { output: value.output }]),
       );
@@ -133,7 +160,7 @@ export class Worker {
             taskId,
             attempt,
             leaseToken,
-            leaseSeconds: leaseSecondsOf(task),
+            leaseSeconds: this.leaseSecondsOf(task),
           });
           if (extended.outcome === 'stale') throw new Error('the attempt lost its lease');
         },
@@ -141,7 +168,11 @@ export class Worker {
       const output = await untilAborted(executeAction(task, ctx, this.executorEnv), controller.signal);
       return { ok: true, output };
     } catch (error) {
-      return { ok: false, error: toTaskError(error, controller.signal) };
+      return {
+        ok: false,
+        error: toTaskError(error, controller.signal),
+        cancelled: controller.signal.reason instanceof TaskCancelled,
+      };
     } finally {
       for (const timer of timers) clearTimeout(timer);
     }
@@ -151,7 +182,7 @@ export class Worker {
     message: TaskMessage,
     task: TaskDefinition,
     claimed: TaskRecord,
-    result: { ok: true; output: unknown } | { ok: false; error: TaskError },
+    result: ExecutionResult,
     logger: TaskLogger,
   ): Promise<AttemptOutcome> {
     const fence = {
@@ -159,12 +190,12 @@ export class Worker {
       taskId: claimed.taskId,
       attempt: claimed.attempt,
       leaseToken: claimed.leaseToken ?? '',
+      startedAt: claimed.startedAt ?? this.now().toISOString(),
     };
     if (result.ok) {
       try {
         const committed = await this.store.commitTaskResult({
           ...fence,
-          startedAt: claimed.startedAt ?? this.now().toISOString(),
           critical: task.critical,
           result: { status: 'SUCCEEDED', output: result.output },
         });
@@ -172,12 +203,21 @@ export class Worker {
         return committed.outcome === 'ok' ? 'succeeded' : 'stale';
       } catch (error) {
         if (!(error instanceof PayloadTooLargeError)) throw error;
-        return this.record(message, task, claimed, { ok: false, error: { name: 'OutputTooLarge', message: error.message, retryable: false } }, logger);
+        const tooLarge = { name: 'OutputTooLarge', message: error.message, retryable: false };
+        return this.record(message, task, claimed, { ok: false, error: tooLarge, cancelled: false }, logger);
       }
     }
 
-    if (shouldRetry(task.retry, claimed.attempt, result.error) && task.retry !== undefined) {
-      const delaySeconds = retryDelaySeconds(task.retry, claimed.attempt, this.random);
+    if (result.cancelled) {
+      const committed = await this.store.commitTaskResult({ ...fence, critical: task.critical, result: { status: 'CANCELLED', error: result.error } });
+      logger.info('task cancelled');
+      return committed.outcome === 'ok' ? 'cancelled' : 'stale';
+    }
+
+    // Attempts made before a resume do not count against the retry policy.
+    const attemptInRun = claimed.attempt - claimed.attemptBase;
+    if (task.retry !== undefined && shouldRetry(task.retry, attemptInRun, result.error)) {
+      const delaySeconds = retryDelaySeconds(task.retry, attemptInRun, this.random);
       const placement = retryPlacement(delaySeconds);
       const retried = await this.store.retryTask({
         ...fence,
@@ -195,7 +235,6 @@ export class Worker {
 
     const committed = await this.store.commitTaskResult({
       ...fence,
-      startedAt: claimed.startedAt ?? this.now().toISOString(),
       critical: task.critical,
       result: { status: 'FAILED', error: result.error },
     });
@@ -204,9 +243,6 @@ export class Worker {
   }
 }
 
-function leaseSecondsOf(task: TaskDefinition): number {
-  return (task.heartbeatSeconds ?? task.timeoutSeconds ?? TIMINGS.defaultTaskTimeoutSeconds) + LEASE_GRACE_SECONDS;
-}
 
 /** Settles with the work, or rejects with the signal's reason as soon as it fires. */
 function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -5,13 +5,13 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { z } from 'zod';
 import type { DefinitionCache } from '../../shared/definition-cache.js';
 import { parseDefinition } from '../../shared/definition.js';
-import { NotFoundError, ValidationError } from '../../shared/errors.js';
+import { NotFoundError, PayloadTooLargeError, ValidationError } from '../../shared/errors.js';
 import { LIMITS, jsonByteLength } from '../../shared/limits.js';
 import { RUN_STATUSES } from '../../shared/states.js';
 import type { DynamoStore, RunWithTasks, StoredDefinition } from '../../shared/store/dynamo-store.js';
+import { cancelRun, resumeRun, runHistory } from '../../shared/run-control.js';
 import { canonicalJson } from '../../shared/version.js';
 import { json, jsonBody, parseWith } from './http.js';
-import { PayloadTooLargeError } from '../../shared/errors.js';
 
 export interface ApiDeps {
   store: DynamoStore;
@@ -129,6 +129,26 @@ export const routes: Route[] = [
       const definition = await deps.definitions.get(found.run.workflowId, found.run.version);
       return json(200, runView(found, definition));
     },
+  },
+  {
+    method: 'GET',
+    pattern: '/runs/{runId}/history',
+    handler: async (_event, { runId = '' }, deps) => {
+      const found = await deps.store.readRun(runId);
+      if (found === undefined) throw new NotFoundError(`run "${runId}"`);
+      const definition = await deps.definitions.get(found.run.workflowId, found.run.version);
+      return json(200, { runId, events: runHistory(found, definition) });
+    },
+  },
+  {
+    method: 'POST',
+    pattern: '/runs/{runId}/cancel',
+    handler: async (_event, { runId = '' }, deps) => json(202, await cancelRun(deps.store, runId)),
+  },
+  {
+    method: 'POST',
+    pattern: '/runs/{runId}/retry',
+    handler: async (_event, { runId = '' }, deps) => json(202, await resumeRun(deps.store, deps.definitions, runId)),
   },
 ];
 

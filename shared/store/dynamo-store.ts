@@ -26,6 +26,7 @@ import {
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { z } from 'zod';
 import { WorkflowDefinitionSchema, type WorkflowDefinition } from '../definition.js';
 import { ConflictError, EngineError, PayloadTooLargeError, ValidationError } from '../errors.js';
 import { LIMITS } from '../limits.js';
@@ -43,12 +44,13 @@ import {
   expiryShard,
   keys,
   parseItem,
+  type AttemptRecord,
   type RunItem,
   type TaskError,
   type TaskItem,
 } from './items.js';
 
-export type { TaskError } from './items.js';
+export type { AttemptRecord, TaskError } from './items.js';
 
 export interface StoredDefinition {
   workflowId: string;
@@ -81,6 +83,9 @@ export interface RunRecord {
   finishedCount: number;
   failedCriticalCount: number;
   idempotencyKey?: string;
+  cancelReason?: string;
+  resumedAt?: string;
+  resumeCount?: number;
 }
 
 export type RunSummary = Pick<
@@ -111,6 +116,9 @@ export interface TaskRecord {
   checkpoint?: unknown;
   error?: TaskError;
   reason?: string;
+  attempts: AttemptRecord[];
+  attemptBase: number;
+  cancelRequested: boolean;
   dependencies: DependencyOutcomes;
   queuedAt?: string;
   startedAt?: string;
@@ -146,13 +154,25 @@ export type QueueOutcome =
 
 export type TaskResult = { status: 'SUCCEEDED'; output: unknown } | { status: 'FAILED'; error: TaskError };
 
-export interface DueTask {
-  runId: string;
-  taskId: string;
-  status: TaskStatus;
-  attempt: number;
-  leaseToken?: string;
-  expiresAt: number;
+const DueTaskSchema = TaskItemSchema.pick({
+  runId: true,
+  taskId: true,
+  workflowId: true,
+  version: true,
+  status: true,
+  attempt: true,
+  leaseToken: true,
+  startedAt: true,
+}).extend({ expiresAt: z.number() });
+export type DueTask = z.output<typeof DueTaskSchema>;
+
+const DueRunSchema = RunItemSchema.pick({ runId: true, workflowId: true, version: true, status: true }).extend({ expiresAt: z.number() });
+export type DueRun = z.output<typeof DueRunSchema>;
+
+export type DueItem = { kind: 'task'; task: DueTask } | { kind: 'run'; run: DueRun };
+
+function dueAt(item: DueItem): number {
+  return item.kind === 'task' ? item.task.expiresAt : item.run.expiresAt;
 }
 
 export interface StoreDeps {
@@ -367,6 +387,19 @@ export class DynamoStore {
     return Item === undefined ? undefined : toTaskRecord(parseItem(TaskItemSchema, Item, 'task'));
   }
 
+  /** Whether the run of a running task is being cancelled (a cheap, projected read). */
+  async isCancelRequested(runId: string, taskId: string): Promise<boolean> {
+    const { Item } = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: keys.task(runId, taskId),
+        ProjectionExpression: 'cancelRequested',
+        ConsistentRead: true,
+      }),
+    );
+    return Item?.['cancelRequested'] === true;
+  }
+
   /**
    * PENDING or WAITING -> QUEUED for `attempt`, expecting the task at `expected` (so of two
    * schedulers reacting to the same change, one queues and the other gets `conflict`). The task
@@ -494,27 +527,36 @@ export class DynamoStore {
     leaseToken: string;
     startedAt: string;
     critical: boolean;
-    result: TaskResult;
+    result: TaskResult | { status: 'CANCELLED'; error: TaskError };
+    /** The sweeper's fence: only if the lease has expired by then (a heartbeat may have won). */
+    leaseExpiredBy?: Date;
   }): Promise<FencedOutcome> {
     const now = this.now();
+    const durationMs = Math.max(0, now.getTime() - Date.parse(params.startedAt));
     const outcome =
       params.result.status === 'SUCCEEDED'
         ? { field: 'outputJson', value: outputJson(params.result.output) }
         : { field: 'error', value: params.result.error };
+    const attemptRecord = attemptRecordOf(params, now, durationMs, params.result.status, params.result.status === 'SUCCEEDED' ? undefined : params.result.error);
     return this.finishTask({
       runId: params.runId,
       taskId: params.taskId,
       status: params.result.status,
       countsAsCriticalFailure: params.result.status === 'FAILED' && params.critical,
-      condition: '#status = :running AND attempt = :attempt AND leaseToken = :token',
-      set: '#outcome = :outcome, durationMs = :duration',
+      condition:
+        '#status = :running AND attempt = :attempt AND leaseToken = :token' +
+        (params.leaseExpiredBy === undefined ? '' : ' AND expiresAt <= :expiredBy'),
+      set: '#outcome = :outcome, durationMs = :duration, attempts = list_append(if_not_exists(attempts, :noAttempts), :attemptRecord)',
       names: { '#outcome': outcome.field },
       values: {
+        ...(params.leaseExpiredBy === undefined ? {} : { ':expiredBy': params.leaseExpiredBy.getTime() }),
         ':outcome': outcome.value,
-        ':duration': Math.max(0, now.getTime() - Date.parse(params.startedAt)),
+        ':duration': durationMs,
         ':running': 'RUNNING',
         ':attempt': params.attempt,
         ':token': params.leaseToken,
+        ':noAttempts': [],
+        ':attemptRecord': [attemptRecord],
       },
     });
   }
@@ -546,30 +588,97 @@ export class DynamoStore {
     taskId: string;
     attempt: number;
     leaseToken: string;
+    startedAt: string;
     error: TaskError;
+    /** How the attempt ended: failed (RETRIED) or ran out of time (TIMED_OUT). */
+    outcome?: 'RETRIED' | 'TIMED_OUT';
     status: 'QUEUED' | 'WAITING';
     /** When the next attempt may start. */
     dueAt: Date;
+    /** The sweeper's fence: only if the lease has expired by then (a heartbeat may have won). */
+    leaseExpiredBy?: Date;
   }): Promise<FencedOutcome> {
     const now = this.now();
     const graceMs = params.status === 'QUEUED' ? TIMINGS.deliveryGraceSeconds * 1000 : 0;
+    const durationMs = Math.max(0, now.getTime() - Date.parse(params.startedAt));
     return this.fencedUpdate(params, {
       UpdateExpression:
-        'SET #status = :next, attempt = :nextAttempt, #error = :error, queuedAt = :now, updatedAt = :now, expiresAt = :due REMOVE leaseToken',
+        'SET #status = :next, attempt = :nextAttempt, #error = :error, queuedAt = :now, updatedAt = :now, expiresAt = :due, ' +
+        'attempts = list_append(if_not_exists(attempts, :noAttempts), :attemptRecord) REMOVE leaseToken',
       ExpressionAttributeNames: { '#error': 'error' },
+      ...(params.leaseExpiredBy === undefined
+        ? {}
+        : { extraCondition: 'expiresAt <= :expiredBy', extraValues: { ':expiredBy': params.leaseExpiredBy.getTime() } }),
       ExpressionAttributeValues: {
         ':next': params.status,
         ':nextAttempt': params.attempt + 1,
         ':error': params.error,
         ':now': now.toISOString(),
         ':due': params.dueAt.getTime() + graceMs,
+        ':noAttempts': [],
+        ':attemptRecord': [attemptRecordOf(params, now, durationMs, params.outcome ?? 'RETRIED', params.error)],
       },
     });
   }
 
-  /** RUNNING -> COMPLETED or FAILED, exactly once: `stale` if the run was already finished. */
-  async finishRun(params: { runId: string; status: 'COMPLETED' | 'FAILED'; error?: TaskError }): Promise<FencedOutcome> {
+  /**
+   * A QUEUED task whose delivery deadline passed (its message was lost): pushes the deadline on,
+   * only if nobody moved the task meanwhile, so that one sweeper re-sends its message.
+   */
+  async extendDelivery(params: { runId: string; taskId: string; attempt: number; expiresAt: number; deliveryTimeoutSeconds: number }): Promise<FencedOutcome> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.task(params.runId, params.taskId),
+          UpdateExpression: 'SET expiresAt = :next, updatedAt = :now',
+          ConditionExpression: '#status = :queued AND attempt = :attempt AND expiresAt = :previous',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':next': this.now().getTime() + params.deliveryTimeoutSeconds * 1000,
+            ':now': this.isoNow(),
+            ':queued': 'QUEUED',
+            ':attempt': params.attempt,
+            ':previous': params.expiresAt,
+          },
+        }),
+      );
+      return { outcome: 'ok' };
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return { outcome: 'stale', current: undefined };
+      throw error;
+    }
+  }
+
+  /**
+   * A task whose message SQS dead-lettered: QUEUED or RUNNING (for that attempt) -> FAILED with
+   * the reason and the message, so the run goes on instead of hanging.
+   */
+  async deadLetterTask(params: { runId: string; taskId: string; attempt: number; critical: boolean; error: TaskError }): Promise<FencedOutcome> {
+    return this.finishTask({
+      runId: params.runId,
+      taskId: params.taskId,
+      status: 'FAILED',
+      countsAsCriticalFailure: params.critical,
+      condition: '#status IN (:queued, :running) AND attempt = :attempt',
+      set: '#error = :error',
+      names: { '#error': 'error' },
+      values: { ':queued': 'QUEUED', ':running': 'RUNNING', ':attempt': params.attempt, ':error': params.error },
+    });
+  }
+
+  /**
+   * Ends a run exactly once: RUNNING -> COMPLETED or FAILED, CANCELLING -> CANCELLED (or, with
+   * `from`, any other legal move). `stale` if the run was no longer in `from`.
+   */
+  async finishRun(params: {
+    runId: string;
+    status: 'COMPLETED' | 'FAILED' | 'CANCELLED';
+    from?: RunStatus;
+    error?: TaskError;
+  }): Promise<FencedOutcome> {
     const now = this.isoNow();
+    const from = params.from ?? (params.status === 'CANCELLED' ? 'CANCELLING' : 'RUNNING');
     try {
       await this.client.send(
         new UpdateCommand({
@@ -577,16 +686,179 @@ export class DynamoStore {
           Key: keys.run(params.runId),
           UpdateExpression:
             params.error === undefined
-              ? 'SET #status = :final, completedAt = :now, updatedAt = :now'
-              : 'SET #status = :final, completedAt = :now, updatedAt = :now, #error = :error',
-          ConditionExpression: '#status = :running',
+              ? 'SET #status = :final, completedAt = :now, updatedAt = :now REMOVE expiresAt, expiryShard'
+              : 'SET #status = :final, completedAt = :now, updatedAt = :now, #error = :error REMOVE expiresAt, expiryShard',
+          ConditionExpression: '#status = :from',
           ExpressionAttributeNames: { '#status': 'status', ...(params.error === undefined ? {} : { '#error': 'error' }) },
           ExpressionAttributeValues: {
             ':final': params.status,
             ':now': now,
-            ':running': 'RUNNING',
+            ':from': from,
             ...(params.error === undefined ? {} : { ':error': params.error }),
           },
+        }),
+      );
+      return { outcome: 'ok' };
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return { outcome: 'stale', current: undefined };
+      throw error;
+    }
+  }
+
+  /**
+   * RUNNING -> CANCELLING. Returns the run as it was: a run already CANCELLING is left as it is
+   * (a repeated cancel is accepted), a final run is refused by the caller with 409.
+   */
+  async requestCancel(
+    runId: string,
+    reason: string,
+    /** How the run ends once stopped: CANCELLED on request, FAILED when it passed its deadline. */
+    outcome: 'CANCELLED' | 'FAILED' = 'CANCELLED',
+  ): Promise<{ outcome: 'cancelling' } | { outcome: 'refused'; run: RunRecord | undefined }> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.run(runId),
+          UpdateExpression: 'SET #status = :cancelling, updatedAt = :now, cancelReason = :reason, cancelOutcome = :outcome REMOVE expiresAt, expiryShard',
+          ConditionExpression: '#status = :running',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':cancelling': 'CANCELLING',
+            ':running': 'RUNNING',
+            ':now': this.isoNow(),
+            ':reason': reason,
+            ':outcome': outcome,
+          },
+        }),
+      );
+      return { outcome: 'cancelling' };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const run = await this.getRun(runId);
+      return run?.status === 'CANCELLING' ? { outcome: 'cancelling' } : { outcome: 'refused', run };
+    }
+  }
+
+  /** A task that has not started (PENDING, QUEUED, WAITING) -> CANCELLED, counted as finished. */
+  async cancelTask(params: { runId: string; taskId: string; reason: string }): Promise<FencedOutcome> {
+    return this.finishTask({
+      runId: params.runId,
+      taskId: params.taskId,
+      status: 'CANCELLED',
+      countsAsCriticalFailure: false,
+      condition: '#status IN (:pending, :queued, :waiting)',
+      set: 'reason = :reason',
+      names: {},
+      values: { ':pending': 'PENDING', ':queued': 'QUEUED', ':waiting': 'WAITING', ':reason': params.reason },
+    });
+  }
+
+  /** Asks a RUNNING task's worker to stop: it polls this flag and fires the attempt's signal. */
+  async requestTaskCancel(runId: string, taskId: string): Promise<FencedOutcome> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.task(runId, taskId),
+          UpdateExpression: 'SET cancelRequested = :true, updatedAt = :now',
+          ConditionExpression: '#status = :running',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':true': true, ':running': 'RUNNING', ':now': this.isoNow() },
+        }),
+      );
+      return { outcome: 'ok' };
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return { outcome: 'stale', current: undefined };
+      throw error;
+    }
+  }
+
+  /**
+   * First step of resuming a FAILED or CANCELLED run: -> RESUMING, which holds every executor
+   * back while tasks are reset. A run already RESUMING (a resume that died half-way, or one in
+   * progress) may be continued: every step after this one is idempotent.
+   */
+  async beginResume(runId: string): Promise<{ outcome: 'resuming' } | { outcome: 'refused'; run: RunRecord | undefined }> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.run(runId),
+          UpdateExpression: 'SET #status = :resuming, updatedAt = :now',
+          ConditionExpression: '#status IN (:failed, :cancelled, :resuming)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':resuming': 'RESUMING', ':failed': 'FAILED', ':cancelled': 'CANCELLED', ':now': this.isoNow() },
+        }),
+      );
+      return { outcome: 'resuming' };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return { outcome: 'refused', run: await this.getRun(runId) };
+    }
+  }
+
+  /**
+   * Resets FAILED, SKIPPED and CANCELLED tasks of a RESUMING run to PENDING, keeping their
+   * attempt count (retries count again from here) and recording which dependencies already
+   * SUCCEEDED. Each reset is guarded by the run still being RESUMING.
+   */
+  async resetTasksForResume(runId: string, resets: ReadonlyArray<{ taskId: string; succeededDependencies: readonly string[] }>): Promise<void> {
+    const now = this.isoNow();
+    const perTransaction = MAX_TRANSACTION_ITEMS - 1;
+    for (let i = 0; i < resets.length; i += perTransaction) {
+      const chunk = resets.slice(i, i + perTransaction);
+      await this.transactWithConflictRetry({
+        TransactItems: [
+          {
+            ConditionCheck: {
+              TableName: this.tableName,
+              Key: keys.run(runId),
+              ConditionExpression: '#status = :resuming',
+              ExpressionAttributeNames: { '#status': 'status' },
+              ExpressionAttributeValues: { ':resuming': 'RESUMING' },
+            },
+          },
+          ...chunk.map((reset) => ({
+            Update: {
+              TableName: this.tableName,
+              Key: keys.task(runId, reset.taskId),
+              UpdateExpression:
+                'SET #status = :pending, attemptBase = attempt, updatedAt = :now' +
+                (reset.succeededDependencies.length > 0 ? ', depsSucceeded = :succeeded' : '') +
+                ' REMOVE #error, reason, completedAt, durationMs, cancelRequested, leaseToken, expiresAt, expiryShard, depsFailed, depsSkipped, depsCancelled' +
+                (reset.succeededDependencies.length > 0 ? '' : ', depsSucceeded'),
+              ConditionExpression: '#status IN (:pending, :failed, :skipped, :cancelled)',
+              ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
+              ExpressionAttributeValues: {
+                ':pending': 'PENDING',
+                ':failed': 'FAILED',
+                ':skipped': 'SKIPPED',
+                ':cancelled': 'CANCELLED',
+                ':now': now,
+                ...(reset.succeededDependencies.length > 0 ? { ':succeeded': new Set(reset.succeededDependencies) } : {}),
+              },
+            },
+          })),
+        ],
+      });
+    }
+  }
+
+  /** Last step of a resume: RESUMING -> RUNNING with the counters of the reset run. */
+  async finishResume(runId: string, succeededCount: number): Promise<FencedOutcome> {
+    const now = this.isoNow();
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.run(runId),
+          UpdateExpression:
+            'SET #status = :running, finishedCount = :succeeded, failedCriticalCount = :zero, resumedAt = :now, updatedAt = :now ' +
+            'ADD resumeCount :one REMOVE completedAt, #error, cancelReason',
+          ConditionExpression: '#status = :resuming',
+          ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
+          ExpressionAttributeValues: { ':running': 'RUNNING', ':resuming': 'RESUMING', ':succeeded': succeededCount, ':zero': 0, ':one': 1, ':now': now },
         }),
       );
       return { outcome: 'ok' };
@@ -660,6 +932,11 @@ export class DynamoStore {
    * (a query per shard, never a scan), earliest first.
    */
   async queryDueTasks(params: { now?: Date; limit?: number } = {}): Promise<DueTask[]> {
+    return (await this.queryDue(params)).flatMap((due) => (due.kind === 'task' ? [due.task] : []));
+  }
+
+  /** Tasks and runs whose deadline has passed: both kinds carry their deadline in the index. */
+  async queryDue(params: { now?: Date; limit?: number } = {}): Promise<DueItem[]> {
     const index = TABLE.indexes.expiries;
     const now = (params.now ?? this.now()).getTime();
     const limit = params.limit ?? 100;
@@ -679,19 +956,17 @@ export class DynamoStore {
     );
     return pages
       .flatMap((page) => page.Items ?? [])
-      .map((item) =>
-        parseItem(
-          TaskItemSchema.pick({ runId: true, taskId: true, status: true, attempt: true, leaseToken: true }).extend({
-            expiresAt: TaskItemSchema.shape.expiresAt.unwrap(),
-          }),
-          item,
-          'due task',
-        ),
-      )
-      .sort((a, b) => a.expiresAt - b.expiresAt)
-      .slice(0, limit)
-      .map((due) => withoutUndefined(due));
+      .map((item): DueItem => {
+        if (item['sk'] === 'RUN') {
+          const run = parseItem(DueRunSchema, item, 'due run');
+          return { kind: 'run', run: withoutUndefined(run) };
+        }
+        return { kind: 'task', task: withoutUndefined(parseItem(DueTaskSchema, item, 'due task')) };
+      })
+      .sort((a, b) => dueAt(a) - dueAt(b))
+      .slice(0, limit);
   }
+
 
   // ---- internals ---------------------------------------------------------------------------
 
@@ -874,6 +1149,10 @@ export class DynamoStore {
       finishedCount: 0,
       failedCriticalCount: 0,
       ...(params.idempotency === undefined ? {} : { idempotencyKey: params.idempotency.key }),
+      // A run with a deadline waits for the sweeper in the expiry index, like a lease.
+      ...(definition.timeoutSeconds === undefined
+        ? {}
+        : { expiryShard: expiryShard(params.runId, 'RUN'), expiresAt: Date.parse(now) + definition.timeoutSeconds * 1000 }),
       // Only a visible run is listed: the index keys are set once it is RUNNING.
       ...(status === 'RUNNING'
         ? { gsi1pk: keys.runsByWorkflow(workflowId), gsi1sk: keys.runsByWorkflowSort(now, params.runId) }
@@ -975,6 +1254,8 @@ export class DynamoStore {
       UpdateExpression: string;
       ExpressionAttributeValues: Record<string, unknown>;
       ExpressionAttributeNames?: Record<string, string>;
+      extraCondition?: string;
+      extraValues?: Record<string, unknown>;
     },
   ): Promise<FencedOutcome> {
     try {
@@ -983,10 +1264,13 @@ export class DynamoStore {
           TableName: this.tableName,
           Key: keys.task(params.runId, params.taskId),
           UpdateExpression: update.UpdateExpression,
-          ConditionExpression: '#status = :running AND attempt = :attempt AND leaseToken = :token',
+          ConditionExpression:
+            '#status = :running AND attempt = :attempt AND leaseToken = :token' +
+            (update.extraCondition === undefined ? '' : ` AND ${update.extraCondition}`),
           ExpressionAttributeNames: { '#status': 'status', ...update.ExpressionAttributeNames },
           ExpressionAttributeValues: {
             ...update.ExpressionAttributeValues,
+            ...update.extraValues,
             ':running': 'RUNNING',
             ':attempt': params.attempt,
             ':token': params.leaseToken,
@@ -1069,6 +1353,29 @@ const DEPENDENCY_SET = {
   CANCELLED: 'depsCancelled',
 } as const;
 
+/** Errors in the attempt list are abridged: the item must stay small however many retries. */
+const ATTEMPT_ERROR_MESSAGE_CHARS = 512;
+
+function attemptRecordOf(
+  params: { attempt: number; startedAt: string },
+  now: Date,
+  durationMs: number,
+  outcome: AttemptRecord['outcome'],
+  error: TaskError | undefined,
+): AttemptRecord {
+  return withoutUndefined({
+    attempt: params.attempt,
+    startedAt: params.startedAt,
+    completedAt: now.toISOString(),
+    durationMs,
+    outcome,
+    error:
+      error === undefined
+        ? undefined
+        : { name: error.name, message: error.message.slice(0, ATTEMPT_ERROR_MESSAGE_CHARS), retryable: error.retryable },
+  });
+}
+
 function outputJson(output: unknown): string {
   const json = JSON.stringify(output ?? null);
   const bytes = Buffer.byteLength(json, 'utf8');
@@ -1122,7 +1429,7 @@ function toRunRecord(item: RunItem): RunRecord {
   if (status === 'CREATING') throw new Error(`run ${item.runId} is still being created`);
   return withoutUndefined({
     ...rest,
-    status,
+    status: status === 'RESUMING' ? 'RUNNING' : status,
     input: JSON.parse(inputJson) as unknown,
     output: output === undefined ? undefined : (JSON.parse(output) as unknown),
   });
@@ -1131,13 +1438,16 @@ function toRunRecord(item: RunItem): RunRecord {
 function toRunSummary(item: Record<string, unknown>): RunSummary {
   const summary = parseItem(RunSummaryItemSchema, item, 'run summary');
   if (summary.status === 'CREATING') throw new Error(`run ${summary.runId} is listed while being created`);
-  return withoutUndefined({ ...summary, status: summary.status });
+  return withoutUndefined({ ...summary, status: summary.status === 'RESUMING' ? 'RUNNING' : summary.status });
 }
 
 function toTaskRecord(item: TaskItem): TaskRecord {
-  const { outputJson: output, checkpointJson, depsSucceeded, depsFailed, depsSkipped, depsCancelled, ...rest } = item;
+  const { outputJson: output, checkpointJson, depsSucceeded, depsFailed, depsSkipped, depsCancelled, attempts, attemptBase, cancelRequested, ...rest } = item;
   return withoutUndefined({
     ...rest,
+    attempts: attempts ?? [],
+    attemptBase: attemptBase ?? 0,
+    cancelRequested: cancelRequested ?? false,
     output: output === undefined ? undefined : (JSON.parse(output) as unknown),
     checkpoint: checkpointJson === undefined ? undefined : (JSON.parse(checkpointJson) as unknown),
     dependencies: { succeeded: depsSucceeded, failed: depsFailed, skipped: depsSkipped, cancelled: depsCancelled },

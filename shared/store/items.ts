@@ -32,8 +32,12 @@ export const TaskErrorSchema = z.object({
 /** What a failed attempt left behind; `name` is what retry policies match on. */
 export type TaskError = z.infer<typeof TaskErrorSchema>;
 
-/** The run's own status, plus CREATING while a large run's tasks are being written. */
-export const STORED_RUN_STATUSES = ['CREATING', ...RUN_STATUSES] as const;
+/**
+ * The run's own status, plus two internal ones: CREATING while a large run's tasks are being
+ * written (the run is invisible), RESUMING while a retried run's tasks are being reset (readers
+ * see RUNNING; nothing executes until it is RUNNING).
+ */
+export const STORED_RUN_STATUSES = ['CREATING', 'RESUMING', ...RUN_STATUSES] as const;
 
 const jsonText = z.string();
 
@@ -72,6 +76,10 @@ export const RunItemSchema = z.object({
   finishedCount: z.number(),
   failedCriticalCount: z.number(),
   idempotencyKey: z.string().optional(),
+  cancelReason: z.string().optional(),
+  cancelOutcome: z.enum(['CANCELLED', 'FAILED']).optional(),
+  resumedAt: z.string().optional(),
+  resumeCount: z.number().optional(),
 });
 export type RunItem = z.infer<typeof RunItemSchema>;
 
@@ -93,6 +101,18 @@ const stringSet = z
   .optional()
   .transform((value) => [...(value ?? [])].sort());
 
+/** One finished attempt of a task, kept on the task item for the run's history. */
+export const AttemptRecordSchema = z.object({
+  attempt: z.number(),
+  startedAt: z.string(),
+  completedAt: z.string(),
+  durationMs: z.number(),
+  /** SUCCEEDED, FAILED, RETRIED (failed, another attempt follows), TIMED_OUT or CANCELLED. */
+  outcome: z.enum(['SUCCEEDED', 'FAILED', 'RETRIED', 'TIMED_OUT', 'CANCELLED']),
+  error: TaskErrorSchema.optional(),
+});
+export type AttemptRecord = z.infer<typeof AttemptRecordSchema>;
+
 export const TaskItemSchema = z.object({
   runId: z.string(),
   taskId: z.string(),
@@ -107,6 +127,12 @@ export const TaskItemSchema = z.object({
   checkpointJson: jsonText.optional(),
   error: TaskErrorSchema.optional(),
   reason: z.string().optional(),
+  /** Finished attempts, oldest first (errors abridged: the last error is kept whole in `error`). */
+  attempts: z.array(AttemptRecordSchema).optional(),
+  /** Attempts made before the run was resumed; the retry policy counts from here. */
+  attemptBase: z.number().optional(),
+  /** Set when the run is being cancelled while this task runs: its worker fires ctx.signal. */
+  cancelRequested: z.boolean().optional(),
   depsSucceeded: stringSet,
   depsFailed: stringSet,
   depsSkipped: stringSet,

@@ -164,6 +164,22 @@ describe('startHttpGateway', () => {
     expect(events).toHaveLength(1);
   });
 
+  it('answers 413 on a declared Content-Length over the limit, before the body arrives', async () => {
+    const { gateway, events } = await start(() => ({ statusCode: 200 }), { maxBodyBytes: 1024 });
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(`${gateway.url}/runs`, { method: 'POST', headers: { 'content-length': 4096 } }, (res) => {
+        resolve(res.statusCode ?? 0);
+        req.destroy();
+      });
+      req.on('error', reject);
+      // A first piece only: the rest never comes.
+      req.write(Buffer.alloc(16, 'a'));
+    });
+
+    expect(status).toBe(413);
+    expect(events).toHaveLength(0);
+  });
+
   it('holds to 10 MB by default, as API Gateway does', async () => {
     const { gateway, events } = await start(() => ({ statusCode: 200 }));
     const reply = await send(`${gateway.url}/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.alloc(10 * 1024 * 1024 + 1, 'a') });
@@ -185,5 +201,18 @@ describe('startHttpGateway', () => {
     expect(reply.status).toBe(500);
     expect(JSON.parse(reply.body.toString())).toEqual({ error: { code: 'INTERNAL', message: 'internal error' } });
     expect(errors).toEqual([expect.objectContaining({ message: expect.stringMatching(/table dagflow/) })]);
+  });
+
+  it('answers 500 when the result cannot be written, such as an invalid status code', async () => {
+    const errors: unknown[] = [];
+    const { gateway } = await start(() => ({ statusCode: 42, headers: { 'x-partial': 'yes' }, body: 'never sent' }), {
+      onError: (error) => errors.push(error),
+    });
+    const reply = await send(`${gateway.url}/runs`);
+
+    expect(reply.status).toBe(500);
+    expect(reply.headers).not.toHaveProperty('x-partial');
+    expect(JSON.parse(reply.body.toString())).toEqual({ error: { code: 'INTERNAL', message: 'internal error' } });
+    expect(errors).toHaveLength(1);
   });
 });

@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_AWS } from '../../local/dynamodb-local.js';
 import { startSqsPoller, type LocalLambdaContext, type SqsPoller, type SqsPollerOptions } from '../../local/sqs-poller.js';
 import { createQueues, startSqsServer, type SqsServer, type TaskQueues } from '../../local/sqs-server.js';
-import { waitFor } from './local-support.js';
+import { deferred, waitFor } from './local-support.js';
 
 let server: SqsServer;
 let sqs: SQSClient;
@@ -224,5 +224,25 @@ describe('startSqsPoller', () => {
     expect(Math.max(...sizes)).toBeLessThanOrEqual(3);
     expect(mostRunning).toBeGreaterThan(1);
     expect(mostRunning).toBeLessThanOrEqual(3);
+  });
+
+  it('stop() waits for the batch in flight, including its deletion', async () => {
+    const queue = await queues();
+    await send(queue.taskQueueUrl, 'held');
+    const release = deferred();
+    let entered = false;
+    const poller = start(queue, async () => {
+      entered = true;
+      await release.promise;
+    });
+    await waitFor('the handler to be called', () => entered);
+
+    let stopped = false;
+    const stopping = poller.stop().then(() => (stopped = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(stopped).toBe(false);
+    release.resolve();
+    await stopping;
+    expect(await messagesIn(queue.taskQueueUrl)).toBe(0);
   });
 });

@@ -1,25 +1,31 @@
 // The local DynamoDB Streams event source against DynamoDB Local: what the handler receives, in
-// what order, and what is delivered again after a reported or thrown failure.
+// what order, and what is delivered again after a reported or thrown failure. Shard splits, which
+// DynamoDB Local does not make on demand, are played by a scripted Streams client.
 import { PutItemCommand, UpdateItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import {
+  DescribeStreamCommand,
+  ExpiredIteratorException,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type DynamoDBStreamsClient,
+  type GetShardIteratorInput,
+  type Shard,
+  type _Record,
+} from '@aws-sdk/client-dynamodb-streams';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startStreamPoller, type StreamPoller, type StreamPollerOptions } from '../../local/stream-poller.js';
 import { createStreamTable, deferred, waitFor, type StreamTable } from './local-support.js';
 
-let table: StreamTable;
+let table: StreamTable | undefined;
 let poller: StreamPoller | undefined;
-let errors: unknown[];
-
-beforeEach(async () => {
-  table = await createStreamTable();
-  errors = [];
-});
+let errors: unknown[] = [];
 
 afterEach(async () => {
   await poller?.stop();
   poller = undefined;
-  await table.drop();
+  errors = [];
 });
 
 /** The handler may be synchronous here; the poller gets it as the async function Lambda would run. */
@@ -27,9 +33,12 @@ function start(
   handler: (event: DynamoDBStreamEvent) => DynamoDBBatchResponse | void | Promise<DynamoDBBatchResponse | void>,
   options: Partial<StreamPollerOptions> = {},
 ): StreamPoller {
+  const streamsClient = options.streamsClient ?? table?.streams;
+  const streamArn = options.streamArn ?? table?.streamArn;
+  if (streamsClient === undefined || streamArn === undefined) throw new Error('no stream to poll');
   poller = startStreamPoller({
-    streamsClient: table.streams,
-    streamArn: table.streamArn,
+    streamsClient,
+    streamArn,
     handler: (event) => Promise.resolve().then(() => handler(event)),
     onError: (error) => errors.push(error),
     ...options,
@@ -37,14 +46,21 @@ function start(
   return poller;
 }
 
+function tableInUse(): StreamTable {
+  if (table === undefined) throw new Error('no table');
+  return table;
+}
+
 async function put(item: Record<string, AttributeValue>): Promise<void> {
-  await table.dynamo.send(new PutItemCommand({ TableName: table.tableName, Item: item }));
+  const { dynamo, tableName } = tableInUse();
+  await dynamo.send(new PutItemCommand({ TableName: tableName, Item: item }));
 }
 
 async function setCount(pk: string, count: number): Promise<void> {
-  await table.dynamo.send(
+  const { dynamo, tableName } = tableInUse();
+  await dynamo.send(
     new UpdateItemCommand({
-      TableName: table.tableName,
+      TableName: tableName,
       Key: { pk: { S: pk }, sk: { S: 'RUN' } },
       UpdateExpression: 'SET #count = :count',
       ExpressionAttributeNames: { '#count': 'count' },
@@ -62,7 +78,17 @@ async function writeItems(n: number): Promise<string[]> {
   return pks;
 }
 
-describe('startStreamPoller', () => {
+describe('startStreamPoller on DynamoDB Local', () => {
+  beforeEach(async () => {
+    table = await createStreamTable();
+  });
+
+  afterEach(async () => {
+    await poller?.stop();
+    await table?.drop();
+    table = undefined;
+  });
+
   it("delivers an item's INSERT and MODIFY records in order, shaped as Lambda's event", async () => {
     const events: DynamoDBStreamEvent[] = [];
     const poller = start((event) => {
@@ -103,7 +129,7 @@ describe('startStreamPoller', () => {
         SizeBytes: expect.any(Number),
         StreamViewType: 'NEW_AND_OLD_IMAGES',
       },
-      eventSourceARN: table.streamArn,
+      eventSourceARN: tableInUse().streamArn,
     });
     expect(insert?.dynamodb).not.toHaveProperty('OldImage');
     // Epoch seconds, not a Date (DynamoDB Local rounds the time down to the minute).
@@ -148,17 +174,18 @@ describe('startStreamPoller', () => {
   });
 
   it('fails the whole batch when batchItemFailures names a record that is not in it', async () => {
-    await writeItems(2);
+    await writeItems(3);
     const batches: string[][] = [];
     const poller = start((event): DynamoDBBatchResponse => {
-      batches.push(sequenceNumbers(event.Records));
-      return { batchItemFailures: batches.length === 1 ? [{ itemIdentifier: '' }] : [] };
+      const sequence = sequenceNumbers(event.Records);
+      batches.push(sequence);
+      return { batchItemFailures: batches.length === 1 ? [{ itemIdentifier: sequence[1] ?? '' }, { itemIdentifier: '42' }] : [] };
     });
     await poller.idle();
 
     expect(batches).toHaveLength(2);
     expect(batches[1]).toEqual(batches[0]);
-    expect(errors).toHaveLength(1);
+    expect(errors).toEqual([expect.objectContaining({ message: expect.stringMatching(/not in the batch: "42"$/) })]);
   });
 
   it('keeps to batchSize and to one handler call at a time per shard', async () => {
@@ -201,20 +228,106 @@ describe('startStreamPoller', () => {
   it('stop() waits for the handler call in flight', async () => {
     const release = deferred();
     let entered = false;
-    let finished = false;
     const poller = start(async () => {
       entered = true;
       await release.promise;
-      finished = true;
     });
     await put({ pk: { S: 'RUN#x' }, sk: { S: 'RUN' } });
     await waitFor('the handler to be called', () => entered);
 
-    const stopping = poller.stop();
+    let stopped = false;
+    const stopping = poller.stop().then(() => (stopped = true));
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(finished).toBe(false);
+    expect(stopped).toBe(false);
     release.resolve();
     await stopping;
-    expect(finished).toBe(true);
+    expect(stopped).toBe(true);
+  });
+});
+
+/**
+ * A Streams client that plays a stream whose shard split: the parent is closed, the child open.
+ * DescribeStream pages one shard at a time, child first; the parent's reads are slow, so a child
+ * started too early would deliver first; the child's second read finds its iterator expired.
+ */
+function scriptedStream(): { client: DynamoDBStreamsClient; streamArn: string } {
+  const streamArn = 'arn:aws:dynamodb:us-east-1:000000000000:table/scripted/stream/2026-01-01T00:00:00.000';
+  const record = (sequenceNumber: number): _Record => ({
+    eventID: `e${sequenceNumber}`,
+    eventName: 'MODIFY',
+    eventVersion: '1.1',
+    eventSource: 'aws:dynamodb',
+    awsRegion: 'us-east-1',
+    dynamodb: {
+      ApproximateCreationDateTime: new Date(),
+      Keys: { pk: { S: 'RUN#1' }, sk: { S: 'RUN' } },
+      SequenceNumber: String(sequenceNumber).padStart(21, '0'),
+      SizeBytes: 10,
+      StreamViewType: 'NEW_AND_OLD_IMAGES',
+    },
+  });
+  const shards = [
+    { shard: { ShardId: 'shard-child', ParentShardId: 'shard-parent' } satisfies Shard, records: [4, 5, 6].map(record), closed: false },
+    { shard: { ShardId: 'shard-parent', SequenceNumberRange: { EndingSequenceNumber: '3' } } satisfies Shard, records: [1, 2, 3].map(record), closed: true },
+  ];
+  let childReads = 0;
+  const shardOf = (id: string | undefined) => {
+    const found = shards.find((candidate) => candidate.shard.ShardId === id);
+    if (found === undefined) throw new Error(`no shard ${id}`);
+    return found;
+  };
+  const indexOf = (input: GetShardIteratorInput): number => {
+    const { records } = shardOf(input.ShardId);
+    const at = records.findIndex((candidate) => candidate.dynamodb?.SequenceNumber === input.SequenceNumber);
+    switch (input.ShardIteratorType) {
+      case 'AT_SEQUENCE_NUMBER':
+        return at;
+      case 'AFTER_SEQUENCE_NUMBER':
+        return at + 1;
+      case 'LATEST':
+        return records.length;
+      default:
+        return 0;
+    }
+  };
+  const send = async (command: unknown): Promise<unknown> => {
+    if (command instanceof DescribeStreamCommand) {
+      const page = command.input.ExclusiveStartShardId === undefined ? 0 : 1;
+      const shard = shards[page]?.shard;
+      return { StreamDescription: { Shards: shard === undefined ? [] : [shard], LastEvaluatedShardId: page === 0 ? shard?.ShardId : undefined } };
+    }
+    if (command instanceof GetShardIteratorCommand) {
+      return { ShardIterator: `${command.input.ShardId}|${indexOf(command.input)}` };
+    }
+    if (command instanceof GetRecordsCommand) {
+      const [id, index] = (command.input.ShardIterator ?? '').split('|');
+      const { records, closed } = shardOf(id);
+      if (id === 'shard-parent') await new Promise((resolve) => setTimeout(resolve, 30));
+      if (id === 'shard-child' && ++childReads === 2) {
+        throw new ExpiredIteratorException({ message: 'Iterator expired', $metadata: {} });
+      }
+      const from = Number(index);
+      const to = Math.min(records.length, from + (command.input.Limit ?? 1000));
+      return { Records: records.slice(from, to), NextShardIterator: closed && to === records.length ? undefined : `${id}|${to}` };
+    }
+    throw new Error('unexpected command');
+  };
+  return { client: { send } as unknown as DynamoDBStreamsClient, streamArn };
+}
+
+describe('startStreamPoller across a shard split', () => {
+  it('reads a child shard only after its parent, and goes on after an expired iterator without loss or repeat', async () => {
+    const { client, streamArn } = scriptedStream();
+    const delivered: string[] = [];
+    const poller = start(
+      (event) => {
+        for (const record of event.Records) delivered.push(record.dynamodb?.SequenceNumber ?? '');
+      },
+      { streamsClient: client, streamArn, batchSize: 2 },
+    );
+    await poller.idle();
+
+    expect(delivered.map(Number)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(errors).toEqual([]);
   });
 });

@@ -1,0 +1,186 @@
+// The engine's Lambda functions (DESIGN.md section 1), one per entry in lambdas/, each with its own
+// role and log group, and the wiring of what each may touch: every grant goes through a helper of
+// the construct that owns the resource, which sets the matching env var in the same call.
+//   api       table read/write                          (no stream, no queue access)
+//   scheduler table read/write + stream (event source) + send tasks
+//   worker    table read/write + task queue (event source) + send tasks (retries, waits)
+//   sweeper   table read/write + send tasks             (run by the schedule, see schedule.ts)
+//   dlq       table read/write + task DLQ (event source)
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ArnFormat, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { ENV, QUEUES } from '../../shared/settings.js';
+import { POWERTOOLS_ENV } from '../metrics.js';
+import type { StackConfig } from '../stack-config.js';
+import { INFRA_QUEUE_SETTINGS, type EngineQueues } from './queues.js';
+import type { EngineState } from './state.js';
+
+export const ENGINE_FUNCTION_NAMES = ['api', 'scheduler', 'worker', 'sweeper', 'dlq'] as const;
+export type EngineFunctionName = (typeof ENGINE_FUNCTION_NAMES)[number];
+
+/**
+ * Entry files (`export const handler`) by function. api, scheduler and worker are required; the
+ * sweeper and the dlq handler are created only when given, so the stack synthesizes while those
+ * handlers are still being written.
+ */
+export type FunctionEntries = Record<'api' | 'scheduler' | 'worker', string> & Partial<Record<'sweeper' | 'dlq', string>>;
+
+/** lambdas/<name>/index.ts under `rootDir`; the optional ones only if the file exists. */
+export function findFunctionEntries(rootDir: string): FunctionEntries {
+  const entry = (name: EngineFunctionName) => path.join(rootDir, 'lambdas', name, 'index.ts');
+  const optional = (name: 'sweeper' | 'dlq') => (fs.existsSync(entry(name)) ? { [name]: entry(name) } : {});
+  return { api: entry('api'), scheduler: entry('scheduler'), worker: entry('worker'), ...optional('sweeper'), ...optional('dlq') };
+}
+
+interface FunctionSettings {
+  readonly description: string;
+  readonly memorySize: number;
+  readonly timeout: Duration;
+}
+
+const FUNCTION_SETTINGS: Record<EngineFunctionName, FunctionSettings> = {
+  // HTTP APIs give up on an integration after 30 s.
+  api: { description: 'dagflow HTTP API', memorySize: 512, timeout: Duration.seconds(29) },
+  scheduler: { description: 'dagflow scheduler: table stream -> ready tasks queued', memorySize: 512, timeout: Duration.minutes(2) },
+  worker: { description: 'dagflow worker: runs task attempts', memorySize: 1024, timeout: Duration.seconds(QUEUES.workerTimeoutSeconds) },
+  // Under the schedule's one minute, so two sweeps rarely overlap (they are idempotent if they do).
+  sweeper: { description: 'dagflow sweeper: expired leases, lost messages, due retries, overdue runs', memorySize: 512, timeout: Duration.seconds(55) },
+  dlq: { description: 'dagflow dlq handler: dead-lettered task messages -> FAILED tasks', memorySize: 256, timeout: Duration.seconds(INFRA_QUEUE_SETTINGS.dlqHandlerTimeoutSeconds) },
+};
+
+/** The newest Node.js runtime aws-cdk-lib offers (cdk-nag's AwsSolutions-L1 flags older ones). */
+export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_24_X;
+const ESBUILD_TARGET = 'node24';
+
+/** CommonJS dependencies bundled into an ESM file still call `require`: give them one. */
+const ESM_REQUIRE_SHIM = "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
+
+export interface EngineFunctionsProps {
+  readonly state: EngineState;
+  readonly queues: EngineQueues;
+  readonly entries: FunctionEntries;
+  /** The repository root: esbuild's working directory and where package-lock.json lives. */
+  readonly projectRoot: string;
+  readonly config: Pick<StackConfig, 'httpAllowedHosts' | 'lambdaAllowedFunctions' | 'workerReservedConcurrency' | 'workerMaxConcurrency'>;
+  /** Of the log groups. */
+  readonly removalPolicy: RemovalPolicy;
+}
+
+export class EngineFunctions extends Construct {
+  public readonly api: NodejsFunction;
+  public readonly scheduler: NodejsFunction;
+  public readonly worker: NodejsFunction;
+  public readonly sweeper: NodejsFunction | undefined;
+  public readonly dlq: NodejsFunction | undefined;
+  /** Every function created, by name (monitoring iterates it). */
+  public readonly byName: ReadonlyMap<EngineFunctionName, NodejsFunction>;
+
+  private readonly props: EngineFunctionsProps;
+  private readonly created = new Map<EngineFunctionName, NodejsFunction>();
+
+  constructor(scope: Construct, id: string, props: EngineFunctionsProps) {
+    super(scope, id);
+    this.props = props;
+    const { state, queues, entries, config } = props;
+
+    this.api = this.createFunction('api', entries.api);
+    state.grantDataAccess(this.api);
+    queues.setTaskQueueUrlWithoutAccess(this.api);
+
+    this.scheduler = this.createFunction('scheduler', entries.scheduler);
+    state.grantDataAccess(this.scheduler);
+    queues.grantSendTasks(this.scheduler);
+    state.addStreamConsumer(this.scheduler, { onFailure: queues.streamFailureQueue });
+
+    this.worker = this.createFunction('worker', entries.worker, {
+      ...(config.workerReservedConcurrency === undefined ? {} : { reservedConcurrentExecutions: config.workerReservedConcurrency }),
+    });
+    state.grantDataAccess(this.worker);
+    queues.grantSendTasks(this.worker);
+    queues.addTaskConsumer(this.worker, { maxConcurrency: config.workerMaxConcurrency });
+    // Empty means no host: http tasks fail until the deployer allows some (SSRF guard).
+    this.worker.addEnvironment(ENV.httpAllowedHosts, config.httpAllowedHosts.join(','));
+    if (config.lambdaAllowedFunctions.length > 0) this.allowLambdaTasks(config.lambdaAllowedFunctions);
+
+    if (entries.sweeper !== undefined) {
+      this.sweeper = this.createFunction('sweeper', entries.sweeper);
+      state.grantDataAccess(this.sweeper);
+      queues.grantSendTasks(this.sweeper);
+    }
+
+    if (entries.dlq !== undefined) {
+      this.dlq = this.createFunction('dlq', entries.dlq);
+      state.grantDataAccess(this.dlq);
+      queues.setTaskQueueUrlWithoutAccess(this.dlq);
+      queues.addDlqConsumer(this.dlq);
+    }
+
+    this.byName = this.created;
+  }
+
+  /** Invoke rights on exactly these functions for `lambda` tasks, and LAMBDA_ALLOWED_FUNCTIONS, together. */
+  private allowLambdaTasks(functions: readonly string[]): void {
+    const stack = Stack.of(this);
+    const arns = functions.map((fn) =>
+      fn.startsWith('arn:')
+        ? fn
+        : stack.formatArn({ service: 'lambda', resource: 'function', resourceName: fn, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
+    );
+    this.worker.addEnvironment(ENV.lambdaAllowedFunctions, functions.join(','));
+    this.worker.addToRolePolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: arns }));
+  }
+
+  private createFunction(name: EngineFunctionName, entry: string, extra: Partial<lambda.FunctionOptions> = {}): NodejsFunction {
+    const settings = FUNCTION_SETTINGS[name];
+    const id = name.charAt(0).toUpperCase() + name.slice(1);
+
+    // One role per function with nothing attached but what the wiring grants: no AWS managed
+    // policy (AWSLambdaBasicExecutionRole would allow writing to every log group).
+    const role = new iam.Role(this, `${id}Role`, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Role of the ${settings.description}`,
+    });
+    const logGroup = new logs.LogGroup(this, `${id}Logs`, {
+      retention: logs.RetentionDays.ONE_MONTH,
+      removalPolicy: this.props.removalPolicy,
+    });
+    logGroup.grantWrite(role);
+
+    const fn = new NodejsFunction(this, id, {
+      entry,
+      handler: 'handler',
+      projectRoot: this.props.projectRoot,
+      depsLockFilePath: path.join(this.props.projectRoot, 'package-lock.json'),
+      runtime: FUNCTION_RUNTIME,
+      architecture: lambda.Architecture.ARM_64,
+      description: settings.description,
+      memorySize: settings.memorySize,
+      timeout: settings.timeout,
+      role,
+      logGroup,
+      environment: { ...POWERTOOLS_ENV, NODE_OPTIONS: '--enable-source-maps' },
+      bundling: {
+        // Local esbuild only: no Docker here, and none needed for pure JavaScript.
+        forceDockerBundling: false,
+        format: OutputFormat.ESM,
+        target: ESBUILD_TARGET,
+        mainFields: ['module', 'main'],
+        banner: ESM_REQUIRE_SHIM,
+        // Our SDK versions from package-lock.json, not whatever the runtime ships.
+        bundleAwsSDK: true,
+        minify: true,
+        keepNames: true,
+        sourceMap: true,
+        sourcesContent: false,
+      },
+      ...extra,
+    });
+    this.created.set(name, fn);
+    return fn;
+  }
+}

@@ -1,0 +1,127 @@
+// The engine's single DynamoDB table (DESIGN.md sections 1 and 4), built from shared/table-schema.ts
+// like the local runtime's table, plus what only AWS has: PITR, encryption, deletion protection.
+// `grantDataAccess` is the only way a function gets the table: it grants and sets TABLE_NAME together.
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { ENV } from '../../shared/settings.js';
+import { TABLE } from '../../shared/table-schema.js';
+
+/**
+ * Item-level actions the engine uses. Deliberately not `grantReadWriteData`: no Scan (the design
+ * never scans; a scan in the code is a bug we want to fail loudly), no DescribeTable, no stream
+ * actions (only the scheduler's event source reads the stream), and no table-level actions.
+ * Transactions need no action of their own: each item in one is authorised as Put/Update/ConditionCheck.
+ */
+export const TABLE_DATA_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:Query',
+  'dynamodb:ConditionCheckItem',
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
+] as const;
+
+/** The scheduler's stream event source. */
+export const STREAM_CONSUMER = {
+  batchSize: 100,
+  /**
+   * Concurrent batches per shard. Lambda keeps records of one partition key in order at any factor,
+   * and every item of a run shares the partition key RUN#<runId>, so a run's events stay ordered.
+   */
+  parallelizationFactor: 4,
+  /** Finite, so a poison record cannot block its shard for the stream's 24 hours. */
+  retryAttempts: 10,
+  maxRecordAgeSeconds: 86_400,
+} as const;
+
+export interface EngineStateProps {
+  /** RETAIN (the default for anything holding data) or DESTROY for throwaway dev stacks. */
+  readonly removalPolicy: RemovalPolicy;
+}
+
+export class EngineState extends Construct {
+  public readonly table: dynamodb.Table;
+  /** ARNs of the two GSIs, named one by one so no policy needs `index/*`. */
+  public readonly indexArns: readonly string[];
+
+  constructor(scope: Construct, id: string, props: EngineStateProps) {
+    super(scope, id);
+    const { runsByWorkflow, expiries } = TABLE.indexes;
+
+    this.table = new dynamodb.Table(this, 'Table', {
+      partitionKey: { name: TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: TABLE.sortKey, type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      stream: dynamodb.StreamViewType[TABLE.streamViewType],
+      timeToLiveAttribute: TABLE.ttlAttribute,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      // The AWS managed key (aws/dynamodb): encryption visible in the template, no key to run.
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      removalPolicy: props.removalPolicy,
+      // A retained table is also protected against a console or API delete.
+      deletionProtection: props.removalPolicy === RemovalPolicy.RETAIN,
+    });
+
+    this.table.addGlobalSecondaryIndex({
+      indexName: runsByWorkflow.name,
+      partitionKey: { name: runsByWorkflow.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: runsByWorkflow.sortKey, type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.INCLUDE,
+      nonKeyAttributes: [...runsByWorkflow.projectedAttributes],
+    });
+    this.table.addGlobalSecondaryIndex({
+      indexName: expiries.name,
+      partitionKey: { name: expiries.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: expiries.sortKey, type: dynamodb.AttributeType.NUMBER },
+      projectionType: dynamodb.ProjectionType.INCLUDE,
+      nonKeyAttributes: [...expiries.projectedAttributes],
+    });
+
+    this.indexArns = [runsByWorkflow.name, expiries.name].map((name) => `${this.table.tableArn}/index/${name}`);
+  }
+
+  /** Item reads and writes on the table and its indexes, and TABLE_NAME: the two never apart. */
+  grantDataAccess(fn: lambda.Function): iam.Grant {
+    fn.addEnvironment(ENV.tableName, this.table.tableName);
+    return iam.Grant.addToPrincipal({
+      grantee: fn,
+      actions: [...TABLE_DATA_ACTIONS],
+      resourceArns: [this.table.tableArn, ...this.indexArns],
+    });
+  }
+
+  /**
+   * Feeds the table's stream to `fn` (the scheduler). A failing batch is split in halves to isolate
+   * the bad record, retried a bounded number of times, then its shard/sequence range goes to
+   * `onFailure` (invariant 4: nothing is lost silently). The mapping brings the stream-read rights.
+   */
+  addStreamConsumer(fn: lambda.Function, options: { onFailure: sqs.IQueue }): void {
+    fn.addEventSource(
+      new sources.DynamoEventSource(this.table, {
+        startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+        batchSize: STREAM_CONSUMER.batchSize,
+        parallelizationFactor: STREAM_CONSUMER.parallelizationFactor,
+        bisectBatchOnError: true,
+        retryAttempts: STREAM_CONSUMER.retryAttempts,
+        maxRecordAge: Duration.seconds(STREAM_CONSUMER.maxRecordAgeSeconds),
+        reportBatchItemFailures: true,
+        onFailure: new sources.SqsDlq(options.onFailure),
+      }),
+    );
+    if (fn.role !== undefined) {
+      Validations.of(fn.role).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'dynamodb:ListStreams, granted by the DynamoDB event source, supports no resource-level permissions ' +
+          '(IAM service authorization reference); every other stream action is scoped to this table\'s stream ARN.',
+      });
+    }
+  }
+}

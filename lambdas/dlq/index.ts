@@ -1,0 +1,15 @@
+// Lambda entry point of the dlq function: configuration from the environment (parsed at load,
+// failing loudly), AWS clients created once per container.
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { loadConfig } from '../../shared/config.js';
+import { createDocumentClient } from '../../shared/store/dynamo-client.js';
+import { handlers } from '../../workflows/index.js';
+import { wireEngine } from '../wiring.js';
+
+const engine = wireEngine({
+  clients: { dynamo: createDocumentClient(), sqs: new SQSClient({}) },
+  config: loadConfig(),
+  handlers,
+});
+
+export const handler = engine.dlqHandler;

@@ -1,0 +1,158 @@
+// The sweeper: the safety net that finds what nothing else will move (DESIGN.md section 1). It
+// reads only the sparse expiry index (never a scan) and, for each item past its deadline:
+// - RUNNING: the lease expired (worker crashed, or the attempt outlived its timeout): the attempt
+//   counts as timed out, and the task is retried by its policy or FAILED;
+// - QUEUED: the message never led to a claim (lost): it is sent again;
+// - WAITING: a retry whose backoff was longer than SQS can delay is due: it is queued;
+// - a run past its deadline (the definition's timeoutSeconds): it is cancelled, ending FAILED.
+// Every write is conditional on what was read, so sweepers that overlap do each thing once.
+import type { DefinitionCache } from './definition-cache.js';
+import { taskOf } from './definition-cache.js';
+import type { OutgoingMessage, TaskQueue } from './queue.js';
+import { retryDelaySeconds, retryPlacement, shouldRetry } from './retry-policy.js';
+import { forEachLimited } from './scheduler.js';
+import { QUEUES, TIMINGS } from './settings.js';
+import type { DueRun, DueTask, DynamoStore } from './store/dynamo-store.js';
+
+export interface SweeperDeps {
+  store: DynamoStore;
+  queue: TaskQueue;
+  definitions: DefinitionCache;
+  now?: () => Date;
+  random?: () => number;
+}
+
+export interface SweepReport {
+  expiredLeases: number;
+  resent: number;
+  released: number;
+  overdueRuns: number;
+}
+
+/** Items handled per query; a sweep repeats the query until nothing is due or its budget ends. */
+const PAGE_SIZE = 200;
+const CONCURRENCY = 16;
+
+export class Sweeper {
+  private readonly store: DynamoStore;
+  private readonly queue: TaskQueue;
+  private readonly definitions: DefinitionCache;
+  private readonly now: () => Date;
+  private readonly random: () => number;
+
+  constructor(deps: SweeperDeps) {
+    this.store = deps.store;
+    this.queue = deps.queue;
+    this.definitions = deps.definitions;
+    this.now = deps.now ?? (() => new Date());
+    this.random = deps.random ?? Math.random;
+  }
+
+  /** One sweep: handles everything due now, within `budgetMs`. */
+  async sweep(budgetMs = 50_000): Promise<SweepReport> {
+    const report: SweepReport = { expiredLeases: 0, resent: 0, released: 0, overdueRuns: 0 };
+    const started = Date.now();
+    const seen = new Set<string>();
+    while (Date.now() - started < budgetMs) {
+      const now = this.now();
+      const due = (await this.store.queryDue({ now, limit: PAGE_SIZE })).filter((item) => {
+        const key = item.kind === 'task' ? `${item.task.runId}/${item.task.taskId}/${item.task.status}/${item.task.attempt}` : `${item.run.runId}/RUN`;
+        if (seen.has(key)) return false;
+        seen.add(key);
+        return true;
+      });
+      if (due.length === 0) break;
+      const outbox: OutgoingMessage[] = [];
+      await forEachLimited(due, CONCURRENCY, async (item) => {
+        if (item.kind === 'run') {
+          if (await this.overdueRun(item.run)) report.overdueRuns++;
+          return;
+        }
+        const task = item.task;
+        if (task.status === 'RUNNING' && (await this.expiredLease(task, now, outbox))) report.expiredLeases++;
+        if (task.status === 'QUEUED' && (await this.lostMessage(task, outbox))) report.resent++;
+        if (task.status === 'WAITING' && (await this.dueRetry(task, outbox))) report.released++;
+      });
+      if (outbox.length > 0) await this.queue.send(outbox);
+    }
+    return report;
+  }
+
+  private async expiredLease(due: DueTask, now: Date, outbox: OutgoingMessage[]): Promise<boolean> {
+    const definition = await this.definitions.get(due.workflowId, due.version);
+    const task = taskOf(definition, due.taskId);
+    const fence = {
+      runId: due.runId,
+      taskId: due.taskId,
+      attempt: due.attempt,
+      leaseToken: due.leaseToken ?? '',
+      startedAt: due.startedAt ?? now.toISOString(),
+      leaseExpiredBy: now,
+    };
+    const error = {
+      name: 'TimedOut',
+      message: 'the attempt lost its lease: its worker crashed or it ran past its timeout',
+      retryable: true,
+    };
+    const record = await this.store.getTask(due.runId, due.taskId);
+    const attemptInRun = due.attempt - (record?.attemptBase ?? 0);
+    if (record?.cancelRequested === true) {
+      const cancelled = await this.store.commitTaskResult({ ...fence, critical: task.critical, result: { status: 'CANCELLED', error: { ...error, name: 'Cancelled' } } });
+      return cancelled.outcome === 'ok';
+    }
+    if (task.retry !== undefined && shouldRetry(task.retry, attemptInRun, error)) {
+      const delaySeconds = retryDelaySeconds(task.retry, attemptInRun, this.random);
+      const placement = retryPlacement(delaySeconds);
+      const retried = await this.store.retryTask({
+        ...fence,
+        error,
+        outcome: 'TIMED_OUT',
+        status: placement === 'queue' ? 'QUEUED' : 'WAITING',
+        dueAt: new Date(now.getTime() + delaySeconds * 1000),
+      });
+      if (retried.outcome !== 'ok') return false;
+      if (placement === 'queue') {
+        outbox.push({ message: messageOf(due, due.attempt + 1), delaySeconds: Math.min(QUEUES.maxDelaySeconds, delaySeconds) });
+      }
+      return true;
+    }
+    const failed = await this.store.commitTaskResult({ ...fence, critical: task.critical, result: { status: 'FAILED', error } });
+    return failed.outcome === 'ok';
+  }
+
+  private async lostMessage(due: DueTask, outbox: OutgoingMessage[]): Promise<boolean> {
+    const extended = await this.store.extendDelivery({
+      runId: due.runId,
+      taskId: due.taskId,
+      attempt: due.attempt,
+      expiresAt: due.expiresAt,
+      deliveryTimeoutSeconds: TIMINGS.deliveryGraceSeconds,
+    });
+    if (extended.outcome !== 'ok') return false;
+    outbox.push({ message: messageOf(due, due.attempt) });
+    return true;
+  }
+
+  private async dueRetry(due: DueTask, outbox: OutgoingMessage[]): Promise<boolean> {
+    const queued = await this.store.queueTask({
+      runId: due.runId,
+      taskId: due.taskId,
+      expected: { status: 'WAITING', attempt: due.attempt },
+      attempt: due.attempt,
+      deliveryTimeoutSeconds: TIMINGS.deliveryGraceSeconds,
+    });
+    if (queued.outcome !== 'queued') return false;
+    outbox.push({ message: messageOf(due, due.attempt) });
+    return true;
+  }
+
+  private async overdueRun(due: DueRun): Promise<boolean> {
+    if (due.status !== 'RUNNING') return false;
+    const result = await this.store.requestCancel(due.runId, 'the run passed its deadline', 'FAILED');
+    return result.outcome === 'cancelling';
+  }
+}
+
+function messageOf(due: DueTask, attempt: number) {
+  return { runId: due.runId, taskId: due.taskId, attempt, workflowId: due.workflowId, version: due.version };
+}

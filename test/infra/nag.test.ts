@@ -1,0 +1,29 @@
+// cdk-nag's AwsSolutions pack on the app exactly as `cdk synth` builds it (cdk.json's context,
+// real esbuild bundles): no finding may be left unacknowledged, and every acknowledgment carries
+// a reason. A deliberately non-compliant stack proves the check can fail.
+import { Stack, Validations } from 'aws-cdk-lib';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { describe, expect, it } from 'vitest';
+import { buildTestApp, synthWithValidation } from './support.js';
+
+describe('cdk-nag AwsSolutions', () => {
+  it('finds nothing unacknowledged in the engine stack, and every acknowledgment says why', () => {
+    const { app, outdir } = buildTestApp({ bundle: true, nag: true });
+    const report = synthWithValidation(app, outdir);
+    expect(report.plugins).toContain('AwsSolutions');
+    expect(report.findings).toEqual([]);
+    for (const ack of report.acknowledged) expect(ack.reason.length, ack.rule).toBeGreaterThan(40);
+    expect(report.acknowledged.map((ack) => ack.rule).sort()).toEqual(['AwsSolutions-IAM5[Resource::*]', 'AwsSolutions-SQS3']);
+  });
+
+  it('reports a finding when a resource breaks a rule (the check above can fail)', () => {
+    const { app, outdir } = buildTestApp({ nag: false });
+    const bad = new Stack(app, 'NonCompliant');
+    new sqs.Queue(bad, 'PlainQueue', { enforceSSL: false, encryption: sqs.QueueEncryption.SQS_MANAGED });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    const report = synthWithValidation(app, outdir);
+    const rules = report.findings.filter((f) => f.paths.some((p) => p.startsWith('NonCompliant/'))).map((f) => f.rule);
+    expect(rules).toContain('AwsSolutions-SQS4');
+  });
+});

@@ -1,0 +1,108 @@
+// Counts the DynamoDB and SQS requests the engine makes for one run of 10, 100 and 1,000 tasks
+// (SDK middleware on the engine's own clients). Scheduling work is O(out-degree) per change, so
+// requests per task must stay flat as the run grows. Counts, not timings: this is no timed test.
+import { randomUUID } from 'node:crypto';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOCAL_AWS } from '../../local/dynamodb-local.js';
+import type { LocalRuntime } from '../../local/runtime.js';
+import { assertDefinition } from '../../shared/definition.js';
+import { createDocumentClient } from '../../shared/store/dynamo-client.js';
+import { DynamoStore } from '../../shared/store/dynamo-store.js';
+import { startRuntime } from './e2e-support.js';
+
+let runtime: LocalRuntime;
+let observer: DynamoStore;
+const counts = new Map<string, number>();
+
+/** SDK middleware that counts every command a client sends, by service and command name. */
+function counter(service: string) {
+  return (next: (args: any) => Promise<any>, context: { commandName?: string }) => async (args: any) => {
+    const key = `${service}:${context.commandName ?? 'unknown'}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    return next(args);
+  };
+}
+
+function countRequests(clients: { dynamo: DynamoDBDocumentClient; sqs: SQSClient }): void {
+  clients.dynamo.middlewareStack.add(counter('dynamodb'), { step: 'initialize', name: 'count-dynamodb-requests' });
+  clients.sqs.middlewareStack.add(counter('sqs'), { step: 'initialize', name: 'count-sqs-requests' });
+}
+
+beforeAll(async () => {
+  ({ runtime } = await startRuntime());
+  countRequests(runtime.clients);
+  // Waiting for the run reads through a client of its own, so it is not counted.
+  observer = new DynamoStore({
+    client: createDocumentClient({ ...LOCAL_AWS, endpoint: runtime.dynamoEndpoint }),
+    tableName: runtime.tableName,
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await runtime?.stop();
+});
+
+/** root -> (size - 2) parallel tasks -> sink: fan-out and fan-in, all `pass` tasks. */
+function fanOutFanIn(id: string, size: number) {
+  const middle = Array.from({ length: size - 2 }, (_, i) => `t${i}`);
+  return assertDefinition({
+    id,
+    tasks: [
+      { id: 'root', type: 'pass' },
+      ...middle.map((taskId) => ({ id: taskId, type: 'pass' as const, dependsOn: ['root'] })),
+      { id: 'sink', type: 'pass', dependsOn: middle },
+    ],
+  });
+}
+
+async function requestsForRun(size: number): Promise<{ dynamodb: number; sqsSend: number; sqsPoll: number; byCommand: Record<string, number> }> {
+  const definition = fanOutFanIn(`count_${size}`, size);
+  const { version } = await runtime.engine.store.saveDefinition(definition);
+  const stored = await runtime.engine.store.getDefinition(definition.id, version);
+  if (stored === undefined) throw new Error('definition not saved');
+  counts.clear();
+  const { runId } = await runtime.engine.store.createRun({ runId: randomUUID(), definition: stored, input: { size } });
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    const run = await observer.getRun(runId);
+    if (run?.status === 'COMPLETED') break;
+    if (run?.status === 'FAILED' || Date.now() > deadline) throw new Error(`run of ${size} tasks ended ${run?.status}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  // Let the last stream records and deletes drain before reading the counters.
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  const byCommand = Object.fromEntries([...counts.entries()].sort());
+  const sum = (filter: (key: string) => boolean) =>
+    [...counts.entries()].filter(([key]) => filter(key)).reduce((total, [, n]) => total + n, 0);
+  return {
+    dynamodb: sum((key) => key.startsWith('dynamodb:')),
+    sqsSend: sum((key) => key.startsWith('sqs:Send')),
+    sqsPoll: sum((key) => key.startsWith('sqs:') && !key.startsWith('sqs:Send')),
+    byCommand,
+  };
+}
+
+describe('requests per task', () => {
+  it('stay flat for runs of 10, 100 and 1,000 tasks', async () => {
+    const figures: Array<{ size: number; dynamodbPerTask: number; sqsSendPerTask: number }> = [];
+    for (const size of [10, 100, 1_000]) {
+      const result = await requestsForRun(size);
+      figures.push({ size, dynamodbPerTask: result.dynamodb / size, sqsSendPerTask: result.sqsSend / size });
+      console.log(
+        `run of ${size} tasks: ${result.dynamodb} DynamoDB requests (${(result.dynamodb / size).toFixed(2)}/task), ` +
+          `${result.sqsSend} SQS sends (${(result.sqsSend / size).toFixed(2)}/task), ${result.sqsPoll} SQS receives/deletes by the poller`,
+        result.byCommand,
+      );
+    }
+    const [small, medium, large] = figures;
+    if (small === undefined || medium === undefined || large === undefined) throw new Error('missing figures');
+    // Flat: a run 100 times larger costs no more per task (within 10%) than a small one.
+    expect(large.dynamodbPerTask).toBeLessThanOrEqual(small.dynamodbPerTask * 1.1);
+    expect(large.dynamodbPerTask).toBeLessThanOrEqual(medium.dynamodbPerTask * 1.1);
+    expect(large.sqsSendPerTask).toBeLessThanOrEqual(small.sqsSendPerTask * 1.1);
+    // And small in absolute terms: a handful of requests per task, never a scan of the run.
+    expect(large.dynamodbPerTask).toBeLessThan(10);
+  }, 600_000);
+});

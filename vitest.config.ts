@@ -2,20 +2,23 @@ import { defineConfig } from 'vitest/config';
 
 // Three projects: fast unit tests with no network, integration tests against DynamoDB Local
 // (started once per run by the global setup), and the CDK stack's tests (no network either).
+// The SDK's notice that its 2027 releases need Node 22 is noise in every test worker.
+const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+
 export default defineConfig({
   test: {
-    // The SDK's notice that its 2027 releases need Node 22 is noise in every test worker.
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     projects: [
       {
         test: {
           name: 'unit',
+          env,
           include: ['test/unit/**/*.test.ts'],
         },
       },
       {
         test: {
           name: 'integration',
+          env,
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/integration/global-setup.ts'],
           testTimeout: 60_000,
@@ -27,6 +30,7 @@ export default defineConfig({
         // Lambdas with esbuild once, hence the longer timeouts).
         test: {
           name: 'infra',
+          env,
           include: ['test/infra/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,

@@ -1,0 +1,286 @@
+// Failure semantics through the real path: retries with backoff, critical and non-critical
+// failures, dead-lettered messages, cancellation, resuming a failed run, checkpoints, history.
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalRuntime, type LocalRuntime } from '../../local/runtime.js';
+import type { TaskHandler } from '../../shared/tasks/context.js';
+import { handlers as exampleHandlers } from '../../workflows/index.js';
+import { ApiClient, ExecutionLog, register, startRunViaApi, waitForRun } from './e2e-support.js';
+
+const log = new ExecutionLog();
+const signalFired = new Set<string>();
+let bFails = true;
+
+const testHandlers: Record<string, TaskHandler> = {
+  step: log.handler(20),
+  flaky: async (ctx) => {
+    log.record(ctx, Date.now(), Date.now());
+    if (ctx.attempt <= 2) throw new Error(`transient failure on attempt ${ctx.attempt}`);
+    return { attempt: ctx.attempt };
+  },
+  always_fails: async (ctx) => {
+    log.record(ctx, Date.now(), Date.now());
+    throw new Error('this never works');
+  },
+  flag_fail: async (ctx) => {
+    log.record(ctx, Date.now(), Date.now());
+    if (bFails) throw Object.assign(new Error('b is broken'), { name: 'Broken' });
+    return { fixed: true };
+  },
+  long_task: async (ctx) => {
+    const start = Date.now();
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(resolve, 60_000);
+      ctx.signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        signalFired.add(ctx.runId);
+        reject(ctx.signal.reason as Error);
+      });
+    });
+    log.record(ctx, start, Date.now());
+    return { finished: true };
+  },
+  checkpointer: async (ctx) => {
+    log.record(ctx, Date.now(), Date.now());
+    if (ctx.attempt === 1) {
+      await ctx.saveCheckpoint({ step: 1 });
+      await ctx.saveCheckpoint({ step: 2 });
+      throw new Error('crashed after step 2');
+    }
+    return { resumedFrom: ctx.checkpoint };
+  },
+};
+
+let runtime: LocalRuntime;
+let api: ApiClient;
+
+beforeAll(async () => {
+  runtime = await startLocalRuntime({
+    port: 0,
+    handlers: new Map([...exampleHandlers, ...Object.entries(testHandlers)]),
+    logLevel: 'SILENT',
+    workerConcurrency: 8,
+    // Short visibility: a poison message reaches the DLQ after 5 deliveries in seconds.
+    visibilityTimeoutSeconds: 1,
+    sweepIntervalMs: 300,
+    cancelPollMs: 200,
+    // Full jitter drawn at its top: each retry waits (almost) the whole backoff ceiling.
+    random: () => 0.999,
+  });
+  api = new ApiClient(runtime.apiUrl);
+}, 120_000);
+
+afterAll(async () => {
+  await runtime?.stop();
+});
+
+const taskOf = (run: any, taskId: string) => run.tasks.find((t: { taskId: string }) => t.taskId === taskId);
+
+async function history(runId: string): Promise<any[]> {
+  const { status, body } = await api.get(`/runs/${runId}/history`);
+  expect(status).toBe(200);
+  return body.events;
+}
+
+async function waitForTask(runId: string, taskId: string, status: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((taskOf((await api.get(`/runs/${runId}`)).body, taskId)?.status as string) !== status) {
+    if (Date.now() > deadline) throw new Error(`task ${taskId} never became ${status}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('retries', () => {
+  it('retries a task that fails twice, with the backoff of its policy, and it succeeds on attempt 3', async () => {
+    const { workflowId } = await register(api, {
+      id: 'retrying',
+      tasks: [{ id: 'flaky', handler: 'flaky', retry: { maxRetries: 3, initialDelaySeconds: 1, backoffRate: 2, maxDelaySeconds: 10 } }],
+    });
+    const runId = await startRunViaApi(api, workflowId);
+    const run = await waitForRun(api, runId);
+    expect(run.status).toBe('COMPLETED');
+    expect(taskOf(run, 'flaky')).toMatchObject({ status: 'SUCCEEDED', attempt: 3, output: { attempt: 3 } });
+    expect(log.count(runId, 'flaky')).toBe(3);
+
+    const events = (await history(runId)).filter((e) => e.taskId === 'flaky');
+    expect(events.map((e) => `${e.type}:${e.attempt}`)).toEqual([
+      'TaskStarted:1',
+      'TaskRetried:1',
+      'TaskStarted:2',
+      'TaskRetried:2',
+      'TaskStarted:3',
+      'TaskSucceeded:3',
+    ]);
+    expect(events[1].error).toMatchObject({ name: 'Error', message: 'transient failure on attempt 1', retryable: true });
+    // Backoff ceilings are 1 s then 2 s; with the jitter at its top each gap is the whole ceiling.
+    const gap = (retried: number, started: number) => Date.parse(events[started].at) - Date.parse(events[retried].at);
+    expect(gap(1, 2)).toBeGreaterThanOrEqual(950);
+    expect(gap(1, 2)).toBeLessThan(1_000 + 3_000);
+    expect(gap(3, 4)).toBeGreaterThanOrEqual(1_950);
+    expect(gap(3, 4)).toBeLessThan(2_000 + 3_000);
+  });
+
+  it('fails a task after maxRetries + 1 attempts, skips its dependents and fails the run', async () => {
+    const { workflowId } = await register(api, {
+      id: 'doomed',
+      tasks: [
+        { id: 'bad', handler: 'always_fails', retry: { maxRetries: 2, initialDelaySeconds: 0 } },
+        { id: 'after', handler: 'step', dependsOn: ['bad'] },
+        { id: 'after_after', handler: 'step', dependsOn: ['after'] },
+        { id: 'independent', handler: 'step' },
+      ],
+    });
+    const runId = await startRunViaApi(api, workflowId);
+    const run = await waitForRun(api, runId);
+    expect(run.status).toBe('FAILED');
+    expect(run.error).toMatchObject({ name: 'TaskFailed' });
+    expect(taskOf(run, 'bad')).toMatchObject({ status: 'FAILED', attempt: 3, error: { message: 'this never works' } });
+    expect(log.count(runId, 'bad')).toBe(3);
+    expect(taskOf(run, 'after').status).toBe('SKIPPED');
+    expect(taskOf(run, 'after_after').status).toBe('SKIPPED');
+    expect(taskOf(run, 'independent').status).toBe('SUCCEEDED');
+    expect(log.count(runId, 'after')).toBe(0);
+  });
+
+  it('lets the run go on past a non-critical failure', async () => {
+    const { workflowId } = await register(api, {
+      id: 'optional',
+      tasks: [
+        { id: 'nice_to_have', handler: 'always_fails', critical: false },
+        { id: 'needs_it', handler: 'step', dependsOn: ['nice_to_have'] },
+        { id: 'cleanup', handler: 'step', dependsOn: ['nice_to_have'], trigger: 'all_done' },
+        { id: 'main', handler: 'step' },
+      ],
+    });
+    const run = await waitForRun(api, await startRunViaApi(api, workflowId));
+    expect(run.status).toBe('COMPLETED');
+    expect(taskOf(run, 'nice_to_have').status).toBe('FAILED');
+    expect(taskOf(run, 'needs_it').status).toBe('SKIPPED');
+    expect(taskOf(run, 'cleanup').status).toBe('SUCCEEDED');
+    expect(taskOf(run, 'main').status).toBe('SUCCEEDED');
+  });
+});
+
+describe('dead-lettered messages', () => {
+  it('fails the task of a poison message with the reason and leaves other runs alone', async () => {
+    const { workflowId } = await register(api, {
+      id: 'poisoned',
+      tasks: [
+        { id: 'w', type: 'wait', seconds: 60 },
+        { id: 'after', handler: 'step', dependsOn: ['w'] },
+      ],
+    });
+    const runId = await startRunViaApi(api, workflowId);
+    await waitForTask(runId, 'w', 'QUEUED');
+    // A message no worker can process: it names a version that does not exist.
+    const poison = JSON.stringify({ runId, taskId: 'w', attempt: 1, workflowId, version: '0000000000000000' });
+    await runtime.clients.sqs.send(new SendMessageCommand({ QueueUrl: runtime.taskQueueUrl, MessageBody: poison }));
+
+    const { workflowId: other } = await register(api, {
+      id: 'bystander',
+      tasks: [
+        { id: 'a', handler: 'step' },
+        { id: 'b', handler: 'step', dependsOn: ['a'] },
+      ],
+    });
+    const others = await Promise.all(Array.from({ length: 5 }, () => startRunViaApi(api, other)));
+
+    const run = await waitForRun(api, runId, 60_000);
+    expect(run.status).toBe('FAILED');
+    const w = taskOf(run, 'w');
+    expect(w.status).toBe('FAILED');
+    expect(w.error.name).toBe('DeadLettered');
+    expect(w.error.message).toMatch(/dead-lettered after \d+ deliveries/);
+    expect(w.error.details.body).toBe(poison);
+    expect(taskOf(run, 'after').status).toBe('SKIPPED');
+    for (const otherRun of await Promise.all(others.map((id) => waitForRun(api, id)))) {
+      expect(otherRun.status).toBe('COMPLETED');
+    }
+  }, 90_000);
+});
+
+describe('cancellation', () => {
+  it('cancels a run during a long task: the signal fires, nothing else starts, and the run ends CANCELLED', async () => {
+    const { workflowId } = await register(api, {
+      id: 'cancellable',
+      tasks: [
+        { id: 'first', handler: 'step' },
+        { id: 'long', handler: 'long_task', dependsOn: ['first'] },
+        { id: 'last', handler: 'step', dependsOn: ['long'] },
+        { id: 'side', type: 'wait', seconds: 60 },
+      ],
+    });
+    const runId = await startRunViaApi(api, workflowId);
+    await waitForTask(runId, 'long', 'RUNNING');
+    const cancelled = await api.post(`/runs/${runId}/cancel`);
+    expect(cancelled.status).toBe(202);
+    const cancelledAt = Date.now();
+
+    const run = await waitForRun(api, runId, 10_000);
+    expect(run.status).toBe('CANCELLED');
+    expect(Date.now() - cancelledAt).toBeLessThan(5_000);
+    expect(signalFired.has(runId)).toBe(true);
+    expect(taskOf(run, 'first').status).toBe('SUCCEEDED');
+    expect(taskOf(run, 'long')).toMatchObject({ status: 'CANCELLED', error: { name: 'Cancelled' } });
+    expect(taskOf(run, 'last').status).toBe('CANCELLED');
+    expect(taskOf(run, 'side').status).toBe('CANCELLED');
+    expect(log.count(runId, 'last')).toBe(0);
+
+    const again = await api.post(`/runs/${runId}/cancel`);
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe('CONFLICT');
+    const types = (await history(runId)).map((e) => e.type);
+    expect(types).toContain('TaskCancelled');
+    expect(types.at(-1)).toBe('RunCancelled');
+  });
+
+  it('answers 404 for cancelling a run that does not exist', async () => {
+    expect((await api.post('/runs/no-such-run/cancel')).status).toBe(404);
+  });
+});
+
+describe('resume', () => {
+  it('re-runs only the failed and skipped tasks of a failed run', async () => {
+    const { workflowId } = await register(api, {
+      id: 'resumable',
+      tasks: [
+        { id: 'a', handler: 'step' },
+        { id: 'b', handler: 'flag_fail', dependsOn: ['a'] },
+        { id: 'c', handler: 'step', dependsOn: ['b'] },
+        { id: 'd', handler: 'step' },
+      ],
+    });
+    bFails = true;
+    const runId = await startRunViaApi(api, workflowId);
+    const failed = await waitForRun(api, runId);
+    expect(failed.status).toBe('FAILED');
+    expect(taskOf(failed, 'c').status).toBe('SKIPPED');
+
+    bFails = false;
+    const resumed = await api.post(`/runs/${runId}/retry`);
+    expect(resumed.status).toBe(202);
+    const run = await waitForRun(api, runId);
+    expect(run.status).toBe('COMPLETED');
+    for (const task of run.tasks) expect(task.status).toBe('SUCCEEDED');
+    expect(taskOf(run, 'a').output).toEqual(taskOf(failed, 'a').output);
+    expect([log.count(runId, 'a'), log.count(runId, 'b'), log.count(runId, 'c'), log.count(runId, 'd')]).toEqual([1, 2, 1, 1]);
+    expect(taskOf(run, 'b').attempt).toBe(2);
+
+    expect((await api.post(`/runs/${runId}/retry`)).status).toBe(409);
+    const types = (await history(runId)).map((e) => e.type);
+    expect(types).toContain('RunResumed');
+    expect(types.at(-1)).toBe('RunCompleted');
+  });
+});
+
+describe('checkpoints', () => {
+  it('gives the next attempt the checkpoint the failed one saved', async () => {
+    const { workflowId } = await register(api, {
+      id: 'checkpointed',
+      tasks: [{ id: 'cp', handler: 'checkpointer', retry: { maxRetries: 1, initialDelaySeconds: 0 } }],
+    });
+    const run = await waitForRun(api, await startRunViaApi(api, workflowId));
+    expect(run.status).toBe('COMPLETED');
+    expect(taskOf(run, 'cp')).toMatchObject({ attempt: 2, output: { resumedFrom: { step: 2 } } });
+  });
+});

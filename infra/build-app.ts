@@ -16,7 +16,7 @@ export const STACK_NAME = 'Dagflow';
 
 export interface BuildAppOptions {
   readonly appProps?: AppProps;
-  /** Defaults to lambdas/<name>/index.ts (sweeper and dlq only if present). */
+  /** Defaults to lambdas/<name>/index.ts for all five functions. */
   readonly entries?: FunctionEntries;
   /** Register the AwsSolutions checks (default true). */
   readonly nag?: boolean;

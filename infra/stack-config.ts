@@ -5,7 +5,7 @@
 import type { Node } from 'constructs';
 import { z } from 'zod';
 
-/** The context keys this app reads; documented in README's deployment section. */
+/** The context keys this app reads (cdk.json `context`, or `-c key=value` on the command line). */
 export const CONTEXT_KEYS = {
   /** `retain` (default) keeps the table and logs on stack deletion; `destroy` is for dev stacks. */
   removalPolicy: 'removalPolicy',

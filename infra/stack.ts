@@ -24,7 +24,7 @@ export class WorkflowEngineStack extends Stack {
   public readonly queues: EngineQueues;
   public readonly functions: EngineFunctions;
   public readonly api: EngineApi;
-  /** Absent until lambdas/sweeper exists. */
+  /** Absent only when the stack is built without a sweeper entry (tests). */
   public readonly schedule: EngineSchedule | undefined;
   public readonly monitoring: EngineMonitoring;
 

@@ -100,7 +100,6 @@ export class EngineApi extends Construct {
       autoDeploy: true,
       accessLogSettings: { destination: new apigwv2.LogGroupLogDestination(this.accessLogs), format: ACCESS_LOG_FORMAT },
       throttle: { rateLimit: config.apiRateLimit, burstLimit: config.apiBurstLimit },
-      detailedMetricsEnabled: true,
     });
     this.url = this.stage.url;
   }

@@ -24,17 +24,20 @@ export const ENGINE_FUNCTION_NAMES = ['api', 'scheduler', 'worker', 'sweeper', '
 export type EngineFunctionName = (typeof ENGINE_FUNCTION_NAMES)[number];
 
 /**
- * Entry files (`export const handler`) by function. api, scheduler and worker are required; the
- * sweeper and the dlq handler are created only when given, so the stack synthesizes while those
- * handlers are still being written.
+ * Entry files (`export const handler`) by function. The construct creates the sweeper and the dlq
+ * handler only when given, so a stack (or a test) can be built without them; the app always
+ * passes all five (findFunctionEntries), since a stack without its sweeper has no safety net.
  */
 export type FunctionEntries = Record<'api' | 'scheduler' | 'worker', string> & Partial<Record<'sweeper' | 'dlq', string>>;
 
-/** lambdas/<name>/index.ts under `rootDir`; the optional ones only if the file exists. */
-export function findFunctionEntries(rootDir: string): FunctionEntries {
-  const entry = (name: EngineFunctionName) => path.join(rootDir, 'lambdas', name, 'index.ts');
-  const optional = (name: 'sweeper' | 'dlq') => (fs.existsSync(entry(name)) ? { [name]: entry(name) } : {});
-  return { api: entry('api'), scheduler: entry('scheduler'), worker: entry('worker'), ...optional('sweeper'), ...optional('dlq') };
+/** lambdas/<name>/index.ts under `rootDir` for every function; throws naming a missing one. */
+export function findFunctionEntries(rootDir: string): Required<FunctionEntries> {
+  const entry = (name: EngineFunctionName) => {
+    const file = path.join(rootDir, 'lambdas', name, 'index.ts');
+    if (!fs.existsSync(file)) throw new Error(`the ${name} function's entry ${path.relative(rootDir, file)} does not exist`);
+    return file;
+  };
+  return { api: entry('api'), scheduler: entry('scheduler'), worker: entry('worker'), sweeper: entry('sweeper'), dlq: entry('dlq') };
 }
 
 interface FunctionSettings {

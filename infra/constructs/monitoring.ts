@@ -68,10 +68,26 @@ export class EngineMonitoring extends Construct {
     };
 
     // Queues and stream.
-    const dlqDepth = queues.taskDlq.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' });
+    // The dlq handler drains the DLQ within seconds (each message becomes a FAILED task), so the
+    // queue is rarely seen non-empty by a once-a-minute metric: its invocations count too. Messages
+    // it cannot place stay in the DLQ, mostly in flight between its retries, hence visible + in flight.
+    const dlqPeriod = Duration.minutes(1);
+    const deadLetterActivity: Record<string, cloudwatch.IMetric> = {
+      visible: queues.taskDlq.metricApproximateNumberOfMessagesVisible({ period: dlqPeriod, statistic: 'Maximum' }),
+      inFlight: queues.taskDlq.metricApproximateNumberOfMessagesNotVisible({ period: dlqPeriod, statistic: 'Maximum' }),
+    };
+    const dlqHandler = functions.get('dlq');
+    if (dlqHandler !== undefined) deadLetterActivity['handled'] = dlqHandler.metricInvocations({ period: dlqPeriod, statistic: 'Sum' });
     alarm('TaskDlqNotEmpty', {
-      alarmDescription: 'Task messages reached the DLQ: a task could not be delivered or crashed the worker maxReceiveCount times.',
-      metric: dlqDepth,
+      alarmDescription:
+        'Task messages reached the DLQ: a task could not be delivered or crashed the worker maxReceiveCount times ' +
+        '(messages in the DLQ, plus invocations of the dlq handler that turns them into FAILED tasks).',
+      metric: new cloudwatch.MathExpression({
+        expression: Object.keys(deadLetterActivity).map((name) => `FILL(${name}, 0)`).join(' + '),
+        usingMetrics: deadLetterActivity,
+        period: dlqPeriod,
+        label: 'Dead-letter activity',
+      }),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
@@ -153,7 +169,7 @@ export class EngineMonitoring extends Construct {
     this.alarms = alarms;
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
-      dashboardName: `${stack.stackName}-dagflow`,
+      dashboardName: stack.stackName,
       defaultInterval: Duration.hours(3),
     });
     const fnList = [...functions.entries()];

@@ -17,6 +17,23 @@ describe('cdk-nag AwsSolutions', () => {
     expect(report.acknowledged.map((ack) => ack.rule).sort()).toEqual(['AwsSolutions-IAM5[Resource::*]', 'AwsSolutions-SQS3']);
   });
 
+  it('finds nothing unacknowledged with the optional parts on either (alarm topic, JWT auth, lambda tasks, concurrency)', () => {
+    const { app, outdir } = buildTestApp({
+      nag: true,
+      context: {
+        alarmEmail: 'ops@example.com',
+        auth: 'jwt',
+        jwtIssuer: 'https://issuer.example.com',
+        jwtAudience: 'dagflow',
+        lambdaAllowedFunctions: 'pricing',
+        workerReservedConcurrency: 20,
+        workerMaxConcurrency: 10,
+        removalPolicy: 'destroy',
+      },
+    });
+    expect(synthWithValidation(app, outdir).findings).toEqual([]);
+  });
+
   it('reports a finding when a resource breaks a rule (the check above can fail)', () => {
     const { app, outdir } = buildTestApp({ nag: false });
     const bad = new Stack(app, 'NonCompliant');

@@ -1,6 +1,7 @@
 // The synthesized CloudFormation of the engine stack: durability and encryption of the state, the
 // queue and stream settings the engine's guarantees rest on, least privilege per function, the
 // API's auth, logging and throttling, the sweeper's schedule, monitoring and outputs.
+import * as path from 'node:path';
 import type { CfnElement } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
@@ -12,7 +13,7 @@ import { parseStackConfig } from '../../infra/stack-config.js';
 import type { WorkflowEngineStack } from '../../infra/stack.js';
 import { ENV, QUEUES } from '../../shared/settings.js';
 import { createTableInput, TABLE } from '../../shared/table-schema.js';
-import { allowing, entriesWithStubs, refersTo, resourcesOf, statementsOfFunction, synthTemplate } from './support.js';
+import { allowing, refersTo, resourcesOf, statementsOfFunction, synthTemplate } from './support.js';
 
 let template: Template;
 let stack: WorkflowEngineStack;
@@ -179,7 +180,7 @@ describe('functions', () => {
     expect(env('api')[ENV.taskDlqUrl]).toBeUndefined();
   });
 
-  it('creates the sweeper and dlq handler only when their entry files exist', () => {
+  it('builds without the sweeper and dlq handler when not given their entries (the app always gives all five)', () => {
     const { api, scheduler, worker } = findFunctionEntries(PROJECT_ROOT);
     const { stack: without } = synthTemplate({ entries: { api, scheduler, worker } });
     expect(without.functions.sweeper).toBeUndefined();
@@ -353,12 +354,11 @@ describe('monitoring', () => {
       ].sort(),
     );
     template.resourceCountIs('AWS::CloudWatch::Alarm', stack.monitoring.alarms.size);
+    const dlqDimensions = [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [id(stack.queues.taskDlq), 'QueueName'] } }];
     expect(metricsOf(alarmProps('TaskDlqNotEmpty'))).toEqual([
-      {
-        MetricName: 'ApproximateNumberOfMessagesVisible',
-        Namespace: 'AWS/SQS',
-        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [id(stack.queues.taskDlq), 'QueueName'] } }],
-      },
+      { MetricName: 'ApproximateNumberOfMessagesVisible', Namespace: 'AWS/SQS', Dimensions: dlqDimensions },
+      { MetricName: 'ApproximateNumberOfMessagesNotVisible', Namespace: 'AWS/SQS', Dimensions: dlqDimensions },
+      { MetricName: 'Invocations', Namespace: 'AWS/Lambda', Dimensions: [{ Name: 'FunctionName', Value: { Ref: id(stack.functions.dlq) } }] },
     ]);
     expect(alarmProps('TaskDlqNotEmpty')).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
     expect(metricsOf(alarmProps('SchedulerIteratorAgeHigh'))).toEqual([
@@ -376,7 +376,7 @@ describe('monitoring', () => {
     }
   });
 
-  it('notifies nobody by default, and an encrypted, TLS-only topic when alarmEmail is given', () => {
+  it('notifies nobody by default, a new encrypted TLS-only topic for alarmEmail, or the given alarmTopic', () => {
     template.resourceCountIs('AWS::SNS::Topic', 0);
     const withEmail = synthTemplate({ context: { alarmEmail: 'ops@example.com' } }).template;
     withEmail.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
@@ -387,6 +387,12 @@ describe('monitoring', () => {
     });
     for (const alarm of Object.values(withEmail.findResources('AWS::CloudWatch::Alarm'))) {
       expect(alarm.Properties.AlarmActions).toHaveLength(1);
+    }
+    const topicArn = 'arn:aws:sns:eu-west-1:123456789012:ops-alarms';
+    const withTopic = synthTemplate({ context: { alarmTopic: topicArn } }).template;
+    withTopic.resourceCountIs('AWS::SNS::Topic', 0);
+    for (const alarm of Object.values(withTopic.findResources('AWS::CloudWatch::Alarm'))) {
+      expect(alarm.Properties.AlarmActions).toEqual([topicArn]);
     }
   });
 });
@@ -408,8 +414,12 @@ describe('context', () => {
     expect(() => parseStackConfig({ alarmEmail: 'a@example.com', alarmTopic: 'arn:aws:sns:eu-west-1:1:t' })).toThrow(/alarmTopic/);
   });
 
+  it('finds every function entry under lambdas/, and names a missing one', () => {
+    expect(Object.keys(findFunctionEntries(PROJECT_ROOT)).sort()).toEqual(['api', 'dlq', 'scheduler', 'sweeper', 'worker']);
+    expect(() => findFunctionEntries(path.join(PROJECT_ROOT, 'test'))).toThrow(/api function's entry lambdas\/api\/index\.ts/);
+  });
+
   it('defaults to IAM auth, retained data and no allowed hosts', () => {
     expect(parseStackConfig({})).toMatchObject({ auth: 'iam', removalPolicy: 'retain', httpAllowedHosts: [], lambdaAllowedFunctions: [] });
-    expect(entriesWithStubs().api).toMatch(/lambdas\/api\/index\.ts$/);
   });
 });

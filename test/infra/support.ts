@@ -9,14 +9,6 @@ import { findFunctionEntries, type FunctionEntries } from '../../infra/construct
 import { buildApp, PROJECT_ROOT } from '../../infra/build-app.js';
 import type { WorkflowEngineStack } from '../../infra/stack.js';
 
-const STUB_ENTRY = path.join(PROJECT_ROOT, 'test', 'infra', 'fixtures', 'stub-handler.ts');
-
-/** The real entries, with a stub for the sweeper or dlq handler while its file does not exist yet. */
-export function entriesWithStubs(): FunctionEntries {
-  const real = findFunctionEntries(PROJECT_ROOT);
-  return { ...real, sweeper: real.sweeper ?? STUB_ENTRY, dlq: real.dlq ?? STUB_ENTRY };
-}
-
 export function cdkJsonContext(): Record<string, unknown> {
   const cdkJson = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
   return cdkJson.context;
@@ -42,7 +34,7 @@ export function buildTestApp(options: SynthOptions = {}): { app: App; stack: Wor
   const nag = options.nag ?? false;
   const { app, stack } = buildApp({
     appProps: { context, outdir, builtinCloudFormationValidation: nag },
-    entries: options.entries ?? entriesWithStubs(),
+    entries: options.entries ?? findFunctionEntries(PROJECT_ROOT),
     nag,
   });
   return { app, stack, outdir };

@@ -27,12 +27,15 @@ export async function resumeRun(store: DynamoStore, definitions: DefinitionCache
   const found = await store.readRun(runId);
   if (found === undefined) throw new NotFoundError(`run "${runId}"`);
   const definition = await definitions.get(found.run.workflowId, found.run.version);
-  const succeeded = new Set(found.tasks.filter((task) => task.status === 'SUCCEEDED').map((task) => task.taskId));
+  // Compensations of an earlier failure stay in the history; only the definition's tasks resume.
+  const succeeded = new Set(
+    found.tasks.filter((task) => task.status === 'SUCCEEDED' && definition.tasksById.has(task.taskId)).map((task) => task.taskId),
+  );
   const resets = definition.definition.tasks
     .filter((task) => !succeeded.has(task.id))
     .map((task) => ({ taskId: task.id, succeededDependencies: task.dependsOn.filter((id) => succeeded.has(id)) }));
   await store.resetTasksForResume(runId, resets);
-  await store.finishResume(runId, succeeded.size);
+  await store.finishResume(runId, succeeded.size, definition.definition.tasks.length);
   return { runId, status: 'RUNNING' };
 }
 

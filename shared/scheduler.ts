@@ -5,6 +5,7 @@
 //                                       queue or skip the dependents whose join rule is now decided;
 // - a run's last task finished       -> finish the run, exactly once (conditional write).
 // Work per change is O(out-degree of the changed task); the run is never scanned.
+import { compensableAncestors, compensatedTaskId, compensationTaskId, planCompensations } from './compensation.js';
 import { evaluateCondition } from './condition.js';
 import { rootTasks } from './dag.js';
 import type { DefinitionCache } from './definition-cache.js';
@@ -14,7 +15,7 @@ import { decideTask } from './join-rules.js';
 import type { OutgoingMessage, TaskQueue } from './queue.js';
 import { QUEUES, TIMINGS } from './settings.js';
 import { isFinalTaskStatus, type TaskStatus } from './states.js';
-import type { DynamoStore, TaskRecord } from './store/dynamo-store.js';
+import type { DynamoStore, TaskError, TaskRecord } from './store/dynamo-store.js';
 import type { RunItem, TaskItem } from './store/items.js';
 
 /** One changed item, as a stream record shows it (images parsed). */
@@ -67,21 +68,82 @@ export class Scheduler {
       const becameVisible = old === undefined || old.status === 'CREATING';
       if (becameVisible) await this.startRun(current, outbox);
       if (old?.status === 'RESUMING') await this.resumeScheduling(current, outbox);
-      if (current.finishedCount >= current.taskCount) await this.finishRun(current);
+      if (current.finishedCount >= current.taskCount) {
+        if (current.failedCriticalCount > 0) await this.endRun(current, 'RUNNING', 'FAILED');
+        else await this.store.finishRun({ runId: current.runId, status: 'COMPLETED' });
+      }
     } else if (current.status === 'CANCELLING') {
       if (old?.status !== 'CANCELLING') await this.cancelTasks(current);
+      if (current.finishedCount >= current.taskCount) await this.endRun(current, 'CANCELLING', current.cancelOutcome ?? 'CANCELLED');
+    } else if (current.status === 'COMPENSATING') {
+      if (old?.status !== 'COMPENSATING') await this.startCompensations(current, outbox);
       if (current.finishedCount >= current.taskCount) {
-        const outcome = current.cancelOutcome ?? 'CANCELLED';
         await this.store.finishRun({
           runId: current.runId,
-          status: outcome,
-          from: 'CANCELLING',
-          ...(outcome === 'FAILED'
-            ? { error: { name: 'RunTimedOut', message: current.cancelReason ?? 'the run passed its deadline', retryable: false } }
-            : {}),
+          status: current.compensationOutcome ?? 'FAILED',
+          from: 'COMPENSATING',
+          ...errorOf(current, current.compensationOutcome ?? 'FAILED'),
         });
       }
     }
+  }
+
+  /**
+   * A run that failed or was cancelled: compensations of its SUCCEEDED tasks run first (the
+   * saga), in reverse dependency order; with none to run, the run ends at once.
+   */
+  private async endRun(run: RunItem, from: 'RUNNING' | 'CANCELLING', outcome: 'FAILED' | 'CANCELLED'): Promise<void> {
+    const definition = await this.definitions.get(run.workflowId, run.version);
+    const hasCompensations = definition.definition.tasks.some((task) => task.compensate !== undefined);
+    const found = hasCompensations ? await this.store.readRun(run.runId) : undefined;
+    const succeeded = new Set((found?.tasks ?? []).filter((task) => task.status === 'SUCCEEDED').map((task) => task.taskId));
+    const plans = planCompensations(definition, succeeded);
+    if (plans.length === 0) {
+      await this.store.finishRun({ runId: run.runId, status: outcome, from, ...errorOf(run, outcome) });
+      return;
+    }
+    await this.store.beginCompensation({
+      runId: run.runId,
+      workflowId: run.workflowId,
+      version: run.version,
+      from,
+      outcome,
+      compensations: plans.map((plan) => ({
+        taskId: compensationTaskId(plan.taskId),
+        blockers: plan.blockers.map(compensationTaskId),
+      })),
+    });
+  }
+
+  /** Queues every compensation that waits for no other (the most downstream ones). */
+  private async startCompensations(run: RunItem, outbox: OutgoingMessage[]): Promise<void> {
+    const found = await this.store.readRun(run.runId);
+    const pending = (found?.tasks ?? []).filter((task) => task.status === 'PENDING' && compensatedTaskId(task.taskId) !== undefined);
+    await forEachLimited(pending, DEPENDENT_CONCURRENCY, (record) => this.decideCompensation(run, record, outbox));
+  }
+
+  private async decideCompensation(run: RunRef, record: TaskRecord, outbox: OutgoingMessage[]): Promise<void> {
+    if (record.status !== 'PENDING') return;
+    const { succeeded, failed, skipped, cancelled } = record.dependencies;
+    const finished = new Set([...succeeded, ...failed, ...skipped, ...cancelled]);
+    if (!(record.blockers ?? []).every((blocker) => finished.has(blocker))) return;
+    await this.queueTask(run, record.taskId, undefined, { status: 'PENDING', attempt: record.attempt }, outbox);
+  }
+
+  /** A finished compensation unblocks the compensations of the tasks upstream of its task. */
+  private async onCompensationFinished(current: TaskItem, compensated: string, outbox: OutgoingMessage[]): Promise<void> {
+    const run = { runId: current.runId, workflowId: current.workflowId, version: current.version };
+    const definition = await this.definitions.get(run.workflowId, run.version);
+    await forEachLimited(compensableAncestors(definition, compensated), DEPENDENT_CONCURRENCY, async (ancestor) => {
+      const record = await this.store.recordDependencyOutcome({
+        runId: run.runId,
+        taskId: compensationTaskId(ancestor),
+        dependencyId: current.taskId,
+        dependencyStatus: current.status as 'SUCCEEDED' | 'FAILED' | 'SKIPPED' | 'CANCELLED',
+        mustExist: false,
+      });
+      if (record !== undefined) await this.decideCompensation(run, record, outbox);
+    });
   }
 
   /**
@@ -109,7 +171,7 @@ export class Scheduler {
         await this.store.skipTask({ runId: run.runId, taskId, reason: 'condition false' });
         return;
       }
-      await this.queueTask(run, task, fresh, outbox);
+      await this.queueTask(run, task.id, task, fresh, outbox);
     });
   }
 
@@ -123,25 +185,13 @@ export class Scheduler {
     });
   }
 
-  private async finishRun(run: RunItem): Promise<void> {
-    const failed = run.failedCriticalCount > 0;
-    await this.store.finishRun(
-      failed
-        ? {
-            runId: run.runId,
-            status: 'FAILED',
-            error: {
-              name: 'TaskFailed',
-              message: `${run.failedCriticalCount} critical task(s) failed`,
-              retryable: false,
-            },
-          }
-        : { runId: run.runId, status: 'COMPLETED' },
-    );
-  }
-
   private async onTaskChange(old: TaskItem | undefined, current: TaskItem | undefined, outbox: OutgoingMessage[]): Promise<void> {
     if (current === undefined || !isFinalTaskStatus(current.status) || old?.status === current.status) return;
+    const compensated = compensatedTaskId(current.taskId);
+    if (compensated !== undefined) {
+      await this.onCompensationFinished(current, compensated, outbox);
+      return;
+    }
     const run = { runId: current.runId, workflowId: current.workflowId, version: current.version };
     const definition = await this.definitions.get(run.workflowId, run.version);
     const dependents = definition.dependents.get(current.taskId) ?? [];
@@ -182,22 +232,23 @@ export class Scheduler {
         return;
       }
     }
-    await this.queueTask(run, task, { status: 'PENDING', attempt: record.attempt }, outbox);
+    await this.queueTask(run, task.id, task, { status: 'PENDING', attempt: record.attempt }, outbox);
   }
 
   private async queueTask(
     run: RunRef,
-    task: TaskDefinition,
+    taskId: string,
+    task: TaskDefinition | undefined,
     expected: { status: 'PENDING'; attempt: number },
     outbox: OutgoingMessage[],
   ): Promise<void> {
     const now = this.now().getTime();
-    const notBefore = task.type === 'wait' ? waitEnd(task, now) : undefined;
+    const notBefore = task?.type === 'wait' ? waitEnd(task, now) : undefined;
     const delaySeconds = notBefore === undefined ? 0 : Math.max(0, (notBefore - now) / 1000);
     const attempt = expected.attempt + 1;
     const queued = await this.store.queueTask({
       runId: run.runId,
-      taskId: task.id,
+      taskId,
       expected,
       attempt,
       deliveryTimeoutSeconds: delaySeconds + TIMINGS.deliveryGraceSeconds,
@@ -210,7 +261,7 @@ export class Scheduler {
     outbox.push({
       message: {
         runId: run.runId,
-        taskId: task.id,
+        taskId,
         attempt,
         workflowId: run.workflowId,
         version: run.version,
@@ -220,6 +271,15 @@ export class Scheduler {
     });
   }
 
+}
+
+/** The error a run ends with: why it failed (none for a cancelled run). */
+function errorOf(run: RunItem, outcome: 'FAILED' | 'CANCELLED'): { error?: TaskError } {
+  if (outcome === 'CANCELLED') return {};
+  if (run.cancelOutcome === 'FAILED') {
+    return { error: { name: 'RunTimedOut', message: run.cancelReason ?? 'the run passed its deadline', retryable: false } };
+  }
+  return { error: { name: 'TaskFailed', message: `${run.failedCriticalCount} critical task(s) failed`, retryable: false } };
 }
 
 /** Epoch ms at which a wait task is over, counted from when it became ready. */

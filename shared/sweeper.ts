@@ -7,7 +7,7 @@
 // - a run past its deadline (the definition's timeoutSeconds): it is cancelled, ending FAILED.
 // Every write is conditional on what was read, so sweepers that overlap do each thing once.
 import type { DefinitionCache } from './definition-cache.js';
-import { taskOf } from './definition-cache.js';
+import { executionPlan } from './execution-plan.js';
 import type { OutgoingMessage, TaskQueue } from './queue.js';
 import { retryDelaySeconds, retryPlacement, shouldRetry } from './retry-policy.js';
 import { forEachLimited } from './scheduler.js';
@@ -80,7 +80,7 @@ export class Sweeper {
 
   private async expiredLease(due: DueTask, now: Date, outbox: OutgoingMessage[]): Promise<boolean> {
     const definition = await this.definitions.get(due.workflowId, due.version);
-    const task = taskOf(definition, due.taskId);
+    const task = executionPlan(definition, due.taskId);
     const fence = {
       runId: due.runId,
       taskId: due.taskId,

@@ -4,8 +4,7 @@
 // result with a fenced write, or schedules the next attempt by the task's retry policy.
 // A task's own error is a result; only infrastructure errors escape (and the message is retried).
 import type { DefinitionCache } from './definition-cache.js';
-import { taskOf } from './definition-cache.js';
-import type { TaskDefinition } from './definition.js';
+import { executionPlan, type ExecutionPlan } from './execution-plan.js';
 import { PayloadTooLargeError } from './errors.js';
 import type { TaskMessage, TaskQueue } from './queue.js';
 import { retryDelaySeconds, retryPlacement, shouldRetry } from './retry-policy.js';
@@ -70,13 +69,13 @@ export class Worker {
     this.random = deps.random ?? Math.random;
   }
 
-  private leaseSecondsOf(task: TaskDefinition): number {
+  private leaseSecondsOf(task: ExecutionPlan): number {
     return (task.heartbeatSeconds ?? task.timeoutSeconds ?? TIMINGS.defaultTaskTimeoutSeconds) + this.leaseGraceSeconds;
   }
 
   async process(message: TaskMessage, invocation?: InvocationDeadline): Promise<AttemptOutcome> {
     const definition = await this.definitions.get(message.workflowId, message.version);
-    const task = taskOf(definition, message.taskId);
+    const task = executionPlan(definition, message.taskId);
     const logger = this.loggerFor({ runId: message.runId, taskId: message.taskId, attempt: message.attempt });
 
     // A wait longer than SQS can delay a message is carried by re-sending it until it is due.
@@ -104,7 +103,7 @@ export class Worker {
   }
 
   private async execute(
-    task: TaskDefinition,
+    task: ExecutionPlan,
     claimed: TaskRecord,
     logger: TaskLogger,
     invocation: InvocationDeadline | undefined,
@@ -133,10 +132,10 @@ export class Worker {
     try {
       const [run, upstreamOutputs] = await Promise.all([
         this.store.getRun(runId),
-        this.store.getTaskOutputs(runId, task.dependsOn),
+        this.store.getTaskOutputs(runId, task.upstream),
       ]);
       // A task queued just before its run was cancelled is not started.
-      if (run === undefined || run.status !== 'RUNNING' || claimed.cancelRequested) controller.abort(new TaskCancelled());
+      if (run === undefined || run.status !== task.runStatus || claimed.cancelRequested) controller.abort(new TaskCancelled());
       const upstream = Object.fromEntries(
         Object.entries(upstreamOutputs).map(([id, value]) => [id, value.output === undefined ? {} : { output: value.output }]),
       );
@@ -165,7 +164,7 @@ export class Worker {
           if (extended.outcome === 'stale') throw new Error('the attempt lost its lease');
         },
       };
-      const output = await untilAborted(executeAction(task, ctx, this.executorEnv), controller.signal);
+      const output = await untilAborted(executeAction(task.action, ctx, this.executorEnv), controller.signal);
       return { ok: true, output };
     } catch (error) {
       return {
@@ -180,7 +179,7 @@ export class Worker {
 
   private async record(
     message: TaskMessage,
-    task: TaskDefinition,
+    task: ExecutionPlan,
     claimed: TaskRecord,
     result: ExecutionResult,
     logger: TaskLogger,

@@ -9,6 +9,7 @@ import { NotFoundError, PayloadTooLargeError, ValidationError } from '../../shar
 import { LIMITS, jsonByteLength } from '../../shared/limits.js';
 import { RUN_STATUSES } from '../../shared/states.js';
 import type { DynamoStore, RunWithTasks, StoredDefinition } from '../../shared/store/dynamo-store.js';
+import { compensatedTaskId } from '../../shared/compensation.js';
 import { cancelRun, resumeRun, runHistory } from '../../shared/run-control.js';
 import { canonicalJson } from '../../shared/version.js';
 import { json, jsonBody, parseWith } from './http.js';
@@ -172,6 +173,21 @@ function fingerprint(request: z.output<typeof StartRunSchema>): string {
 /** The run as GET /runs/{runId} shows it: tasks in definition order, with their dependencies. */
 export function runView({ run, tasks }: RunWithTasks, definition: StoredDefinition) {
   const byId = new Map(tasks.map((task) => [task.taskId, task]));
+  const compensations = tasks.flatMap((task) => {
+    const compensated = compensatedTaskId(task.taskId);
+    if (compensated === undefined) return [];
+    return [
+      {
+        taskId: compensated,
+        status: task.status,
+        attempt: task.attempt,
+        ...(task.startedAt === undefined ? {} : { startedAt: task.startedAt }),
+        ...(task.completedAt === undefined ? {} : { completedAt: task.completedAt }),
+        ...(task.output === undefined ? {} : { output: task.output }),
+        ...(task.error === undefined ? {} : { error: task.error }),
+      },
+    ];
+  });
   return {
     runId: run.runId,
     workflowId: run.workflowId,
@@ -198,5 +214,6 @@ export function runView({ run, tasks }: RunWithTasks, definition: StoredDefiniti
         ...(task?.reason === undefined ? {} : { reason: task.reason }),
       };
     }),
+    ...(compensations.length === 0 ? {} : { compensations }),
   };
 }

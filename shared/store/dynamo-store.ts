@@ -84,6 +84,7 @@ export interface RunRecord {
   failedCriticalCount: number;
   idempotencyKey?: string;
   cancelReason?: string;
+  compensationOutcome?: 'CANCELLED' | 'FAILED';
   resumedAt?: string;
   resumeCount?: number;
 }
@@ -116,6 +117,7 @@ export interface TaskRecord {
   checkpoint?: unknown;
   error?: TaskError;
   reason?: string;
+  blockers?: string[];
   attempts: AttemptRecord[];
   attemptBase: number;
   cancelRequested: boolean;
@@ -668,6 +670,60 @@ export class DynamoStore {
   }
 
   /**
+   * RUNNING or CANCELLING -> COMPENSATING, with one task run per compensation (PENDING, waiting
+   * for its blockers) and the run's task count raised by as many: one transaction, conditional on
+   * every task being final, so a replayed record cannot start the compensations twice.
+   */
+  async beginCompensation(params: {
+    runId: string;
+    workflowId: string;
+    version: string;
+    from: 'RUNNING' | 'CANCELLING';
+    outcome: 'FAILED' | 'CANCELLED';
+    compensations: ReadonlyArray<{ taskId: string; blockers: readonly string[] }>;
+  }): Promise<FencedOutcome> {
+    if (params.compensations.length > MAX_TRANSACTION_ITEMS - 1) {
+      throw new EngineError('TOO_MANY_COMPENSATIONS', `a run can compensate at most ${MAX_TRANSACTION_ITEMS - 1} tasks`);
+    }
+    const now = this.isoNow();
+    try {
+      await this.transactWithConflictRetry({
+        TransactItems: [
+          {
+            Update: {
+              TableName: this.tableName,
+              Key: keys.run(params.runId),
+              UpdateExpression: 'SET #status = :compensating, compensationOutcome = :outcome, updatedAt = :now ADD taskCount :n',
+              ConditionExpression: '#status = :from AND finishedCount >= taskCount',
+              ExpressionAttributeNames: { '#status': 'status' },
+              ExpressionAttributeValues: {
+                ':compensating': 'COMPENSATING',
+                ':outcome': params.outcome,
+                ':now': now,
+                ':n': params.compensations.length,
+                ':from': params.from,
+              },
+            },
+          },
+          ...params.compensations.map((compensation) => ({
+            Put: {
+              TableName: this.tableName,
+              Item: {
+                ...this.pendingTaskItem(params.runId, params, compensation.taskId, now),
+                blockers: [...compensation.blockers],
+              },
+            },
+          })),
+        ],
+      });
+      return { outcome: 'ok' };
+    } catch (error) {
+      if (cancellationCode(error, 0) === 'ConditionalCheckFailed') return { outcome: 'stale', current: undefined };
+      throw error;
+    }
+  }
+
+  /**
    * Ends a run exactly once: RUNNING -> COMPLETED or FAILED, CANCELLING -> CANCELLED (or, with
    * `from`, any other legal move). `stale` if the run was no longer in `from`.
    */
@@ -846,7 +902,7 @@ export class DynamoStore {
   }
 
   /** Last step of a resume: RESUMING -> RUNNING with the counters of the reset run. */
-  async finishResume(runId: string, succeededCount: number): Promise<FencedOutcome> {
+  async finishResume(runId: string, succeededCount: number, taskCount: number): Promise<FencedOutcome> {
     const now = this.isoNow();
     try {
       await this.client.send(
@@ -854,11 +910,19 @@ export class DynamoStore {
           TableName: this.tableName,
           Key: keys.run(runId),
           UpdateExpression:
-            'SET #status = :running, finishedCount = :succeeded, failedCriticalCount = :zero, resumedAt = :now, updatedAt = :now ' +
-            'ADD resumeCount :one REMOVE completedAt, #error, cancelReason',
+            'SET #status = :running, finishedCount = :succeeded, taskCount = :taskCount, failedCriticalCount = :zero, resumedAt = :now, updatedAt = :now ' +
+            'ADD resumeCount :one REMOVE completedAt, #error, cancelReason, cancelOutcome, compensationOutcome',
           ConditionExpression: '#status = :resuming',
           ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
-          ExpressionAttributeValues: { ':running': 'RUNNING', ':resuming': 'RESUMING', ':succeeded': succeededCount, ':zero': 0, ':one': 1, ':now': now },
+          ExpressionAttributeValues: {
+            ':running': 'RUNNING',
+            ':resuming': 'RESUMING',
+            ':succeeded': succeededCount,
+            ':taskCount': taskCount,
+            ':zero': 0,
+            ':one': 1,
+            ':now': now,
+          },
         }),
       );
       return { outcome: 'ok' };
@@ -912,20 +976,41 @@ export class DynamoStore {
     taskId: string;
     dependencyId: string;
     dependencyStatus: 'SUCCEEDED' | 'FAILED' | 'SKIPPED' | 'CANCELLED';
-  }): Promise<TaskRecord> {
+  }): Promise<TaskRecord>;
+  /** With `mustExist: false`, a dependent that does not exist is undefined rather than an error. */
+  async recordDependencyOutcome(params: {
+    runId: string;
+    taskId: string;
+    dependencyId: string;
+    dependencyStatus: 'SUCCEEDED' | 'FAILED' | 'SKIPPED' | 'CANCELLED';
+    mustExist: false;
+  }): Promise<TaskRecord | undefined>;
+  async recordDependencyOutcome(params: {
+    runId: string;
+    taskId: string;
+    dependencyId: string;
+    dependencyStatus: 'SUCCEEDED' | 'FAILED' | 'SKIPPED' | 'CANCELLED';
+    mustExist?: false;
+  }): Promise<TaskRecord | undefined> {
     const attribute = DEPENDENCY_SET[params.dependencyStatus];
-    const { Attributes } = await this.client.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: keys.task(params.runId, params.taskId),
-        UpdateExpression: `ADD ${attribute} :dependency`,
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':dependency': new Set([params.dependencyId]) },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return toTaskRecord(parseItem(TaskItemSchema, Attributes, 'task'));
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.task(params.runId, params.taskId),
+          UpdateExpression: `ADD ${attribute} :dependency`,
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':dependency': new Set([params.dependencyId]) },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return toTaskRecord(parseItem(TaskItemSchema, Attributes, 'task'));
+    } catch (error) {
+      if (params.mustExist === false && error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
+    }
   }
+
 
   /**
    * Tasks whose lease, delivery deadline or timer is due at `now`, from the sparse expiry index
@@ -1160,7 +1245,7 @@ export class DynamoStore {
     };
   }
 
-  private pendingTaskItem(runId: string, definition: StoredDefinition, taskId: string, now: string) {
+  private pendingTaskItem(runId: string, definition: { workflowId: string; version: string }, taskId: string, now: string) {
     const { workflowId, version } = definition;
     return { ...keys.task(runId, taskId), kind: 'task', runId, taskId, workflowId, version, status: 'PENDING', attempt: 0, updatedAt: now };
   }

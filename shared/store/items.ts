@@ -78,6 +78,8 @@ export const RunItemSchema = z.object({
   idempotencyKey: z.string().optional(),
   cancelReason: z.string().optional(),
   cancelOutcome: z.enum(['CANCELLED', 'FAILED']).optional(),
+  /** While COMPENSATING: how the run ends once its compensations are done. */
+  compensationOutcome: z.enum(['CANCELLED', 'FAILED']).optional(),
   resumedAt: z.string().optional(),
   resumeCount: z.number().optional(),
 });
@@ -131,6 +133,8 @@ export const TaskItemSchema = z.object({
   attempts: z.array(AttemptRecordSchema).optional(),
   /** Attempts made before the run was resumed; the retry policy counts from here. */
   attemptBase: z.number().optional(),
+  /** A compensation's: the compensations that must finish before it starts. */
+  blockers: z.array(z.string()).optional(),
   /** Set when the run is being cancelled while this task runs: its worker fires ctx.signal. */
   cancelRequested: z.boolean().optional(),
   depsSucceeded: stringSet,

@@ -4,11 +4,13 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalRuntime, type LocalRuntime } from '../../local/runtime.js';
 import type { TaskHandler } from '../../shared/tasks/context.js';
-import { handlers as exampleHandlers } from '../../workflows/index.js';
+import { handlers as exampleHandlers, orderProcessing } from '../../workflows/index.js';
 import { ApiClient, ExecutionLog, register, startRunViaApi, waitForRun } from './e2e-support.js';
 
 const log = new ExecutionLog();
 const signalFired = new Set<string>();
+/** Compensations as they ran: `runId compensated-task start end`. */
+const undone: Array<{ runId: string; taskId: string; start: number; end: number; output: unknown }> = [];
 let bFails = true;
 
 const testHandlers: Record<string, TaskHandler> = {
@@ -39,6 +41,13 @@ const testHandlers: Record<string, TaskHandler> = {
     });
     log.record(ctx, start, Date.now());
     return { finished: true };
+  },
+  undo: async (ctx) => {
+    const start = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const taskId = ctx.taskId.replace('compensate:', '');
+    undone.push({ runId: ctx.runId, taskId, start, end: Date.now(), output: ctx.upstream[taskId]?.output });
+    return { undid: taskId };
   },
   checkpointer: async (ctx) => {
     log.record(ctx, Date.now(), Date.now());
@@ -204,8 +213,9 @@ describe('cancellation', () => {
     const { workflowId } = await register(api, {
       id: 'cancellable',
       tasks: [
-        { id: 'first', handler: 'step' },
-        { id: 'long', handler: 'long_task', dependsOn: ['first'] },
+        { id: 'first', handler: 'step', compensate: 'undo' },
+        { id: 'second', handler: 'step', dependsOn: ['first'], compensate: 'undo' },
+        { id: 'long', handler: 'long_task', dependsOn: ['second'], compensate: 'undo' },
         { id: 'last', handler: 'step', dependsOn: ['long'] },
         { id: 'side', type: 'wait', seconds: 60 },
       ],
@@ -226,6 +236,16 @@ describe('cancellation', () => {
     expect(taskOf(run, 'side').status).toBe('CANCELLED');
     expect(log.count(runId, 'last')).toBe(0);
 
+    // The saga: finished tasks are compensated, downstream first; the cancelled one is not.
+    const compensations = undone.filter((entry) => entry.runId === runId);
+    expect(compensations.map((entry) => entry.taskId)).toEqual(['second', 'first']);
+    expect(compensations[1]?.start).toBeGreaterThanOrEqual(compensations[0]?.end ?? Infinity);
+    expect(compensations[0]?.output).toEqual({ ok: true });
+    expect(run.compensations.map((c: { taskId: string; status: string }) => `${c.taskId}:${c.status}`).sort()).toEqual([
+      'first:SUCCEEDED',
+      'second:SUCCEEDED',
+    ]);
+
     const again = await api.post(`/runs/${runId}/cancel`);
     expect(again.status).toBe(409);
     expect(again.body.error.code).toBe('CONFLICT');
@@ -236,6 +256,23 @@ describe('cancellation', () => {
 
   it('answers 404 for cancelling a run that does not exist', async () => {
     expect((await api.post('/runs/no-such-run/cancel')).status).toBe(404);
+  });
+});
+
+describe('compensation', () => {
+  it('refunds the charge when shipping fails in order_processing, and the run ends FAILED', async () => {
+    await register(api, orderProcessing.toJSON());
+    const runId = await startRunViaApi(api, 'order_processing', { orderId: 'o-9', amount: 10, simulate: { shipmentFails: true } });
+    const run = await waitForRun(api, runId);
+    expect(run.status).toBe('FAILED');
+    expect(taskOf(run, 'ship_order').status).toBe('FAILED');
+    expect(taskOf(run, 'charge_payment').status).toBe('SUCCEEDED');
+    expect(run.compensations).toEqual([expect.objectContaining({ taskId: 'charge_payment', status: 'SUCCEEDED' })]);
+    const refund = run.compensations[0].output;
+    expect(JSON.stringify(refund)).toContain(taskOf(run, 'charge_payment').output.chargeId);
+    const types = (await history(runId)).map((e) => `${e.type}:${e.taskId ?? ''}`);
+    expect(types).toContain('TaskSucceeded:compensate:charge_payment');
+    expect(types.at(-1)).toBe('RunFailed:');
   });
 });
 

@@ -5,6 +5,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { EngineConfig } from '../shared/config.js';
 import { DefinitionCache } from '../shared/definition-cache.js';
+import { createMetrics, type EngineMetrics } from '../shared/metrics.js';
 import { attemptLogger, createLogger } from '../shared/observability.js';
 import { TaskQueue } from '../shared/queue.js';
 import { Scheduler } from '../shared/scheduler.js';
@@ -32,16 +33,19 @@ export interface EngineWiring {
   leaseGraceSeconds?: number;
   /** Random source for retry jitter (tests pass a fixed one). */
   random?: () => number;
+  /** Where metrics go: EMF on stdout by default. */
+  metrics?: EngineMetrics;
 }
 
 export function wireEngine(wiring: EngineWiring) {
   const logger = createLogger(wiring.logLevel === undefined ? {} : { logLevel: wiring.logLevel });
+  const metrics = wiring.metrics ?? createMetrics();
   const logError = (message: string, extra: unknown) => logger.error(message, { detail: extra as Record<string, unknown> });
   const now = wiring.now;
   const store = new DynamoStore({ client: wiring.clients.dynamo, tableName: wiring.config.tableName, ...(now ? { now } : {}) });
   const queue = new TaskQueue({ sqs: wiring.clients.sqs, queueUrl: wiring.config.taskQueueUrl });
   const definitions = new DefinitionCache(store);
-  const scheduler = new Scheduler({ store, queue, definitions, ...(now ? { now } : {}) });
+  const scheduler = new Scheduler({ store, queue, definitions, metrics, ...(now ? { now } : {}) });
   const worker = new Worker({
     store,
     queue,
@@ -52,12 +56,13 @@ export function wireEngine(wiring: EngineWiring) {
       ...(wiring.lambdaInvoker === undefined ? {} : { lambdaInvoker: wiring.lambdaInvoker }),
     },
     loggerFor: (keys) => attemptLogger(logger, keys),
+    metrics,
     ...(now ? { now } : {}),
     ...(wiring.cancelPollMs === undefined ? {} : { cancelPollMs: wiring.cancelPollMs }),
     ...(wiring.leaseGraceSeconds === undefined ? {} : { leaseGraceSeconds: wiring.leaseGraceSeconds }),
     ...(wiring.random === undefined ? {} : { random: wiring.random }),
   });
-  const sweeper = new Sweeper({ store, queue, definitions, ...(now ? { now } : {}), ...(wiring.random ? { random: wiring.random } : {}) });
+  const sweeper = new Sweeper({ store, queue, definitions, metrics, ...(now ? { now } : {}), ...(wiring.random ? { random: wiring.random } : {}) });
   return {
     logger,
     store,
@@ -66,12 +71,24 @@ export function wireEngine(wiring: EngineWiring) {
     scheduler,
     worker,
     api: makeApiHandler({ store, definitions, knownHandlers: new Set(wiring.handlers.keys()), logError }),
-    schedulerHandler: makeSchedulerHandler({ scheduler, logError }),
-    workerHandler: makeWorkerHandler({ worker, logError }),
+    metrics,
+    schedulerHandler: flushing(metrics, makeSchedulerHandler({ scheduler, logError })),
+    workerHandler: flushing(metrics, makeWorkerHandler({ worker, logError })),
     sweeper,
-    sweeperHandler: makeSweeperHandler({ sweeper }),
+    sweeperHandler: flushing(metrics, makeSweeperHandler({ sweeper })),
     dlqHandler: makeDlqHandler({ store, definitions, logError }),
   };
 }
 
 export type Engine = ReturnType<typeof wireEngine>;
+
+/** Publishes the metrics an invocation recorded when it ends, however it ends. */
+function flushing<A extends unknown[], R>(metrics: EngineMetrics, handler: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return async (...args) => {
+    try {
+      return await handler(...args);
+    } finally {
+      metrics.flush();
+    }
+  };
+}

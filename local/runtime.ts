@@ -7,6 +7,7 @@ import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFo
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { wireEngine, type Engine } from '../lambdas/wiring.js';
+import { RecordedMetrics } from '../shared/metrics.js';
 import { createDocumentClient } from '../shared/store/dynamo-client.js';
 import { createTableInput } from '../shared/table-schema.js';
 import type { HandlerRegistry } from '../shared/tasks/context.js';
@@ -97,6 +98,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       handlers: options.handlers,
       ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
       cancelPollMs: options.cancelPollMs ?? 500,
+      // Locally there is no CloudWatch to read EMF lines: metrics are kept in memory.
+      metrics: new RecordedMetrics(),
       ...(options.leaseGraceSeconds === undefined ? {} : { leaseGraceSeconds: options.leaseGraceSeconds }),
       ...(options.random === undefined ? {} : { random: options.random }),
     });

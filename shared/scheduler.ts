@@ -12,6 +12,7 @@ import type { DefinitionCache } from './definition-cache.js';
 import { taskOf } from './definition-cache.js';
 import type { TaskDefinition } from './definition.js';
 import { decideTask } from './join-rules.js';
+import { ENGINE_METRICS, RecordedMetrics, type EngineMetrics } from './metrics.js';
 import type { OutgoingMessage, TaskQueue } from './queue.js';
 import { QUEUES, TIMINGS } from './settings.js';
 import { isFinalTaskStatus, type TaskStatus } from './states.js';
@@ -28,6 +29,7 @@ export interface SchedulerDeps {
   queue: TaskQueue;
   definitions: DefinitionCache;
   now?: () => Date;
+  metrics?: EngineMetrics;
 }
 
 interface RunRef {
@@ -44,8 +46,10 @@ export class Scheduler {
   private readonly queue: TaskQueue;
   private readonly definitions: DefinitionCache;
   private readonly now: () => Date;
+  private readonly metrics: EngineMetrics;
 
   constructor(deps: SchedulerDeps) {
+    this.metrics = deps.metrics ?? new RecordedMetrics();
     this.store = deps.store;
     this.queue = deps.queue;
     this.definitions = deps.definitions;
@@ -66,11 +70,14 @@ export class Scheduler {
     if (current === undefined) return;
     if (current.status === 'RUNNING') {
       const becameVisible = old === undefined || old.status === 'CREATING';
-      if (becameVisible) await this.startRun(current, outbox);
+      if (becameVisible) {
+        await this.startRun(current, outbox);
+        this.metrics.count(ENGINE_METRICS.names.runStarted);
+      }
       if (old?.status === 'RESUMING') await this.resumeScheduling(current, outbox);
       if (current.finishedCount >= current.taskCount) {
         if (current.failedCriticalCount > 0) await this.endRun(current, 'RUNNING', 'FAILED');
-        else await this.store.finishRun({ runId: current.runId, status: 'COMPLETED' });
+        else await this.finishRun(current, { runId: current.runId, status: 'COMPLETED' });
       }
     } else if (current.status === 'CANCELLING') {
       if (old?.status !== 'CANCELLING') await this.cancelTasks(current);
@@ -78,7 +85,7 @@ export class Scheduler {
     } else if (current.status === 'COMPENSATING') {
       if (old?.status !== 'COMPENSATING') await this.startCompensations(current, outbox);
       if (current.finishedCount >= current.taskCount) {
-        await this.store.finishRun({
+        await this.finishRun(current, {
           runId: current.runId,
           status: current.compensationOutcome ?? 'FAILED',
           from: 'COMPENSATING',
@@ -99,7 +106,7 @@ export class Scheduler {
     const succeeded = new Set((found?.tasks ?? []).filter((task) => task.status === 'SUCCEEDED').map((task) => task.taskId));
     const plans = planCompensations(definition, succeeded);
     if (plans.length === 0) {
-      await this.store.finishRun({ runId: run.runId, status: outcome, from, ...errorOf(run, outcome) });
+      await this.finishRun(run, { runId: run.runId, status: outcome, from, ...errorOf(run, outcome) });
       return;
     }
     await this.store.beginCompensation({
@@ -113,6 +120,15 @@ export class Scheduler {
         blockers: plan.blockers.map(compensationTaskId),
       })),
     });
+  }
+
+  /** Ends the run (once: a replay finds it ended) and counts how it ended. */
+  private async finishRun(run: RunItem, end: Parameters<DynamoStore['finishRun']>[0]): Promise<void> {
+    const finished = await this.store.finishRun(end);
+    if (finished.outcome !== 'ok') return;
+    if (end.status === 'COMPLETED') this.metrics.count(ENGINE_METRICS.names.runCompleted);
+    if (end.status === 'FAILED') this.metrics.count(ENGINE_METRICS.names.runFailed);
+    this.metrics.milliseconds(ENGINE_METRICS.names.runDuration, this.now().getTime() - Date.parse(run.createdAt));
   }
 
   /** Queues every compensation that waits for no other (the most downstream ones). */

@@ -8,6 +8,7 @@
 // Every write is conditional on what was read, so sweepers that overlap do each thing once.
 import type { DefinitionCache } from './definition-cache.js';
 import { executionPlan } from './execution-plan.js';
+import { ENGINE_METRICS, RecordedMetrics, type EngineMetrics } from './metrics.js';
 import type { OutgoingMessage, TaskQueue } from './queue.js';
 import { retryDelaySeconds, retryPlacement, shouldRetry } from './retry-policy.js';
 import { forEachLimited } from './scheduler.js';
@@ -20,6 +21,7 @@ export interface SweeperDeps {
   definitions: DefinitionCache;
   now?: () => Date;
   random?: () => number;
+  metrics?: EngineMetrics;
 }
 
 export interface SweepReport {
@@ -39,8 +41,10 @@ export class Sweeper {
   private readonly definitions: DefinitionCache;
   private readonly now: () => Date;
   private readonly random: () => number;
+  private readonly metrics: EngineMetrics;
 
   constructor(deps: SweeperDeps) {
+    this.metrics = deps.metrics ?? new RecordedMetrics();
     this.store = deps.store;
     this.queue = deps.queue;
     this.definitions = deps.definitions;
@@ -75,6 +79,8 @@ export class Sweeper {
       });
       if (outbox.length > 0) await this.queue.send(outbox);
     }
+    // Emitted on every sweep, 0 included, so the alarm on it always has data.
+    this.metrics.count(ENGINE_METRICS.names.overdueRuns, report.overdueRuns);
     return report;
   }
 

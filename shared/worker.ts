@@ -5,6 +5,7 @@
 // A task's own error is a result; only infrastructure errors escape (and the message is retried).
 import type { DefinitionCache } from './definition-cache.js';
 import { executionPlan, type ExecutionPlan } from './execution-plan.js';
+import { ENGINE_METRICS, RecordedMetrics, type EngineMetricName, type EngineMetrics } from './metrics.js';
 import { PayloadTooLargeError } from './errors.js';
 import type { TaskMessage, TaskQueue } from './queue.js';
 import { retryDelaySeconds, retryPlacement, shouldRetry } from './retry-policy.js';
@@ -28,6 +29,7 @@ export interface WorkerDeps {
   cancelPollMs?: number;
   /** Lease beyond the task's timeout, so a slow commit is not taken for a crash. */
   leaseGraceSeconds?: number;
+  metrics?: EngineMetrics;
 }
 
 /** What the worker knows of its own invocation (the Lambda context). */
@@ -56,8 +58,10 @@ export class Worker {
   private readonly random: () => number;
   private readonly cancelPollMs: number;
   private readonly leaseGraceSeconds: number;
+  private readonly metrics: EngineMetrics;
 
   constructor(deps: WorkerDeps) {
+    this.metrics = deps.metrics ?? new RecordedMetrics();
     this.cancelPollMs = deps.cancelPollMs ?? 2_000;
     this.leaseGraceSeconds = deps.leaseGraceSeconds ?? DEFAULT_LEASE_GRACE_SECONDS;
     this.store = deps.store;
@@ -97,6 +101,9 @@ export class Worker {
     }
     const claimed = claim.task;
     logger.info('task started');
+    if (claimed.queuedAt !== undefined && claimed.startedAt !== undefined) {
+      this.metrics.milliseconds(ENGINE_METRICS.names.schedulingLatency, Date.parse(claimed.startedAt) - Date.parse(claimed.queuedAt));
+    }
 
     const result = await this.execute(task, claimed, logger, invocation);
     return this.record(message, task, claimed, result, logger);
@@ -199,6 +206,7 @@ export class Worker {
           result: { status: 'SUCCEEDED', output: result.output },
         });
         logger.info(committed.outcome === 'ok' ? 'task succeeded' : 'result refused: the attempt lost its lease');
+        if (committed.outcome === 'ok') this.recordFinished(ENGINE_METRICS.names.taskSucceeded, fence.startedAt);
         return committed.outcome === 'ok' ? 'succeeded' : 'stale';
       } catch (error) {
         if (!(error instanceof PayloadTooLargeError)) throw error;
@@ -229,6 +237,7 @@ export class Worker {
         await this.queue.send([{ message: { ...message, attempt: claimed.attempt + 1 }, delaySeconds }]);
       }
       logger.warn('task failed; retrying', { error: result.error, delaySeconds });
+      this.metrics.count(ENGINE_METRICS.names.taskRetried);
       return 'retrying';
     }
 
@@ -238,7 +247,13 @@ export class Worker {
       result: { status: 'FAILED', error: result.error },
     });
     logger.warn('task failed', { error: result.error });
+    if (committed.outcome === 'ok') this.recordFinished(ENGINE_METRICS.names.taskFailed, fence.startedAt);
     return committed.outcome === 'ok' ? 'failed' : 'stale';
+  }
+
+  private recordFinished(name: EngineMetricName, startedAt: string): void {
+    this.metrics.count(name);
+    this.metrics.milliseconds(ENGINE_METRICS.names.taskDuration, this.now().getTime() - Date.parse(startedAt));
   }
 }
 

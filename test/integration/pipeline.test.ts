@@ -7,6 +7,7 @@ import type { DynamoDBRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_AWS } from '../../local/dynamodb-local.js';
 import type { LocalRuntime } from '../../local/runtime.js';
+import type { RecordedMetrics } from '../../shared/metrics.js';
 import { orderProcessing } from '../../workflows/index.js';
 import { ExecutionLog, register, startRunViaApi, startRuntime, waitForRun, type ApiClient } from './e2e-support.js';
 
@@ -54,6 +55,12 @@ describe('the order_processing run', () => {
     expect(ship.start).toBeGreaterThanOrEqual(charge.end);
     expect(ship.start).toBeGreaterThanOrEqual(reserve.end);
     expect(charge.output).toMatchObject({ amount: 42 });
+
+    // The metrics the dashboard reads were recorded for this run's tasks and for the run.
+    const recorded = (runtime.engine.metrics as RecordedMetrics).values.map((m) => m.name);
+    for (const name of ['RunStarted', 'RunCompleted', 'RunDuration', 'TaskSucceeded', 'TaskDuration', 'SchedulingLatency']) {
+      expect(recorded).toContain(name);
+    }
   });
 });
 

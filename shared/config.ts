@@ -12,12 +12,15 @@ const ConfigSchema = z.object({
   [ENV.tableName]: z.string({ error: `${ENV.tableName} must be set` }).min(1, `${ENV.tableName} must not be empty`),
   [ENV.taskQueueUrl]: z.url({ error: `${ENV.taskQueueUrl} must be a queue URL` }),
   [ENV.httpAllowedHosts]: list,
+  [ENV.lambdaAllowedFunctions]: list,
 });
 
 export interface EngineConfig {
   tableName: string;
   taskQueueUrl: string;
   httpAllowedHosts: string[];
+  /** Functions `lambda` tasks may invoke (none unless listed). */
+  lambdaAllowedFunctions?: string[];
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
@@ -29,5 +32,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
     tableName: parsed.data[ENV.tableName],
     taskQueueUrl: parsed.data[ENV.taskQueueUrl],
     httpAllowedHosts: parsed.data[ENV.httpAllowedHosts],
+    lambdaAllowedFunctions: parsed.data[ENV.lambdaAllowedFunctions],
   };
 }

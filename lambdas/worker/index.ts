@@ -1,15 +1,20 @@
 // Lambda entry point of the worker function: configuration from the environment (parsed at load,
 // failing loudly), AWS clients created once per container.
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { loadConfig } from '../../shared/config.js';
 import { createDocumentClient } from '../../shared/store/dynamo-client.js';
+import { createLambdaInvoker } from '../../shared/tasks/lambda-invoker.js';
 import { handlers } from '../../workflows/index.js';
 import { wireEngine } from '../wiring.js';
 
+const config = loadConfig();
 const engine = wireEngine({
   clients: { dynamo: createDocumentClient(), sqs: new SQSClient({}) },
-  config: loadConfig(),
+  config,
   handlers,
+  // Only the worker runs tasks, so only it can invoke the functions of `lambda` tasks.
+  lambdaInvoker: createLambdaInvoker(new LambdaClient({}), config.lambdaAllowedFunctions ?? []),
 });
 
 export const handler = engine.workerHandler;

@@ -259,6 +259,26 @@ describe('cancellation', () => {
   });
 });
 
+describe('run deadlines', () => {
+  it('stops a run that passes its deadline and fails it as timed out', async () => {
+    const { workflowId } = await register(api, {
+      id: 'deadline',
+      timeoutSeconds: 1,
+      tasks: [
+        { id: 'long', handler: 'long_task' },
+        { id: 'after', handler: 'step', dependsOn: ['long'] },
+      ],
+    });
+    const runId = await startRunViaApi(api, workflowId);
+    const run = await waitForRun(api, runId, 20_000);
+    expect(run.status).toBe('FAILED');
+    expect(run.error).toMatchObject({ name: 'RunTimedOut' });
+    expect(signalFired.has(runId)).toBe(true);
+    expect(taskOf(run, 'long').status).toBe('CANCELLED');
+    expect(taskOf(run, 'after').status).toBe('CANCELLED');
+  });
+});
+
 describe('compensation', () => {
   it('refunds the charge when shipping fails in order_processing, and the run ends FAILED', async () => {
     await register(api, orderProcessing.toJSON());

@@ -11,6 +11,7 @@ import { RUN_STATUSES } from '../../shared/states.js';
 import type { DynamoStore, RunWithTasks, StoredDefinition } from '../../shared/store/dynamo-store.js';
 import { compensatedTaskId } from '../../shared/compensation.js';
 import { cancelRun, resumeRun, runHistory } from '../../shared/run-control.js';
+import { taskStats } from '../../shared/run-stats.js';
 import { canonicalJson } from '../../shared/version.js';
 import { json, jsonBody, parseWith } from './http.js';
 
@@ -42,6 +43,11 @@ const ListRunsSchema = z.strictObject({
   status: z.enum(RUN_STATUSES, { error: `status must be one of ${RUN_STATUSES.join(', ')}` }).optional(),
   limit: z.coerce.number().int('limit must be a whole number').min(1, 'limit must be at least 1').max(100, 'limit must be at most 100').default(50),
   nextToken: z.string().min(1).optional(),
+});
+
+const StatsQuerySchema = z.strictObject({
+  /** How many of the most recent runs the statistics cover. */
+  runs: z.coerce.number().int('runs must be a whole number').min(1, 'runs must be at least 1').max(200, 'runs must be at most 200').default(50),
 });
 
 /** Printable ASCII, as Stripe and AWS accept for idempotency keys. */
@@ -87,6 +93,25 @@ export const routes: Route[] = [
       const stored = await deps.store.getDefinition(workflowId, version);
       if (stored === undefined) throw new NotFoundError(`workflow "${workflowId}" version "${version}"`);
       return json(200, stored);
+    },
+  },
+  {
+    method: 'GET',
+    pattern: '/workflows/{workflowId}/stats',
+    handler: async (event, { workflowId = '' }, deps) => {
+      const query = parseWith(StatsQuerySchema, event.queryStringParameters ?? {}, 'query');
+      const entry = await deps.store.getWorkflow(workflowId);
+      if (entry === undefined) throw new NotFoundError(`workflow "${workflowId}"`);
+      const latest = await deps.definitions.get(workflowId, entry.latestVersion);
+      const { runs } = await deps.store.listRuns({ workflowId, limit: query.runs });
+      const read = await Promise.all(runs.map((run) => deps.store.readRun(run.runId)));
+      const tasks = read.flatMap((found) => (found === undefined ? [] : [found.tasks]));
+      return json(200, {
+        workflowId,
+        version: entry.latestVersion,
+        runs: tasks.length,
+        tasks: taskStats(latest.definition.tasks.map((task) => task.id), tasks),
+      });
     },
   },
   {

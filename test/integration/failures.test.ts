@@ -151,6 +151,21 @@ describe('retries', () => {
     expect(log.count(runId, 'after')).toBe(0);
   });
 
+  it('reports per-task attempt counts, duration percentiles, failure and retry rates', async () => {
+    const retrying = (await api.get('/workflows/retrying/stats')).body;
+    expect(retrying.runs).toBe(1);
+    expect(retrying.tasks).toEqual([
+      expect.objectContaining({ taskId: 'flaky', count: 1, attempts: 3, failureRate: 0, retryRate: 2 / 3 }),
+    ]);
+    expect(retrying.tasks[0].p50Ms).toBeGreaterThanOrEqual(0);
+    const doomed = (await api.get('/workflows/doomed/stats')).body;
+    const bad = doomed.tasks.find((t: { taskId: string }) => t.taskId === 'bad');
+    expect(bad).toMatchObject({ count: 1, attempts: 3, failureRate: 1, retryRate: 2 / 3 });
+    expect(doomed.tasks.find((t: { taskId: string }) => t.taskId === 'after')).toMatchObject({ count: 0, attempts: 0, p50Ms: null });
+    expect((await api.get('/workflows/no_such/stats')).status).toBe(404);
+    expect((await api.get('/workflows/doomed/stats?runs=0')).status).toBe(400);
+  });
+
   it('lets the run go on past a non-critical failure', async () => {
     const { workflowId } = await register(api, {
       id: 'optional',

@@ -13,6 +13,7 @@ import { compensatedTaskId } from '../../shared/compensation.js';
 import { cancelRun, resumeRun, runHistory } from '../../shared/run-control.js';
 import { taskStats } from '../../shared/run-stats.js';
 import { canonicalJson } from '../../shared/version.js';
+import { DASHBOARD_PAGE } from './dashboard-page.js';
 import { json, jsonBody, parseWith } from './http.js';
 
 export interface ApiDeps {
@@ -58,6 +59,12 @@ const IdempotencyKeySchema = z
   .regex(/^[\x21-\x7e]+$/, 'Idempotency-Key must be printable ASCII without spaces');
 
 export const routes: Route[] = [
+  {
+    method: 'GET',
+    pattern: '/',
+    handler: () =>
+      Promise.resolve({ statusCode: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: DASHBOARD_PAGE }),
+  },
   {
     method: 'POST',
     pattern: '/workflows',

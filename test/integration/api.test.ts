@@ -103,6 +103,17 @@ describe('POST /runs', () => {
   });
 });
 
+describe('GET /', () => {
+  it('serves the dashboard page, which reads the JSON API', async () => {
+    const response = await fetch(`${runtime.apiUrl}/`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/html/);
+    const page = await response.text();
+    expect(page).toContain('<title>dagflow</title>');
+    for (const path of ["'/workflows'", "'/runs?workflowId='", "'/runs/'", "'/stats'"]) expect(page).toContain(path);
+  });
+});
+
 describe('reading', () => {
   it('answers 404 for an unknown run and route, 405 for a wrong method, 400 for a bad query', async () => {
     expect((await api.get('/runs/no-such-run')).status).toBe(404);

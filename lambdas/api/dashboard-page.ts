@@ -37,7 +37,9 @@ export const DASHBOARD_PAGE = `<!doctype html>
 <script>
 const COLORS = { PENDING: '#9aa5b1', QUEUED: '#2186eb', WAITING: '#8e7cc3', RUNNING: '#f0b429', SUCCEEDED: '#3ebd93',
   FAILED: '#e12d39', SKIPPED: '#cbd2d9', CANCELLED: '#616e7c', COMPLETED: '#3ebd93', CANCELLING: '#616e7c', COMPENSATING: '#d64545' };
-const state = { workflowId: null, runId: null };
+// A link may open a workflow and a run: /#workflow=order_processing&run=<runId>
+const linked = new URLSearchParams(location.hash.slice(1));
+const state = { workflowId: linked.get('workflow'), runId: linked.get('run') };
 const el = (id) => document.getElementById(id);
 const esc = (text) => String(text).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 const badge = (status) => '<span class="status" style="background:' + (COLORS[status] || '#333') + '">' + esc(status) + '</span>';
@@ -104,6 +106,7 @@ document.addEventListener('click', (event) => {
 });
 async function tick() { try { await Promise.all([loadWorkflows(), loadRuns(), loadRun()]); } catch (error) { console.error(error); } }
 tick();
+loadStats().catch(console.error);
 setInterval(tick, 1000);
 setInterval(() => loadStats().catch(console.error), 10000);
 </script>

@@ -35,6 +35,8 @@ export interface EngineWiring {
   random?: () => number;
   /** Where metrics go: EMF on stdout by default. */
   metrics?: EngineMetrics;
+  /** How often the sweeper checks an unfinished run against its tasks. */
+  reconcileIntervalSeconds?: number;
 }
 
 export function wireEngine(wiring: EngineWiring) {
@@ -42,7 +44,12 @@ export function wireEngine(wiring: EngineWiring) {
   const metrics = wiring.metrics ?? createMetrics();
   const logError = (message: string, extra: unknown) => logger.error(message, { detail: extra as Record<string, unknown> });
   const now = wiring.now;
-  const store = new DynamoStore({ client: wiring.clients.dynamo, tableName: wiring.config.tableName, ...(now ? { now } : {}) });
+  const store = new DynamoStore({
+    client: wiring.clients.dynamo,
+    tableName: wiring.config.tableName,
+    ...(now ? { now } : {}),
+    ...(wiring.reconcileIntervalSeconds === undefined ? {} : { reconcileIntervalSeconds: wiring.reconcileIntervalSeconds }),
+  });
   const queue = new TaskQueue({ sqs: wiring.clients.sqs, queueUrl: wiring.config.taskQueueUrl });
   const definitions = new DefinitionCache(store);
   const scheduler = new Scheduler({ store, queue, definitions, metrics, ...(now ? { now } : {}) });
@@ -62,7 +69,15 @@ export function wireEngine(wiring: EngineWiring) {
     ...(wiring.leaseGraceSeconds === undefined ? {} : { leaseGraceSeconds: wiring.leaseGraceSeconds }),
     ...(wiring.random === undefined ? {} : { random: wiring.random }),
   });
-  const sweeper = new Sweeper({ store, queue, definitions, metrics, ...(now ? { now } : {}), ...(wiring.random ? { random: wiring.random } : {}) });
+  const sweeper = new Sweeper({
+    store,
+    queue,
+    definitions,
+    metrics,
+    reconcile: (runId) => scheduler.reconcile(runId),
+    ...(now ? { now } : {}),
+    ...(wiring.random ? { random: wiring.random } : {}),
+  });
   return {
     logger,
     store,

@@ -6,6 +6,7 @@
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFoundException, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import type { DynamoDBRecord } from 'aws-lambda';
 import { wireEngine, type Engine } from '../lambdas/wiring.js';
 import { RecordedMetrics } from '../shared/metrics.js';
 import { createDocumentClient } from '../shared/store/dynamo-client.js';
@@ -44,6 +45,13 @@ export interface LocalRuntimeOptions {
   leaseGraceSeconds?: number;
   /** Random source for retry jitter. */
   random?: () => number;
+  /** How often the sweeper checks an unfinished run against its tasks. */
+  reconcileIntervalSeconds?: number;
+  /**
+   * Stream records the scheduler never sees, as if AWS had given up on them after the mapping's
+   * retries (for tests of the sweeper's safety net).
+   */
+  dropStreamRecord?: (record: DynamoDBRecord) => boolean;
   /** Called on errors of the pollers (a failing batch is retried as AWS would). */
   onError?: (source: string, error: unknown) => void;
 }
@@ -102,13 +110,17 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       metrics: new RecordedMetrics(),
       ...(options.leaseGraceSeconds === undefined ? {} : { leaseGraceSeconds: options.leaseGraceSeconds }),
       ...(options.random === undefined ? {} : { random: options.random }),
+      ...(options.reconcileIntervalSeconds === undefined ? {} : { reconcileIntervalSeconds: options.reconcileIntervalSeconds }),
     });
 
     const onError = (source: string) => (error: unknown) => options.onError?.(source, error);
     const streamPoller = startStreamPoller({
       streamsClient: streams,
       streamArn,
-      handler: engine.schedulerHandler,
+      handler: (event) => {
+        const drop = options.dropStreamRecord;
+        return engine.schedulerHandler(drop === undefined ? event : { Records: event.Records.filter((record) => !drop(record)) });
+      },
       onError: onError('stream poller'),
     });
     stops.push(() => streamPoller.stop());

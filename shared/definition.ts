@@ -279,6 +279,13 @@ export function parseDefinition(raw: unknown, options: ParseOptions = {}): Parse
   }
   const definition = parsed.data;
   const problems = checkGraph(definition);
+  const compensable = definition.tasks.filter((task) => task.compensate !== undefined).length;
+  if (compensable > LIMITS.maxCompensations) {
+    problems.push({
+      path: 'tasks',
+      message: `${compensable} tasks declare compensate; a workflow may compensate at most ${LIMITS.maxCompensations}`,
+    });
+  }
   if (options.knownHandlers !== undefined) {
     problems.push(...unknownHandlers(definition, options.knownHandlers));
   }

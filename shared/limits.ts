@@ -16,6 +16,8 @@ export const LIMITS = {
   /** Ids of workflows and tasks. */
   maxIdLength: 80,
   maxRetries: 100,
+  /** Tasks with `compensate` (their compensations start in one transaction of at most 100 items). */
+  maxCompensations: 98,
   /** A retry delay or a backoff cap (one day: longer waits are parked as WAITING). */
   maxDelaySeconds: 86_400,
   maxBackoffRate: 10,

@@ -1,6 +1,7 @@
 // What a client can do to a run once it is started: cancel it, resume it after a failure, and
 // read its history. The API calls these; the scheduler and workers do the rest through the
 // stream (a cancelled run's tasks are stopped, a resumed run's ready tasks are queued).
+import { compensatedTaskId } from './compensation.js';
 import type { DefinitionCache } from './definition-cache.js';
 import { ConflictError, NotFoundError } from './errors.js';
 import type { DynamoStore, RunWithTasks, StoredDefinition, TaskError } from './store/dynamo-store.js';
@@ -27,15 +28,30 @@ export async function resumeRun(store: DynamoStore, definitions: DefinitionCache
   const found = await store.readRun(runId);
   if (found === undefined) throw new NotFoundError(`run "${runId}"`);
   const definition = await definitions.get(found.run.workflowId, found.run.version);
-  // Compensations of an earlier failure stay in the history; only the definition's tasks resume.
+  const generation = found.run.resumeCount ?? 0;
+  // Tasks whose work a compensation undid in this phase run again, under a new idempotency key.
+  const undone = new Set(
+    found.tasks.flatMap((task) => {
+      const compensated = compensatedTaskId(task.taskId);
+      return compensated !== undefined && task.generation === generation && task.status === 'SUCCEEDED' ? [compensated] : [];
+    }),
+  );
   const succeeded = new Set(
-    found.tasks.filter((task) => task.status === 'SUCCEEDED' && definition.tasksById.has(task.taskId)).map((task) => task.taskId),
+    found.tasks
+      .filter((task) => task.status === 'SUCCEEDED' && definition.tasksById.has(task.taskId) && !undone.has(task.taskId))
+      .map((task) => task.taskId),
   );
   const resets = definition.definition.tasks
     .filter((task) => !succeeded.has(task.id))
-    .map((task) => ({ taskId: task.id, succeededDependencies: task.dependsOn.filter((id) => succeeded.has(id)) }));
-  await store.resetTasksForResume(runId, resets);
-  await store.finishResume(runId, succeeded.size, definition.definition.tasks.length);
+    .map((task) => ({
+      taskId: task.id,
+      succeededDependencies: task.dependsOn.filter((id) => succeeded.has(id)),
+      newIdempotencyKey: undone.has(task.id),
+    }));
+  const reset = await store.resetTasksForResume(runId, generation + 1, resets);
+  if (reset.outcome === 'stale') return { runId, status: 'RUNNING' };
+  const timeoutSeconds = definition.definition.timeoutSeconds;
+  await store.finishResume(runId, succeeded.size, definition.definition.tasks.length, timeoutSeconds);
   return { runId, status: 'RUNNING' };
 }
 

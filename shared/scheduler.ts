@@ -115,11 +115,60 @@ export class Scheduler {
       version: run.version,
       from,
       outcome,
+      generation: run.resumeCount ?? 0,
       compensations: plans.map((plan) => ({
         taskId: compensationTaskId(plan.taskId),
         blockers: plan.blockers.map(compensationTaskId),
       })),
     });
+  }
+
+  /**
+   * Brings an unfinished run up to date from its tasks' actual states, as if every stream record
+   * of it had been handled: the sweeper's safety net for records the stream mapping gave up on.
+   * One read of the run; everything it writes is conditional, like the record handlers.
+   */
+  async reconcile(runId: string): Promise<void> {
+    const run = await this.store.getRunItem(runId);
+    if (run === undefined) return;
+    const outbox: OutgoingMessage[] = [];
+    const definition = await this.definitions.get(run.workflowId, run.version);
+    const found = await this.store.readRun(runId);
+    const tasks = found?.tasks ?? [];
+    const statusOf = new Map(tasks.map((task) => [task.taskId, task.status]));
+    const lookup = (taskId: string) => statusOf.get(taskId) ?? 'PENDING';
+    const ref = { runId, workflowId: run.workflowId, version: run.version };
+    if (run.status === 'RUNNING') {
+      const outputs = Object.fromEntries(tasks.map((task) => [task.taskId, task.output === undefined ? {} : { output: task.output }]));
+      await forEachLimited(
+        tasks.filter((task) => task.status === 'PENDING' && compensatedTaskId(task.taskId) === undefined),
+        DEPENDENT_CONCURRENCY,
+        async (record) => {
+          const task = taskOf(definition, record.taskId);
+          const join = decideTask({ ...task, when: undefined }, lookup);
+          if (join.decision === 'skip') await this.store.skipTask({ runId, taskId: task.id, reason: join.reason ?? 'join rule not met' });
+          if (join.decision !== 'ready') return;
+          if (task.when !== undefined && !evaluateCondition(task.when, { input: found?.run.input, upstream: outputs })) {
+            await this.store.skipTask({ runId, taskId: task.id, reason: 'condition false' });
+            return;
+          }
+          await this.queueTask(ref, task.id, task, { status: 'PENDING', attempt: record.attempt }, outbox);
+        },
+      );
+    } else if (run.status === 'CANCELLING') {
+      await this.cancelTasks(run);
+    } else if (run.status === 'COMPENSATING') {
+      const pending = tasks.filter((task) => task.status === 'PENDING' && compensatedTaskId(task.taskId) !== undefined);
+      await forEachLimited(pending, DEPENDENT_CONCURRENCY, async (record) => {
+        if ((record.blockers ?? []).every((blocker) => isFinalTaskStatus(lookup(blocker)))) {
+          await this.queueTask(ref, record.taskId, undefined, { status: 'PENDING', attempt: record.attempt }, outbox);
+        }
+      });
+    }
+    // A run whose last record was lost: its counters say whether it can end now.
+    const latest = await this.store.getRunItem(runId);
+    if (latest !== undefined) await this.onRunChange(latest, latest, outbox);
+    if (outbox.length > 0) await this.queue.send(outbox);
   }
 
   /** Ends the run (once: a replay finds it ended) and counts how it ended. */
@@ -156,7 +205,7 @@ export class Scheduler {
         taskId: compensationTaskId(ancestor),
         dependencyId: current.taskId,
         dependencyStatus: current.status as 'SUCCEEDED' | 'FAILED' | 'SKIPPED' | 'CANCELLED',
-        mustExist: false,
+        generation: current.generation ?? 0,
       });
       if (record !== undefined) await this.decideCompensation(run, record, outbox);
     });
@@ -170,8 +219,11 @@ export class Scheduler {
     const found = await this.store.readRun(run.runId);
     const tasks = found?.tasks ?? [];
     await forEachLimited(tasks, DEPENDENT_CONCURRENCY, async (task) => {
-      if (task.status === 'RUNNING') await this.store.requestTaskCancel(run.runId, task.taskId);
-      else if (task.status === 'PENDING' || task.status === 'QUEUED' || task.status === 'WAITING') {
+      if (task.status === 'RUNNING') {
+        const asked = await this.store.requestTaskCancel(run.runId, task.taskId);
+        // It stopped running meanwhile (e.g. went back to the queue for a retry): cancel it there.
+        if (asked.outcome === 'stale') await this.store.cancelTask({ runId: run.runId, taskId: task.taskId, reason: 'run cancelled' });
+      } else if (task.status === 'PENDING' || task.status === 'QUEUED' || task.status === 'WAITING') {
         await this.store.cancelTask({ runId: run.runId, taskId: task.taskId, reason: 'run cancelled' });
       }
     });
@@ -218,8 +270,9 @@ export class Scheduler {
         taskId: dependentId,
         dependencyId: current.taskId,
         dependencyStatus,
+        generation: current.generation ?? 0,
       });
-      await this.decide(run, taskOf(definition, dependentId), dependent, outbox);
+      if (dependent !== undefined) await this.decide(run, taskOf(definition, dependentId), dependent, outbox);
     });
   }
 

@@ -30,4 +30,9 @@ export const TIMINGS = {
   defaultTaskTimeoutSeconds: 300,
   /** A QUEUED task whose message has not been claimed this long after it was due is re-sent. */
   deliveryGraceSeconds: 300,
+  /**
+   * How often the sweeper checks an unfinished run against its tasks, so that a stream record
+   * the scheduler gave up on (AWS drops it after the mapping's retries) cannot leave it hanging.
+   */
+  reconcileIntervalSeconds: 900,
 } as const;

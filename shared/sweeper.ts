@@ -4,7 +4,9 @@
 //   counts as timed out, and the task is retried by its policy or FAILED;
 // - QUEUED: the message never led to a claim (lost): it is sent again;
 // - WAITING: a retry whose backoff was longer than SQS can delay is due: it is queued;
-// - a run past its deadline (the definition's timeoutSeconds): it is cancelled, ending FAILED.
+// - a run past its deadline (the definition's timeoutSeconds): it is cancelled, ending FAILED;
+// - any other unfinished run, every reconcileIntervalSeconds: it is checked against its tasks, so
+//   that a stream record the scheduler never handled cannot leave it hanging.
 // Every write is conditional on what was read, so sweepers that overlap do each thing once.
 import type { DefinitionCache } from './definition-cache.js';
 import { executionPlan } from './execution-plan.js';
@@ -22,6 +24,8 @@ export interface SweeperDeps {
   now?: () => Date;
   random?: () => number;
   metrics?: EngineMetrics;
+  /** Brings an unfinished run up to date from its tasks (the scheduler's `reconcile`). */
+  reconcile?: (runId: string) => Promise<void>;
 }
 
 export interface SweepReport {
@@ -29,6 +33,8 @@ export interface SweepReport {
   resent: number;
   released: number;
   overdueRuns: number;
+  /** Unfinished runs checked against their tasks. */
+  checkedRuns: number;
 }
 
 /** Items handled per query; a sweep repeats the query until nothing is due or its budget ends. */
@@ -42,9 +48,11 @@ export class Sweeper {
   private readonly now: () => Date;
   private readonly random: () => number;
   private readonly metrics: EngineMetrics;
+  private readonly reconcile: ((runId: string) => Promise<void>) | undefined;
 
   constructor(deps: SweeperDeps) {
     this.metrics = deps.metrics ?? new RecordedMetrics();
+    this.reconcile = deps.reconcile;
     this.store = deps.store;
     this.queue = deps.queue;
     this.definitions = deps.definitions;
@@ -54,7 +62,7 @@ export class Sweeper {
 
   /** One sweep: handles everything due now, within `budgetMs`. */
   async sweep(budgetMs = 50_000): Promise<SweepReport> {
-    const report: SweepReport = { expiredLeases: 0, resent: 0, released: 0, overdueRuns: 0 };
+    const report: SweepReport = { expiredLeases: 0, resent: 0, released: 0, overdueRuns: 0, checkedRuns: 0 };
     const started = Date.now();
     const seen = new Set<string>();
     while (Date.now() - started < budgetMs) {
@@ -67,17 +75,21 @@ export class Sweeper {
       });
       if (due.length === 0) break;
       const outbox: OutgoingMessage[] = [];
+      // What was already moved must get its message even if another item of the page failed.
       await forEachLimited(due, CONCURRENCY, async (item) => {
         if (item.kind === 'run') {
-          if (await this.overdueRun(item.run)) report.overdueRuns++;
+          const outcome = await this.dueRun(item.run, now);
+          if (outcome === 'overdue') report.overdueRuns++;
+          if (outcome === 'checked') report.checkedRuns++;
           return;
         }
         const task = item.task;
         if (task.status === 'RUNNING' && (await this.expiredLease(task, now, outbox))) report.expiredLeases++;
         if (task.status === 'QUEUED' && (await this.lostMessage(task, outbox))) report.resent++;
         if (task.status === 'WAITING' && (await this.dueRetry(task, outbox))) report.released++;
+      }).finally(async () => {
+        if (outbox.length > 0) await this.queue.send(outbox);
       });
-      if (outbox.length > 0) await this.queue.send(outbox);
     }
     // Emitted on every sweep, 0 included, so the alarm on it always has data.
     this.metrics.count(ENGINE_METRICS.names.overdueRuns, report.overdueRuns);
@@ -116,7 +128,14 @@ export class Sweeper {
         status: placement === 'queue' ? 'QUEUED' : 'WAITING',
         dueAt: new Date(now.getTime() + delaySeconds * 1000),
       });
-      if (retried.outcome !== 'ok') return false;
+      if (retried.outcome !== 'ok') {
+        // Refused because the run is being cancelled meanwhile: the attempt ends CANCELLED.
+        if (retried.current?.cancelRequested === true && retried.current.status === 'RUNNING') {
+          const cancelled = await this.store.commitTaskResult({ ...fence, critical: task.critical, result: { status: 'CANCELLED', error: { ...error, name: 'Cancelled' } } });
+          return cancelled.outcome === 'ok';
+        }
+        return false;
+      }
       if (placement === 'queue') {
         outbox.push({ message: messageOf(due, due.attempt + 1), delaySeconds: Math.min(QUEUES.maxDelaySeconds, delaySeconds) });
       }
@@ -152,10 +171,18 @@ export class Sweeper {
     return true;
   }
 
-  private async overdueRun(due: DueRun): Promise<boolean> {
-    if (due.status !== 'RUNNING') return false;
-    const result = await this.store.requestCancel(due.runId, 'the run passed its deadline', 'FAILED');
-    return result.outcome === 'cancelling';
+  /** A run past its deadline is stopped; any other unfinished run is checked against its tasks. */
+  private async dueRun(due: DueRun, now: Date): Promise<'overdue' | 'checked' | 'skipped'> {
+    if (due.status !== 'RUNNING' && due.status !== 'CANCELLING' && due.status !== 'COMPENSATING') return 'skipped';
+    // Moved on first, so that one sweeper handles it (the others find it rescheduled).
+    const claimed = await this.store.rescheduleRunCheck(due.runId, due.expiresAt, due.deadlineAt);
+    if (claimed.outcome !== 'ok') return 'skipped';
+    if (due.status === 'RUNNING' && due.deadlineAt !== undefined && due.deadlineAt <= now.getTime()) {
+      const result = await this.store.requestCancel(due.runId, 'the run passed its deadline', 'FAILED');
+      return result.outcome === 'cancelling' ? 'overdue' : 'skipped';
+    }
+    await this.reconcile?.(due.runId);
+    return 'checked';
   }
 }
 

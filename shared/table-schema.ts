@@ -26,7 +26,7 @@ export const TABLE = {
       name: 'expiries',
       partitionKey: 'expiryShard',
       sortKey: 'expiresAt',
-      projectedAttributes: ['runId', 'taskId', 'workflowId', 'version', 'status', 'attempt', 'leaseToken', 'startedAt'],
+      projectedAttributes: ['runId', 'taskId', 'workflowId', 'version', 'status', 'attempt', 'leaseToken', 'startedAt', 'deadlineAt'],
       shardCount: 4,
     },
   },

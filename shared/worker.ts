@@ -10,7 +10,7 @@ import { PayloadTooLargeError } from './errors.js';
 import type { TaskMessage, TaskQueue } from './queue.js';
 import { retryDelaySeconds, retryPlacement, shouldRetry } from './retry-policy.js';
 import { QUEUES, TIMINGS } from './settings.js';
-import type { DynamoStore, TaskError, TaskRecord } from './store/dynamo-store.js';
+import type { DynamoStore, RunRecord, TaskError, TaskRecord } from './store/dynamo-store.js';
 import type { TaskContext, TaskLogger } from './tasks/context.js';
 import { LambdaDeadline, TaskCancelled, TaskTimedOut, toTaskError } from './tasks/errors.js';
 import { executeAction, type ExecutorEnv } from './tasks/executors.js';
@@ -89,6 +89,12 @@ export class Worker {
       return 'not-due';
     }
 
+    // Read before the claim: a failing read is an infrastructure error (the message is retried),
+    // never the task's own failure.
+    const [run, upstreamOutputs] = await Promise.all([
+      this.store.getRun(message.runId),
+      this.store.getTaskOutputs(message.runId, task.upstream),
+    ]);
     const claim = await this.store.claimTask({
       runId: message.runId,
       taskId: message.taskId,
@@ -105,13 +111,14 @@ export class Worker {
       this.metrics.milliseconds(ENGINE_METRICS.names.schedulingLatency, Date.parse(claimed.startedAt) - Date.parse(claimed.queuedAt));
     }
 
-    const result = await this.execute(task, claimed, logger, invocation);
+    const result = await this.execute(task, claimed, { run, upstreamOutputs }, logger, invocation);
     return this.record(message, task, claimed, result, logger);
   }
 
   private async execute(
     task: ExecutionPlan,
     claimed: TaskRecord,
+    { run, upstreamOutputs }: { run: RunRecord | undefined; upstreamOutputs: Record<string, { output?: unknown }> },
     logger: TaskLogger,
     invocation: InvocationDeadline | undefined,
   ): Promise<ExecutionResult> {
@@ -137,10 +144,6 @@ export class Worker {
       }, this.cancelPollMs),
     );
     try {
-      const [run, upstreamOutputs] = await Promise.all([
-        this.store.getRun(runId),
-        this.store.getTaskOutputs(runId, task.upstream),
-      ]);
       // A task queued just before its run was cancelled is not started.
       if (run === undefined || run.status !== task.runStatus || claimed.cancelRequested) controller.abort(new TaskCancelled());
       const upstream = Object.fromEntries(
@@ -154,7 +157,8 @@ export class Worker {
         attempt,
         checkpoint: claimed.checkpoint,
         signal: controller.signal,
-        idempotencyKey: `${runId}:${taskId}`,
+        // Stable across attempts; a task that runs again after a compensation undid it gets a new one.
+        idempotencyKey: claimed.keyGeneration === undefined ? `${runId}:${taskId}` : `${runId}:${taskId}:${claimed.keyGeneration}`,
         logger,
         saveCheckpoint: async (data) => {
           const saved = await this.store.saveCheckpoint({ runId, taskId, attempt, leaseToken, checkpoint: data });
@@ -232,7 +236,13 @@ export class Worker {
         status: placement === 'queue' ? 'QUEUED' : 'WAITING',
         dueAt: new Date(this.now().getTime() + delaySeconds * 1000),
       });
-      if (retried.outcome === 'stale') return 'stale';
+      if (retried.outcome === 'stale') {
+        // Refused because the run is being cancelled: the attempt ends CANCELLED, not retried.
+        if (retried.current?.cancelRequested === true && retried.current.status === 'RUNNING') {
+          return this.record(message, task, claimed, { ok: false, error: result.error, cancelled: true }, logger);
+        }
+        return 'stale';
+      }
       if (placement === 'queue') {
         await this.queue.send([{ message: { ...message, attempt: claimed.attempt + 1 }, delaySeconds }]);
       }

@@ -1,5 +1,6 @@
 // HTTP plumbing for the api Lambda: JSON responses, the error shape of DESIGN.md section 5, and
 // the one place where error classes map to status codes. A 5xx never shows internals.
+import { ProvisionedThroughputExceededException, RequestLimitExceeded, ThrottlingException } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { z } from 'zod';
 import {
@@ -41,8 +42,18 @@ function classify(error: unknown): [number, string, string] {
   if (error instanceof MethodNotAllowedError) return [405, error.code, error.message];
   if (error instanceof ConflictError) return [409, error.code, error.message];
   if (error instanceof PayloadTooLargeError) return [413, error.code, error.message];
-  if (error instanceof EngineError && error.code === 'THROTTLED') return [429, error.code, 'too many requests; retry later'];
+  if (isThrottling(error)) return [429, 'THROTTLED', 'too many requests; retry later'];
   return [500, 'INTERNAL', 'internal error'];
+}
+
+/** DynamoDB's own throttling, or the engine's when batches kept coming back unprocessed. */
+function isThrottling(error: unknown): boolean {
+  return (
+    (error instanceof EngineError && error.code === 'THROTTLED') ||
+    error instanceof ProvisionedThroughputExceededException ||
+    error instanceof RequestLimitExceeded ||
+    error instanceof ThrottlingException
+  );
 }
 
 /** The request body as JSON: 413 when too large, 400 naming the problem when not JSON. */

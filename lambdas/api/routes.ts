@@ -5,7 +5,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { z } from 'zod';
 import type { DefinitionCache } from '../../shared/definition-cache.js';
 import { parseDefinition } from '../../shared/definition.js';
-import { NotFoundError, PayloadTooLargeError, ValidationError } from '../../shared/errors.js';
+import { ConflictError, NotFoundError, PayloadTooLargeError, ValidationError } from '../../shared/errors.js';
 import { LIMITS, jsonByteLength } from '../../shared/limits.js';
 import { RUN_STATUSES } from '../../shared/states.js';
 import type { DynamoStore, RunWithTasks, StoredDefinition } from '../../shared/store/dynamo-store.js';
@@ -141,7 +141,12 @@ export const routes: Route[] = [
       });
       if (created) return json(201, { runId, status: 'RUNNING' });
       const existing = await deps.store.getRun(runId);
-      return json(200, { runId, status: existing?.status ?? 'RUNNING' });
+      // The first request with this key is still writing a large run (or died doing so): retrying
+      // later, with the same key, returns the run or finishes creating it.
+      if (existing === undefined) {
+        throw new ConflictError(`run "${runId}" for this Idempotency-Key is still being created; retry later with the same key`, { runId });
+      }
+      return json(200, { runId, status: existing.status });
     },
   },
   {
@@ -207,7 +212,8 @@ export function runView({ run, tasks }: RunWithTasks, definition: StoredDefiniti
   const byId = new Map(tasks.map((task) => [task.taskId, task]));
   const compensations = tasks.flatMap((task) => {
     const compensated = compensatedTaskId(task.taskId);
-    if (compensated === undefined) return [];
+    // Compensations of an earlier phase of a resumed run are in its history, not in its state.
+    if (compensated === undefined || task.generation !== (run.resumeCount ?? 0)) return [];
     return [
       {
         taskId: compensated,

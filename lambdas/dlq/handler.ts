@@ -4,6 +4,7 @@
 // failure) for an operator, with the DLQ alarm on.
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { DefinitionCache } from '../../shared/definition-cache.js';
+import { executionPlan } from '../../shared/execution-plan.js';
 import { TaskMessageSchema } from '../../shared/queue.js';
 import type { DynamoStore } from '../../shared/store/dynamo-store.js';
 
@@ -24,7 +25,7 @@ export function makeDlqHandler(deps: {
         const message = TaskMessageSchema.parse(JSON.parse(record.body));
         const critical = await deps.definitions
           .get(message.workflowId, message.version)
-          .then((definition) => definition.tasksById.get(message.taskId)?.critical ?? true)
+          .then((definition) => executionPlan(definition, message.taskId).critical)
           .catch(() => true);
         const receives = record.attributes.ApproximateReceiveCount;
         await deps.store.deadLetterTask({

@@ -118,6 +118,8 @@ export interface TaskRecord {
   error?: TaskError;
   reason?: string;
   blockers?: string[];
+  generation: number;
+  keyGeneration?: number;
   attempts: AttemptRecord[];
   attemptBase: number;
   cancelRequested: boolean;
@@ -168,7 +170,9 @@ const DueTaskSchema = TaskItemSchema.pick({
 }).extend({ expiresAt: z.number() });
 export type DueTask = z.output<typeof DueTaskSchema>;
 
-const DueRunSchema = RunItemSchema.pick({ runId: true, workflowId: true, version: true, status: true }).extend({ expiresAt: z.number() });
+const DueRunSchema = RunItemSchema.pick({ runId: true, workflowId: true, version: true, status: true, deadlineAt: true }).extend({
+  expiresAt: z.number(),
+});
 export type DueRun = z.output<typeof DueRunSchema>;
 
 export type DueItem = { kind: 'task'; task: DueTask } | { kind: 'run'; run: DueRun };
@@ -182,6 +186,8 @@ export interface StoreDeps {
   tableName: string;
   /** The clock; tests pass their own. */
   now?: () => Date;
+  /** How long an unfinished run waits before the sweeper checks it (TIMINGS.reconcileIntervalSeconds). */
+  reconcileIntervalSeconds?: number;
 }
 
 /** DynamoDB's limit on items in one TransactWriteItems call. */
@@ -206,8 +212,10 @@ export class DynamoStore {
   private readonly client: DynamoDBDocumentClient;
   private readonly tableName: string;
   private readonly now: () => Date;
+  private readonly reconcileIntervalMs: number;
 
   constructor(deps: StoreDeps) {
+    this.reconcileIntervalMs = (deps.reconcileIntervalSeconds ?? TIMINGS.reconcileIntervalSeconds) * 1000;
     this.client = deps.client;
     this.tableName = deps.tableName;
     this.now = deps.now ?? (() => new Date());
@@ -323,6 +331,35 @@ export class DynamoStore {
     if (Item === undefined) return undefined;
     const run = parseItem(RunItemSchema, Item, 'run');
     return run.status === 'CREATING' ? undefined : toRunRecord(run);
+  }
+
+  /** The run item as stored (internal statuses included), for the scheduler's checks. */
+  async getRunItem(runId: string): Promise<RunItem | undefined> {
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: keys.run(runId), ConsistentRead: true }));
+    return Item === undefined ? undefined : parseItem(RunItemSchema, Item, 'run');
+  }
+
+  /** Sets an unfinished run's next check (or its deadline, if sooner); once per due check. */
+  async rescheduleRunCheck(runId: string, previous: number, deadlineAt: number | undefined): Promise<FencedOutcome> {
+    const now = this.now().getTime();
+    const nextCheck = now + this.reconcileIntervalMs;
+    const next = deadlineAt !== undefined && deadlineAt > now ? Math.min(deadlineAt, nextCheck) : nextCheck;
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.run(runId),
+          // The deadline stays the next due time while it is ahead; once passed, checks go on.
+          UpdateExpression: 'SET expiresAt = :next',
+          ConditionExpression: 'expiresAt = :previous',
+          ExpressionAttributeValues: { ':next': next, ':previous': previous },
+        }),
+      );
+      return { outcome: 'ok' };
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return { outcome: 'stale', current: undefined };
+      throw error;
+    }
   }
 
   /** The run and every task run, read from its one partition. */
@@ -549,7 +586,9 @@ export class DynamoStore {
         '#status = :running AND attempt = :attempt AND leaseToken = :token' +
         (params.leaseExpiredBy === undefined ? '' : ' AND expiresAt <= :expiredBy'),
       set: '#outcome = :outcome, durationMs = :duration, attempts = list_append(if_not_exists(attempts, :noAttempts), :attemptRecord)',
-      names: { '#outcome': outcome.field },
+      // A success drops the last attempt's error: it stays in the attempt list, abridged.
+      ...(params.result.status === 'SUCCEEDED' ? { remove: '#error' } : {}),
+      names: { '#outcome': outcome.field, ...(params.result.status === 'SUCCEEDED' ? { '#error': 'error' } : {}) },
       values: {
         ...(params.leaseExpiredBy === undefined ? {} : { ':expiredBy': params.leaseExpiredBy.getTime() }),
         ':outcome': outcome.value,
@@ -608,9 +647,10 @@ export class DynamoStore {
         'SET #status = :next, attempt = :nextAttempt, #error = :error, queuedAt = :now, updatedAt = :now, expiresAt = :due, ' +
         'attempts = list_append(if_not_exists(attempts, :noAttempts), :attemptRecord) REMOVE leaseToken',
       ExpressionAttributeNames: { '#error': 'error' },
-      ...(params.leaseExpiredBy === undefined
-        ? {}
-        : { extraCondition: 'expiresAt <= :expiredBy', extraValues: { ':expiredBy': params.leaseExpiredBy.getTime() } }),
+      // No retry once the run is being cancelled: the caller records CANCELLED instead.
+      extraCondition:
+        'attribute_not_exists(cancelRequested)' + (params.leaseExpiredBy === undefined ? '' : ' AND expiresAt <= :expiredBy'),
+      ...(params.leaseExpiredBy === undefined ? {} : { extraValues: { ':expiredBy': params.leaseExpiredBy.getTime() } }),
       ExpressionAttributeValues: {
         ':next': params.status,
         ':nextAttempt': params.attempt + 1,
@@ -680,6 +720,8 @@ export class DynamoStore {
     version: string;
     from: 'RUNNING' | 'CANCELLING';
     outcome: 'FAILED' | 'CANCELLED';
+    /** The run's current generation (resumeCount), stamped on the compensations. */
+    generation: number;
     compensations: ReadonlyArray<{ taskId: string; blockers: readonly string[] }>;
   }): Promise<FencedOutcome> {
     if (params.compensations.length > MAX_TRANSACTION_ITEMS - 1) {
@@ -709,7 +751,7 @@ export class DynamoStore {
             Put: {
               TableName: this.tableName,
               Item: {
-                ...this.pendingTaskItem(params.runId, params, compensation.taskId, now),
+                ...this.pendingTaskItem(params.runId, params, compensation.taskId, now, params.generation),
                 blockers: [...compensation.blockers],
               },
             },
@@ -744,9 +786,13 @@ export class DynamoStore {
             params.error === undefined
               ? 'SET #status = :final, completedAt = :now, updatedAt = :now REMOVE expiresAt, expiryShard'
               : 'SET #status = :final, completedAt = :now, updatedAt = :now, #error = :error REMOVE expiresAt, expiryShard',
-          ConditionExpression: '#status = :from',
+          // Every task must be final (and none critically failed, to complete): a replayed record
+          // of an earlier phase of a resumed run cannot end it.
+          ConditionExpression:
+            '#status = :from AND finishedCount >= taskCount' + (params.status === 'COMPLETED' ? ' AND failedCriticalCount = :zero' : ''),
           ExpressionAttributeNames: { '#status': 'status', ...(params.error === undefined ? {} : { '#error': 'error' }) },
           ExpressionAttributeValues: {
+            ...(params.status === 'COMPLETED' ? { ':zero': 0 } : {}),
             ':final': params.status,
             ':now': now,
             ':from': from,
@@ -776,7 +822,7 @@ export class DynamoStore {
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.run(runId),
-          UpdateExpression: 'SET #status = :cancelling, updatedAt = :now, cancelReason = :reason, cancelOutcome = :outcome REMOVE expiresAt, expiryShard',
+          UpdateExpression: 'SET #status = :cancelling, updatedAt = :now, cancelReason = :reason, cancelOutcome = :outcome',
           ConditionExpression: '#status = :running',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
@@ -807,6 +853,7 @@ export class DynamoStore {
       set: 'reason = :reason',
       names: {},
       values: { ':pending': 'PENDING', ':queued': 'QUEUED', ':waiting': 'WAITING', ':reason': params.reason },
+      runStatus: 'CANCELLING',
     });
   }
 
@@ -814,21 +861,39 @@ export class DynamoStore {
   async requestTaskCancel(runId: string, taskId: string): Promise<FencedOutcome> {
     try {
       await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.task(runId, taskId),
-          UpdateExpression: 'SET cancelRequested = :true, updatedAt = :now',
-          ConditionExpression: '#status = :running',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':true': true, ':running': 'RUNNING', ':now': this.isoNow() },
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: keys.task(runId, taskId),
+                UpdateExpression: 'SET cancelRequested = :true, updatedAt = :now',
+                ConditionExpression: '#status = :running',
+                ExpressionAttributeNames: { '#status': 'status' },
+                ExpressionAttributeValues: { ':true': true, ':running': 'RUNNING', ':now': this.isoNow() },
+              },
+            },
+            {
+              // Only while the run is being cancelled: a replayed record of an earlier cancel
+              // must not stop a task of the resumed run.
+              ConditionCheck: {
+                TableName: this.tableName,
+                Key: keys.run(runId),
+                ConditionExpression: '#status = :cancelling',
+                ExpressionAttributeNames: { '#status': 'status' },
+                ExpressionAttributeValues: { ':cancelling': 'CANCELLING' },
+              },
+            },
+          ],
         }),
       );
       return { outcome: 'ok' };
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return { outcome: 'stale', current: undefined };
+      if (error instanceof TransactionCanceledException) return { outcome: 'stale', current: undefined };
       throw error;
     }
   }
+
 
   /**
    * First step of resuming a FAILED or CANCELLED run: -> RESUMING, which holds every executor
@@ -859,12 +924,16 @@ export class DynamoStore {
    * attempt count (retries count again from here) and recording which dependencies already
    * SUCCEEDED. Each reset is guarded by the run still being RESUMING.
    */
-  async resetTasksForResume(runId: string, resets: ReadonlyArray<{ taskId: string; succeededDependencies: readonly string[] }>): Promise<void> {
+  async resetTasksForResume(
+    runId: string,
+    generation: number,
+    resets: ReadonlyArray<{ taskId: string; succeededDependencies: readonly string[]; newIdempotencyKey: boolean }>,
+  ): Promise<FencedOutcome> {
     const now = this.isoNow();
     const perTransaction = MAX_TRANSACTION_ITEMS - 1;
     for (let i = 0; i < resets.length; i += perTransaction) {
       const chunk = resets.slice(i, i + perTransaction);
-      await this.transactWithConflictRetry({
+      const done = await this.transactWithConflictRetry({
         TransactItems: [
           {
             ConditionCheck: {
@@ -880,13 +949,17 @@ export class DynamoStore {
               TableName: this.tableName,
               Key: keys.task(runId, reset.taskId),
               UpdateExpression:
-                'SET #status = :pending, attemptBase = attempt, updatedAt = :now' +
+                'SET #status = :pending, attemptBase = attempt, generation = :generation, updatedAt = :now' +
+                (reset.newIdempotencyKey ? ', keyGeneration = :generation' : '') +
                 (reset.succeededDependencies.length > 0 ? ', depsSucceeded = :succeeded' : '') +
                 ' REMOVE #error, reason, completedAt, durationMs, cancelRequested, leaseToken, expiresAt, expiryShard, depsFailed, depsSkipped, depsCancelled' +
                 (reset.succeededDependencies.length > 0 ? '' : ', depsSucceeded'),
-              ConditionExpression: '#status IN (:pending, :failed, :skipped, :cancelled)',
+              // SUCCEEDED too: a task whose work a compensation undid runs again.
+              ConditionExpression: '#status IN (:pending, :failed, :skipped, :cancelled, :succeededStatus)',
               ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
               ExpressionAttributeValues: {
+                ':generation': generation,
+                ':succeededStatus': 'SUCCEEDED',
                 ':pending': 'PENDING',
                 ':failed': 'FAILED',
                 ':skipped': 'SKIPPED',
@@ -897,21 +970,34 @@ export class DynamoStore {
             },
           })),
         ],
-      });
+      }).then(
+        () => true,
+        (error: unknown) => {
+          // The run is no longer RESUMING: another request finished this resume.
+          if (cancellationCode(error, 0) === 'ConditionalCheckFailed') return false;
+          throw error;
+        },
+      );
+      if (!done) return { outcome: 'stale', current: undefined };
     }
+    return { outcome: 'ok' };
   }
 
   /** Last step of a resume: RESUMING -> RUNNING with the counters of the reset run. */
-  async finishResume(runId: string, succeededCount: number, taskCount: number): Promise<FencedOutcome> {
+  async finishResume(runId: string, succeededCount: number, taskCount: number, timeoutSeconds?: number): Promise<FencedOutcome> {
     const now = this.isoNow();
+    // A resumed run is checked again, and gets a fresh deadline counted from the resume.
+    const check = this.runCheck(runId, this.now().getTime(), timeoutSeconds);
+    const deadline = ', expiresAt = :check, expiryShard = :shard' + (check.deadlineAt === undefined ? '' : ', deadlineAt = :deadline');
     try {
       await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.run(runId),
           UpdateExpression:
-            'SET #status = :running, finishedCount = :succeeded, taskCount = :taskCount, failedCriticalCount = :zero, resumedAt = :now, updatedAt = :now ' +
-            'ADD resumeCount :one REMOVE completedAt, #error, cancelReason, cancelOutcome, compensationOutcome',
+            `SET #status = :running, finishedCount = :succeeded, taskCount = :taskCount, failedCriticalCount = :zero, resumedAt = :now, updatedAt = :now${deadline} ` +
+            'ADD resumeCount :one REMOVE completedAt, #error, cancelReason, cancelOutcome, compensationOutcome' +
+            (check.deadlineAt === undefined ? ', deadlineAt' : ''),
           ConditionExpression: '#status = :resuming',
           ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
           ExpressionAttributeValues: {
@@ -919,6 +1005,9 @@ export class DynamoStore {
             ':resuming': 'RESUMING',
             ':succeeded': succeededCount,
             ':taskCount': taskCount,
+            ':check': check.expiresAt,
+            ':shard': check.expiryShard,
+            ...(check.deadlineAt === undefined ? {} : { ':deadline': check.deadlineAt }),
             ':zero': 0,
             ':one': 1,
             ':now': now,
@@ -976,21 +1065,8 @@ export class DynamoStore {
     taskId: string;
     dependencyId: string;
     dependencyStatus: 'SUCCEEDED' | 'FAILED' | 'SKIPPED' | 'CANCELLED';
-  }): Promise<TaskRecord>;
-  /** With `mustExist: false`, a dependent that does not exist is undefined rather than an error. */
-  async recordDependencyOutcome(params: {
-    runId: string;
-    taskId: string;
-    dependencyId: string;
-    dependencyStatus: 'SUCCEEDED' | 'FAILED' | 'SKIPPED' | 'CANCELLED';
-    mustExist: false;
-  }): Promise<TaskRecord | undefined>;
-  async recordDependencyOutcome(params: {
-    runId: string;
-    taskId: string;
-    dependencyId: string;
-    dependencyStatus: 'SUCCEEDED' | 'FAILED' | 'SKIPPED' | 'CANCELLED';
-    mustExist?: false;
+    /** The changed task's generation: the dependent must be of the same phase of the run. */
+    generation: number;
   }): Promise<TaskRecord | undefined> {
     const attribute = DEPENDENCY_SET[params.dependencyStatus];
     try {
@@ -999,18 +1075,18 @@ export class DynamoStore {
           TableName: this.tableName,
           Key: keys.task(params.runId, params.taskId),
           UpdateExpression: `ADD ${attribute} :dependency`,
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeValues: { ':dependency': new Set([params.dependencyId]) },
+          ConditionExpression: 'attribute_exists(pk) AND generation = :generation',
+          ExpressionAttributeValues: { ':dependency': new Set([params.dependencyId]), ':generation': params.generation },
           ReturnValues: 'ALL_NEW',
         }),
       );
       return toTaskRecord(parseItem(TaskItemSchema, Attributes, 'task'));
     } catch (error) {
-      if (params.mustExist === false && error instanceof ConditionalCheckFailedException) return undefined;
+      // No such dependent (a compensation that was not planned), or one of another phase of the run.
+      if (error instanceof ConditionalCheckFailedException) return undefined;
       throw error;
     }
   }
-
 
   /**
    * Tasks whose lease, delivery deadline or timer is due at `now`, from the sparse expiry index
@@ -1234,10 +1310,9 @@ export class DynamoStore {
       finishedCount: 0,
       failedCriticalCount: 0,
       ...(params.idempotency === undefined ? {} : { idempotencyKey: params.idempotency.key }),
-      // A run with a deadline waits for the sweeper in the expiry index, like a lease.
-      ...(definition.timeoutSeconds === undefined
-        ? {}
-        : { expiryShard: expiryShard(params.runId, 'RUN'), expiresAt: Date.parse(now) + definition.timeoutSeconds * 1000 }),
+      // An unfinished run waits in the expiry index for the sweeper's next check of it (or its
+      // deadline, if sooner), like a lease.
+      ...this.runCheck(params.runId, Date.parse(now), definition.timeoutSeconds),
       // Only a visible run is listed: the index keys are set once it is RUNNING.
       ...(status === 'RUNNING'
         ? { gsi1pk: keys.runsByWorkflow(workflowId), gsi1sk: keys.runsByWorkflowSort(now, params.runId) }
@@ -1245,9 +1320,20 @@ export class DynamoStore {
     };
   }
 
-  private pendingTaskItem(runId: string, definition: { workflowId: string; version: string }, taskId: string, now: string) {
+  /** The expiry-index attributes of an unfinished run: its next check, or its deadline if sooner. */
+  private runCheck(runId: string, from: number, timeoutSeconds: number | undefined) {
+    const deadlineAt = timeoutSeconds === undefined ? undefined : from + timeoutSeconds * 1000;
+    const nextCheck = from + this.reconcileIntervalMs;
+    return {
+      expiryShard: expiryShard(runId, 'RUN'),
+      expiresAt: deadlineAt === undefined ? nextCheck : Math.min(deadlineAt, nextCheck),
+      ...(deadlineAt === undefined ? {} : { deadlineAt }),
+    };
+  }
+
+  private pendingTaskItem(runId: string, definition: { workflowId: string; version: string }, taskId: string, now: string, generation = 0) {
     const { workflowId, version } = definition;
-    return { ...keys.task(runId, taskId), kind: 'task', runId, taskId, workflowId, version, status: 'PENDING', attempt: 0, updatedAt: now };
+    return { ...keys.task(runId, taskId), kind: 'task', runId, taskId, workflowId, version, status: 'PENDING', attempt: 0, generation, updatedAt: now };
   }
 
   private idempotencyItem(params: CreateRunParams, now: string) {
@@ -1292,8 +1378,12 @@ export class DynamoStore {
     countsAsCriticalFailure: boolean;
     condition: string;
     set: string;
+    /** Attributes to drop besides the lease (e.g. the last error, on success). */
+    remove?: string;
     names: Record<string, string>;
     values: Record<string, unknown>;
+    /** Only while the run is in this status (a replayed record of an earlier phase changes nothing). */
+    runStatus?: RunStatus;
   }): Promise<FencedOutcome> {
     const now = this.isoNow();
     const transaction: TransactWriteCommandInput = {
@@ -1302,7 +1392,7 @@ export class DynamoStore {
           Update: {
             TableName: this.tableName,
             Key: keys.task(params.runId, params.taskId),
-            UpdateExpression: `SET #status = :final, completedAt = :now, updatedAt = :now, ${params.set} REMOVE leaseToken, expiresAt, expiryShard`,
+            UpdateExpression: `SET #status = :final, completedAt = :now, updatedAt = :now, ${params.set} REMOVE leaseToken, expiresAt, expiryShard${params.remove === undefined ? '' : `, ${params.remove}`}`,
             ConditionExpression: params.condition,
             ExpressionAttributeNames: { '#status': 'status', ...params.names },
             ExpressionAttributeValues: { ...params.values, ':final': params.status, ':now': now },
@@ -1316,8 +1406,13 @@ export class DynamoStore {
             UpdateExpression: params.countsAsCriticalFailure
               ? 'ADD finishedCount :one, failedCriticalCount :one SET updatedAt = :now'
               : 'ADD finishedCount :one SET updatedAt = :now',
-            ConditionExpression: 'attribute_exists(pk)',
-            ExpressionAttributeValues: { ':one': 1, ':now': now },
+            ConditionExpression: params.runStatus === undefined ? 'attribute_exists(pk)' : '#status = :runStatus',
+            ...(params.runStatus === undefined ? {} : { ExpressionAttributeNames: { '#status': 'status' } }),
+            ExpressionAttributeValues: {
+              ':one': 1,
+              ':now': now,
+              ...(params.runStatus === undefined ? {} : { ':runStatus': params.runStatus }),
+            },
           },
         },
       ],
@@ -1329,6 +1424,7 @@ export class DynamoStore {
       if (cancellationCode(error, 0) === 'ConditionalCheckFailed') {
         return { outcome: 'stale', current: oldTask(cancellationItem(error, 0)) };
       }
+      if (cancellationCode(error, 1) === 'ConditionalCheckFailed') return { outcome: 'stale', current: undefined };
       throw error;
     }
   }
@@ -1527,10 +1623,12 @@ function toRunSummary(item: Record<string, unknown>): RunSummary {
 }
 
 function toTaskRecord(item: TaskItem): TaskRecord {
-  const { outputJson: output, checkpointJson, depsSucceeded, depsFailed, depsSkipped, depsCancelled, attempts, attemptBase, cancelRequested, ...rest } = item;
+  const { outputJson: output, checkpointJson, depsSucceeded, depsFailed, depsSkipped, depsCancelled, attempts, attemptBase, cancelRequested, generation, ...rest } =
+    item;
   return withoutUndefined({
     ...rest,
     attempts: attempts ?? [],
+    generation: generation ?? 0,
     attemptBase: attemptBase ?? 0,
     cancelRequested: cancelRequested ?? false,
     output: output === undefined ? undefined : (JSON.parse(output) as unknown),
@@ -1543,12 +1641,15 @@ function encodeToken(key: Record<string, unknown>): string {
   return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
 }
 
-/** A token is only accepted for the listing that produced it. */
+/** The keys a page of the runs index ends on: the table's and the index's, all strings. */
+const RunsPageKeySchema = z.strictObject({ pk: z.string(), sk: z.string(), gsi1pk: z.string(), gsi1sk: z.string() });
+
+/** A token is only accepted for the listing that produced it, and only in the shape it had. */
 function decodeToken(token: string, partitionAttribute: string, partition: string): Record<string, unknown> {
   try {
-    const parsed: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
-    if (typeof parsed === 'object' && parsed !== null && (parsed as Record<string, unknown>)[partitionAttribute] === partition) {
-      return parsed as Record<string, unknown>;
+    const parsed = RunsPageKeySchema.safeParse(JSON.parse(Buffer.from(token, 'base64url').toString('utf8')));
+    if (parsed.success && (parsed.data as Record<string, unknown>)[partitionAttribute] === partition) {
+      return parsed.data;
     }
   } catch {
     // fall through to the validation error below

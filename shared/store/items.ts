@@ -77,6 +77,8 @@ export const RunItemSchema = z.object({
   failedCriticalCount: z.number(),
   idempotencyKey: z.string().optional(),
   cancelReason: z.string().optional(),
+  /** Epoch ms after which a still RUNNING run is stopped and fails (the definition's timeoutSeconds). */
+  deadlineAt: z.number().optional(),
   cancelOutcome: z.enum(['CANCELLED', 'FAILED']).optional(),
   /** While COMPENSATING: how the run ends once its compensations are done. */
   compensationOutcome: z.enum(['CANCELLED', 'FAILED']).optional(),
@@ -133,6 +135,13 @@ export const TaskItemSchema = z.object({
   attempts: z.array(AttemptRecordSchema).optional(),
   /** Attempts made before the run was resumed; the retry policy counts from here. */
   attemptBase: z.number().optional(),
+  /**
+   * Which phase of its run the task belongs to: the run's resumeCount when the task was (re)set.
+   * Stream records of an earlier phase carry an older generation and change nothing.
+   */
+  generation: z.number().optional(),
+  /** Set when a compensated task runs again after a resume: its idempotency key gets a new suffix. */
+  keyGeneration: z.number().optional(),
   /** A compensation's: the compensations that must finish before it starts. */
   blockers: z.array(z.string()).optional(),
   /** Set when the run is being cancelled while this task runs: its worker fires ctx.signal. */

@@ -1,6 +1,10 @@
 // Helpers for end-to-end tests: the whole local runtime (DynamoDB Local, the SQS server, the
 // pollers and the HTTP front door), a small HTTP client for the API, and waiting for runs.
+import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DescribeStreamCommand, DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
+import type { DynamoDBRecord } from 'aws-lambda';
 import { expect } from 'vitest';
+import { LOCAL_AWS } from '../../local/dynamodb-local.js';
 import type { TaskContext, TaskHandler } from '../../shared/tasks/context.js';
 import { handlers as exampleHandlers } from '../../workflows/index.js';
 import { startLocalRuntime, type LocalRuntime } from '../../local/runtime.js';
@@ -93,4 +97,48 @@ export async function startRunViaApi(api: ApiClient, workflowId: string, input: 
   const { status, body } = await api.post('/runs', { workflowId, input }, headers);
   if (status !== 201) throw new Error(`starting a run failed: ${status} ${JSON.stringify(body)}`);
   return body.runId as string;
+}
+
+/** Every record the table's stream holds for a run's items, read from the start of each shard. */
+export async function streamRecordsOf(local: LocalRuntime, runId: string): Promise<DynamoDBRecord[]> {
+  const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: local.dynamoEndpoint });
+  const streams = new DynamoDBStreamsClient({ ...LOCAL_AWS, endpoint: local.dynamoEndpoint });
+  try {
+    const table = await dynamo.send(new DescribeTableCommand({ TableName: local.tableName }));
+    const streamArn = table.Table?.LatestStreamArn ?? '';
+    const stream = await streams.send(new DescribeStreamCommand({ StreamArn: streamArn }));
+    const records: DynamoDBRecord[] = [];
+    for (const shard of stream.StreamDescription?.Shards ?? []) {
+      const { ShardIterator } = await streams.send(
+        new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shard.ShardId, ShardIteratorType: 'TRIM_HORIZON' }),
+      );
+      let iterator = ShardIterator;
+      while (iterator !== undefined) {
+        const page = await streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
+        for (const record of page.Records ?? []) {
+          if (record.dynamodb?.Keys?.['pk']?.S === `RUN#${runId}`) {
+            records.push({
+              eventID: record.eventID,
+              eventName: record.eventName,
+              eventSource: 'aws:dynamodb',
+              eventSourceARN: streamArn,
+              dynamodb: {
+                Keys: record.dynamodb.Keys as never,
+                NewImage: record.dynamodb.NewImage as never,
+                OldImage: record.dynamodb.OldImage as never,
+                SequenceNumber: record.dynamodb.SequenceNumber,
+                StreamViewType: 'NEW_AND_OLD_IMAGES',
+              },
+            });
+          }
+        }
+        if ((page.Records ?? []).length === 0) break;
+        iterator = page.NextShardIterator;
+      }
+    }
+    return records;
+  } finally {
+    dynamo.destroy();
+    streams.destroy();
+  }
 }

@@ -3,15 +3,18 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalRuntime, type LocalRuntime } from '../../local/runtime.js';
-import type { TaskHandler } from '../../shared/tasks/context.js';
+import { TaskFailure, type TaskHandler } from '../../shared/tasks/context.js';
 import { handlers as exampleHandlers, orderProcessing } from '../../workflows/index.js';
-import { ApiClient, ExecutionLog, register, startRunViaApi, waitForRun } from './e2e-support.js';
+import { ApiClient, ExecutionLog, register, startRunViaApi, streamRecordsOf, waitForRun } from './e2e-support.js';
 
 const log = new ExecutionLog();
 const signalFired = new Set<string>();
 /** Compensations as they ran: `runId compensated-task start end`. */
 const undone: Array<{ runId: string; taskId: string; start: number; end: number; output: unknown }> = [];
 let bFails = true;
+let shipFails = true;
+/** Idempotency keys the `charge_like` handler saw, per run. */
+const chargeKeys = new Map<string, string[]>();
 
 const testHandlers: Record<string, TaskHandler> = {
   step: log.handler(20),
@@ -27,7 +30,18 @@ const testHandlers: Record<string, TaskHandler> = {
   flag_fail: async (ctx) => {
     log.record(ctx, Date.now(), Date.now());
     if (bFails) throw Object.assign(new Error('b is broken'), { name: 'Broken' });
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
     return { fixed: true };
+  },
+  charge_like: async (ctx) => {
+    log.record(ctx, Date.now(), Date.now());
+    chargeKeys.set(ctx.runId, [...(chargeKeys.get(ctx.runId) ?? []), ctx.idempotencyKey]);
+    return { chargeId: `ch_${ctx.idempotencyKey}` };
+  },
+  ship_like: async (ctx) => {
+    log.record(ctx, Date.now(), Date.now());
+    if (shipFails) throw new TaskFailure('ShipmentFailed', 'no courier', { retryable: false });
+    return { shipped: true };
   },
   long_task: async (ctx) => {
     const start = Date.now();
@@ -75,6 +89,12 @@ beforeAll(async () => {
     cancelPollMs: 200,
     // Full jitter drawn at its top: each retry waits (almost) the whole backoff ceiling.
     random: () => 0.999,
+    // Every unfinished run is checked against its tasks every 2 s (AWS: 15 min)...
+    reconcileIntervalSeconds: 2,
+    // ...and the stream record of `lost_a` succeeding never reaches the scheduler, as if AWS had
+    // given up on it after the mapping's retries.
+    dropStreamRecord: (record) =>
+      record.dynamodb?.Keys?.['sk']?.S === 'TASK#lost_a' && record.dynamodb.NewImage?.['status']?.S === 'SUCCEEDED',
   });
   api = new ApiClient(runtime.apiUrl);
 }, 120_000);
@@ -331,6 +351,11 @@ describe('resume', () => {
     bFails = false;
     const resumed = await api.post(`/runs/${runId}/retry`);
     expect(resumed.status).toBe(202);
+    // Replaying every stream record of the first phase (as a bisected or partly failed batch
+    // would) while b runs again must not end, cancel or skip anything of the resumed run.
+    await waitForTask(runId, 'b', 'RUNNING');
+    const replay = await runtime.engine.schedulerHandler({ Records: await streamRecordsOf(runtime, runId) });
+    expect(replay.batchItemFailures).toEqual([]);
     const run = await waitForRun(api, runId);
     expect(run.status).toBe('COMPLETED');
     for (const task of run.tasks) expect(task.status).toBe('SUCCEEDED');
@@ -342,6 +367,49 @@ describe('resume', () => {
     const types = (await history(runId)).map((e) => e.type);
     expect(types).toContain('RunResumed');
     expect(types.at(-1)).toBe('RunCompleted');
+  });
+});
+
+describe('resume after compensation', () => {
+  it('runs a compensated task again, under a new idempotency key, when the run is resumed', async () => {
+    const { workflowId } = await register(api, {
+      id: 'undone_and_redone',
+      tasks: [
+        { id: 'charge', handler: 'charge_like', compensate: 'undo' },
+        { id: 'ship', handler: 'ship_like', dependsOn: ['charge'] },
+      ],
+    });
+    shipFails = true;
+    const runId = await startRunViaApi(api, workflowId);
+    const failed = await waitForRun(api, runId);
+    expect(failed.status).toBe('FAILED');
+    expect(failed.compensations).toEqual([expect.objectContaining({ taskId: 'charge', status: 'SUCCEEDED' })]);
+
+    shipFails = false;
+    expect((await api.post(`/runs/${runId}/retry`)).status).toBe(202);
+    const run = await waitForRun(api, runId);
+    expect(run.status).toBe('COMPLETED');
+    // The refunded charge was made again, with a key the payment provider has not seen.
+    expect(log.count(runId, 'charge')).toBe(2);
+    expect(chargeKeys.get(runId)).toEqual([`${runId}:charge`, `${runId}:charge:1`]);
+    expect(run.compensations).toBeUndefined();
+    expect(undone.filter((entry) => entry.runId === runId)).toHaveLength(1);
+  });
+});
+
+describe('a stream record the scheduler never handled', () => {
+  it('does not leave the run hanging: the sweeper checks the run against its tasks and it goes on', async () => {
+    const { workflowId } = await register(api, {
+      id: 'lossy',
+      tasks: [
+        { id: 'lost_a', handler: 'step' },
+        { id: 'b', handler: 'step', dependsOn: ['lost_a'] },
+      ],
+    });
+    const runId = await startRunViaApi(api, workflowId);
+    const run = await waitForRun(api, runId, 30_000);
+    expect(run.status).toBe('COMPLETED');
+    expect([log.count(runId, 'lost_a'), log.count(runId, 'b')]).toEqual([1, 1]);
   });
 });
 

@@ -1,15 +1,11 @@
 // The execution pipeline end to end, through the real path: HTTP -> api -> DynamoDB Local ->
 // stream -> scheduler -> SQS server -> worker -> DynamoDB Local -> ...
-import { GetRecordsCommand, GetShardIteratorCommand, DescribeStreamCommand, DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import type { DynamoDBRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_AWS } from '../../local/dynamodb-local.js';
 import type { LocalRuntime } from '../../local/runtime.js';
 import type { RecordedMetrics } from '../../shared/metrics.js';
 import { orderProcessing } from '../../workflows/index.js';
-import { ExecutionLog, register, startRunViaApi, startRuntime, waitForRun, type ApiClient } from './e2e-support.js';
+import { ExecutionLog, register, startRunViaApi, startRuntime, streamRecordsOf, waitForRun, type ApiClient } from './e2e-support.js';
 
 const log = new ExecutionLog();
 let runtime: LocalRuntime;
@@ -188,46 +184,3 @@ describe('versions', () => {
   });
 });
 
-/** Every record the table's stream holds for a run's items, read from the start of each shard. */
-async function streamRecordsOf(local: LocalRuntime, runId: string): Promise<DynamoDBRecord[]> {
-  const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: local.dynamoEndpoint });
-  const streams = new DynamoDBStreamsClient({ ...LOCAL_AWS, endpoint: local.dynamoEndpoint });
-  try {
-    const table = await dynamo.send(new DescribeTableCommand({ TableName: local.tableName }));
-    const streamArn = table.Table?.LatestStreamArn ?? '';
-    const stream = await streams.send(new DescribeStreamCommand({ StreamArn: streamArn }));
-    const records: DynamoDBRecord[] = [];
-    for (const shard of stream.StreamDescription?.Shards ?? []) {
-      const { ShardIterator } = await streams.send(
-        new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shard.ShardId, ShardIteratorType: 'TRIM_HORIZON' }),
-      );
-      let iterator = ShardIterator;
-      while (iterator !== undefined) {
-        const page = await streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
-        for (const record of page.Records ?? []) {
-          if (record.dynamodb?.Keys?.['pk']?.S === `RUN#${runId}`) {
-            records.push({
-              eventID: record.eventID,
-              eventName: record.eventName,
-              eventSource: 'aws:dynamodb',
-              eventSourceARN: streamArn,
-              dynamodb: {
-                Keys: record.dynamodb.Keys as never,
-                NewImage: record.dynamodb.NewImage as never,
-                OldImage: record.dynamodb.OldImage as never,
-                SequenceNumber: record.dynamodb.SequenceNumber,
-                StreamViewType: 'NEW_AND_OLD_IMAGES',
-              },
-            });
-          }
-        }
-        if ((page.Records ?? []).length === 0) break;
-        iterator = page.NextShardIterator;
-      }
-    }
-    return records;
-  } finally {
-    dynamo.destroy();
-    streams.destroy();
-  }
-}

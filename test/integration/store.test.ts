@@ -309,20 +309,23 @@ describe('commitTaskResult', () => {
 describe('recordDependencyOutcome', () => {
   it('counts the same satisfied dependency once when recorded twice', async () => {
     const runId = await startRun(await register(orderProcessing));
-    const record = { runId, taskId: 'ship_order', dependencyId: 'charge_payment', dependencyStatus: 'SUCCEEDED' } as const;
+    const record = { runId, taskId: 'ship_order', dependencyId: 'charge_payment', dependencyStatus: 'SUCCEEDED', generation: 0 } as const;
     await store.recordDependencyOutcome(record);
     const twice = await store.recordDependencyOutcome(record);
-    expect(twice.dependencies.succeeded).toEqual(['charge_payment']);
+    expect(twice?.dependencies.succeeded).toEqual(['charge_payment']);
     const third = await store.recordDependencyOutcome({ ...record, dependencyId: 'reserve_inventory' });
-    expect(third.dependencies.succeeded).toEqual(['charge_payment', 'reserve_inventory']);
-    expect(third.dependencies.failed).toEqual([]);
+    expect(third?.dependencies.succeeded).toEqual(['charge_payment', 'reserve_inventory']);
+    expect(third?.dependencies.failed).toEqual([]);
+    // A record of another phase of the run (a resumed run's earlier generation) changes nothing.
+    expect(await store.recordDependencyOutcome({ ...record, dependencyId: 'late', generation: 1 })).toBeUndefined();
+    expect((await store.getTask(runId, 'ship_order'))?.dependencies.succeeded).toEqual(['charge_payment', 'reserve_inventory']);
   });
 
   it('does not create a task that does not exist', async () => {
     const runId = await startRun(await register(orderProcessing));
-    await expect(
-      store.recordDependencyOutcome({ runId, taskId: 'nope', dependencyId: 'x', dependencyStatus: 'SUCCEEDED' }),
-    ).rejects.toThrow();
+    expect(
+      await store.recordDependencyOutcome({ runId, taskId: 'nope', dependencyId: 'x', dependencyStatus: 'SUCCEEDED', generation: 0 }),
+    ).toBeUndefined();
     expect(await store.getTask(runId, 'nope')).toBeUndefined();
   });
 });

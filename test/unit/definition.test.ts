@@ -139,6 +139,11 @@ describe('parseDefinition', () => {
     expect(problemsOf(huge)[0]).toMatch(/over the limit/);
   });
 
+  it('refuses more compensations than can start in one transaction', () => {
+    const tasks = Array.from({ length: LIMITS.maxCompensations + 1 }, (_, i) => ({ id: `t${i}`, type: 'pass', compensate: 'undo' }));
+    expect(problemsOf({ id: 'x', tasks })).toEqual([`tasks: 99 tasks declare compensate; a workflow may compensate at most 98`]);
+  });
+
   it('refuses more tasks than the limit', () => {
     const tasks = Array.from({ length: LIMITS.maxTasks + 1 }, (_, i) => ({ id: `t${i}`, type: 'pass' }));
     expect(problemsOf({ id: 'x', tasks })).toEqual([`tasks: a workflow has at most ${LIMITS.maxTasks} tasks`]);

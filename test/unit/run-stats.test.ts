@@ -11,6 +11,7 @@ function task(taskId: string, status: TaskRecord['status'], attempts: Array<Pick
     status,
     attempt: attempts.length,
     attemptBase: 0,
+    generation: 0,
     cancelRequested: false,
     attempts: attempts.map((a, i) => ({ attempt: i + 1, startedAt: 't', completedAt: 't', ...a })),
     dependencies: { succeeded: [], failed: [], skipped: [], cancelled: [] },

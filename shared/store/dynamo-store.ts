@@ -344,22 +344,16 @@ export class DynamoStore {
     const now = this.now().getTime();
     const nextCheck = now + this.reconcileIntervalMs;
     const next = deadlineAt !== undefined && deadlineAt > now ? Math.min(deadlineAt, nextCheck) : nextCheck;
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.run(runId),
-          // The deadline stays the next due time while it is ahead; once passed, checks go on.
-          UpdateExpression: 'SET expiresAt = :next',
-          ConditionExpression: 'expiresAt = :previous',
-          ExpressionAttributeValues: { ':next': next, ':previous': previous },
-        }),
-      );
-      return { outcome: 'ok' };
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return { outcome: 'stale', current: undefined };
-      throw error;
-    }
+    return this.conditionalWrite(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.run(runId),
+        // The deadline stays the next due time while it is ahead; once passed, checks go on.
+        UpdateExpression: 'SET expiresAt = :next',
+        ConditionExpression: 'expiresAt = :previous',
+        ExpressionAttributeValues: { ':next': next, ':previous': previous },
+      }),
+    );
   }
 
   /** The run and every task run, read from its one partition. */
@@ -668,28 +662,22 @@ export class DynamoStore {
    * only if nobody moved the task meanwhile, so that one sweeper re-sends its message.
    */
   async extendDelivery(params: { runId: string; taskId: string; attempt: number; expiresAt: number; deliveryTimeoutSeconds: number }): Promise<FencedOutcome> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.task(params.runId, params.taskId),
-          UpdateExpression: 'SET expiresAt = :next, updatedAt = :now',
-          ConditionExpression: '#status = :queued AND attempt = :attempt AND expiresAt = :previous',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':next': this.now().getTime() + params.deliveryTimeoutSeconds * 1000,
-            ':now': this.isoNow(),
-            ':queued': 'QUEUED',
-            ':attempt': params.attempt,
-            ':previous': params.expiresAt,
-          },
-        }),
-      );
-      return { outcome: 'ok' };
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return { outcome: 'stale', current: undefined };
-      throw error;
-    }
+    return this.conditionalWrite(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.task(params.runId, params.taskId),
+        UpdateExpression: 'SET expiresAt = :next, updatedAt = :now',
+        ConditionExpression: '#status = :queued AND attempt = :attempt AND expiresAt = :previous',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':next': this.now().getTime() + params.deliveryTimeoutSeconds * 1000,
+          ':now': this.isoNow(),
+          ':queued': 'QUEUED',
+          ':attempt': params.attempt,
+          ':previous': params.expiresAt,
+        },
+      }),
+    );
   }
 
   /**
@@ -777,34 +765,28 @@ export class DynamoStore {
   }): Promise<FencedOutcome> {
     const now = this.isoNow();
     const from = params.from ?? (params.status === 'CANCELLED' ? 'CANCELLING' : 'RUNNING');
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.run(params.runId),
-          UpdateExpression:
-            params.error === undefined
-              ? 'SET #status = :final, completedAt = :now, updatedAt = :now REMOVE expiresAt, expiryShard'
-              : 'SET #status = :final, completedAt = :now, updatedAt = :now, #error = :error REMOVE expiresAt, expiryShard',
-          // Every task must be final (and none critically failed, to complete): a replayed record
-          // of an earlier phase of a resumed run cannot end it.
-          ConditionExpression:
-            '#status = :from AND finishedCount >= taskCount' + (params.status === 'COMPLETED' ? ' AND failedCriticalCount = :zero' : ''),
-          ExpressionAttributeNames: { '#status': 'status', ...(params.error === undefined ? {} : { '#error': 'error' }) },
-          ExpressionAttributeValues: {
-            ...(params.status === 'COMPLETED' ? { ':zero': 0 } : {}),
-            ':final': params.status,
-            ':now': now,
-            ':from': from,
-            ...(params.error === undefined ? {} : { ':error': params.error }),
-          },
-        }),
-      );
-      return { outcome: 'ok' };
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return { outcome: 'stale', current: undefined };
-      throw error;
-    }
+    return this.conditionalWrite(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.run(params.runId),
+        UpdateExpression:
+          params.error === undefined
+            ? 'SET #status = :final, completedAt = :now, updatedAt = :now REMOVE expiresAt, expiryShard'
+            : 'SET #status = :final, completedAt = :now, updatedAt = :now, #error = :error REMOVE expiresAt, expiryShard',
+        // Every task must be final (and none critically failed, to complete): a replayed record
+        // of an earlier phase of a resumed run cannot end it.
+        ConditionExpression:
+          '#status = :from AND finishedCount >= taskCount' + (params.status === 'COMPLETED' ? ' AND failedCriticalCount = :zero' : ''),
+        ExpressionAttributeNames: { '#status': 'status', ...(params.error === undefined ? {} : { '#error': 'error' }) },
+        ExpressionAttributeValues: {
+          ...(params.status === 'COMPLETED' ? { ':zero': 0 } : {}),
+          ':final': params.status,
+          ':now': now,
+          ':from': from,
+          ...(params.error === undefined ? {} : { ':error': params.error }),
+        },
+      }),
+    );
   }
 
   /**
@@ -989,36 +971,30 @@ export class DynamoStore {
     // A resumed run is checked again, and gets a fresh deadline counted from the resume.
     const check = this.runCheck(runId, this.now().getTime(), timeoutSeconds);
     const deadline = ', expiresAt = :check, expiryShard = :shard' + (check.deadlineAt === undefined ? '' : ', deadlineAt = :deadline');
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.run(runId),
-          UpdateExpression:
-            `SET #status = :running, finishedCount = :succeeded, taskCount = :taskCount, failedCriticalCount = :zero, resumedAt = :now, updatedAt = :now${deadline} ` +
-            'ADD resumeCount :one REMOVE completedAt, #error, cancelReason, cancelOutcome, compensationOutcome' +
-            (check.deadlineAt === undefined ? ', deadlineAt' : ''),
-          ConditionExpression: '#status = :resuming',
-          ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
-          ExpressionAttributeValues: {
-            ':running': 'RUNNING',
-            ':resuming': 'RESUMING',
-            ':succeeded': succeededCount,
-            ':taskCount': taskCount,
-            ':check': check.expiresAt,
-            ':shard': check.expiryShard,
-            ...(check.deadlineAt === undefined ? {} : { ':deadline': check.deadlineAt }),
-            ':zero': 0,
-            ':one': 1,
-            ':now': now,
-          },
-        }),
-      );
-      return { outcome: 'ok' };
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return { outcome: 'stale', current: undefined };
-      throw error;
-    }
+    return this.conditionalWrite(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.run(runId),
+        UpdateExpression:
+          `SET #status = :running, finishedCount = :succeeded, taskCount = :taskCount, failedCriticalCount = :zero, resumedAt = :now, updatedAt = :now${deadline} ` +
+          'ADD resumeCount :one REMOVE completedAt, #error, cancelReason, cancelOutcome, compensationOutcome' +
+          (check.deadlineAt === undefined ? ', deadlineAt' : ''),
+        ConditionExpression: '#status = :resuming',
+        ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
+        ExpressionAttributeValues: {
+          ':running': 'RUNNING',
+          ':resuming': 'RESUMING',
+          ':succeeded': succeededCount,
+          ':taskCount': taskCount,
+          ':check': check.expiresAt,
+          ':shard': check.expiryShard,
+          ...(check.deadlineAt === undefined ? {} : { ':deadline': check.deadlineAt }),
+          ':zero': 0,
+          ':one': 1,
+          ':now': now,
+        },
+      }),
+    );
   }
 
   /** The status and output of some tasks of a run (a task's upstream), in one or a few batch reads. */
@@ -1439,26 +1415,34 @@ export class DynamoStore {
       extraValues?: Record<string, unknown>;
     },
   ): Promise<FencedOutcome> {
+    return this.conditionalWrite(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.task(params.runId, params.taskId),
+        UpdateExpression: update.UpdateExpression,
+        ConditionExpression:
+          '#status = :running AND attempt = :attempt AND leaseToken = :token' +
+          (update.extraCondition === undefined ? '' : ` AND ${update.extraCondition}`),
+        ExpressionAttributeNames: { '#status': 'status', ...update.ExpressionAttributeNames },
+        ExpressionAttributeValues: {
+          ...update.ExpressionAttributeValues,
+          ...update.extraValues,
+          ':running': 'RUNNING',
+          ':attempt': params.attempt,
+          ':token': params.leaseToken,
+        },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+  }
+
+  /**
+   * One conditional write: `ok`, or `stale` (with the task as it was, when the write asked for
+   * ALL_OLD) when its condition failed. The SDK's ConditionalCheckFailedException never escapes.
+   */
+  private async conditionalWrite(command: UpdateCommand): Promise<FencedOutcome> {
     try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.task(params.runId, params.taskId),
-          UpdateExpression: update.UpdateExpression,
-          ConditionExpression:
-            '#status = :running AND attempt = :attempt AND leaseToken = :token' +
-            (update.extraCondition === undefined ? '' : ` AND ${update.extraCondition}`),
-          ExpressionAttributeNames: { '#status': 'status', ...update.ExpressionAttributeNames },
-          ExpressionAttributeValues: {
-            ...update.ExpressionAttributeValues,
-            ...update.extraValues,
-            ':running': 'RUNNING',
-            ':attempt': params.attempt,
-            ':token': params.leaseToken,
-          },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
+      await this.client.send(command);
       return { outcome: 'ok' };
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return { outcome: 'stale', current: oldTask(error.Item) };

@@ -5,8 +5,7 @@
 // A compensation is a task run of its own, `compensate:<taskId>`, so it is queued, claimed,
 // retried, swept and kept in the history exactly like a task. (`:` cannot appear in task ids.)
 import type { LoadedDefinition } from './definition-cache.js';
-import type { Compensation, TaskDefinition } from './definition.js';
-import type { RetryPolicy } from './definition.js';
+import type { Compensation, RetryPolicy } from './definition.js';
 
 const PREFIX = 'compensate:';
 
@@ -84,8 +83,4 @@ export function compensationSettings(compensation: Compensation): { retry: Retry
     retry: compensation.retry ?? DEFAULT_COMPENSATION_RETRY,
     ...(compensation.timeoutSeconds === undefined ? {} : { timeoutSeconds: compensation.timeoutSeconds }),
   };
-}
-
-export function compensationOf(task: TaskDefinition): Compensation | undefined {
-  return task.compensate;
 }

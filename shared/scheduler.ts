@@ -6,7 +6,8 @@
 // - a run's last task finished       -> finish the run, exactly once (conditional write).
 // Work per change is O(out-degree of the changed task); the run is never scanned.
 import { compensableAncestors, compensatedTaskId, compensationTaskId, planCompensations } from './compensation.js';
-import { evaluateCondition } from './condition.js';
+import { evaluateCondition, type ValueScope } from './condition.js';
+import { forEachLimited } from './concurrency.js';
 import { rootTasks } from './dag.js';
 import type { DefinitionCache } from './definition-cache.js';
 import { taskOf } from './definition-cache.js';
@@ -140,30 +141,17 @@ export class Scheduler {
     const ref = { runId, workflowId: run.workflowId, version: run.version };
     if (run.status === 'RUNNING') {
       const outputs = Object.fromEntries(tasks.map((task) => [task.taskId, task.output === undefined ? {} : { output: task.output }]));
+      const scope = { input: found?.run.input, upstream: outputs };
       await forEachLimited(
         tasks.filter((task) => task.status === 'PENDING' && compensatedTaskId(task.taskId) === undefined),
         DEPENDENT_CONCURRENCY,
-        async (record) => {
-          const task = taskOf(definition, record.taskId);
-          const join = decideTask({ ...task, when: undefined }, lookup);
-          if (join.decision === 'skip') await this.store.skipTask({ runId, taskId: task.id, reason: join.reason ?? 'join rule not met' });
-          if (join.decision !== 'ready') return;
-          if (task.when !== undefined && !evaluateCondition(task.when, { input: found?.run.input, upstream: outputs })) {
-            await this.store.skipTask({ runId, taskId: task.id, reason: 'condition false' });
-            return;
-          }
-          await this.queueTask(ref, task.id, task, { status: 'PENDING', attempt: record.attempt }, outbox);
-        },
+        (record) => this.decide(ref, taskOf(definition, record.taskId), record, outbox, { statusOf: lookup, scope }),
       );
     } else if (run.status === 'CANCELLING') {
       await this.cancelTasks(run);
     } else if (run.status === 'COMPENSATING') {
       const pending = tasks.filter((task) => task.status === 'PENDING' && compensatedTaskId(task.taskId) !== undefined);
-      await forEachLimited(pending, DEPENDENT_CONCURRENCY, async (record) => {
-        if ((record.blockers ?? []).every((blocker) => isFinalTaskStatus(lookup(blocker)))) {
-          await this.queueTask(ref, record.taskId, undefined, { status: 'PENDING', attempt: record.attempt }, outbox);
-        }
-      });
+      await forEachLimited(pending, DEPENDENT_CONCURRENCY, (record) => this.decideCompensation(ref, record, outbox, lookup));
     }
     // A run whose last record was lost: its counters say whether it can end now.
     const latest = await this.store.getRunItem(runId);
@@ -187,11 +175,16 @@ export class Scheduler {
     await forEachLimited(pending, DEPENDENT_CONCURRENCY, (record) => this.decideCompensation(run, record, outbox));
   }
 
-  private async decideCompensation(run: RunRef, record: TaskRecord, outbox: OutgoingMessage[]): Promise<void> {
+  private async decideCompensation(
+    run: RunRef,
+    record: TaskRecord,
+    outbox: OutgoingMessage[],
+    /** The run's tasks' actual statuses, when the caller read them (otherwise the recorded sets). */
+    statusOf?: (taskId: string) => TaskStatus,
+  ): Promise<void> {
     if (record.status !== 'PENDING') return;
-    const { succeeded, failed, skipped, cancelled } = record.dependencies;
-    const finished = new Set([...succeeded, ...failed, ...skipped, ...cancelled]);
-    if (!(record.blockers ?? []).every((blocker) => finished.has(blocker))) return;
+    const lookup = statusOf ?? dependencyStatusLookup(record);
+    if (!(record.blockers ?? []).every((blocker) => isFinalTaskStatus(lookup(blocker)))) return;
     await this.queueTask(run, record.taskId, undefined, { status: 'PENDING', attempt: record.attempt }, outbox);
   }
 
@@ -282,9 +275,11 @@ export class Scheduler {
     task: TaskDefinition,
     record: TaskRecord,
     outbox: OutgoingMessage[],
+    /** What the caller already knows of the run: its tasks' statuses, and the condition's scope. */
+    known?: { statusOf: (taskId: string) => TaskStatus; scope: ValueScope },
   ): Promise<void> {
     if (record.status !== 'PENDING') return;
-    const statusOf = dependencyStatusLookup(record);
+    const statusOf = known?.statusOf ?? dependencyStatusLookup(record);
     const join = decideTask({ ...task, when: undefined }, statusOf);
     if (join.decision === 'wait') return;
     if (join.decision === 'skip') {
@@ -292,16 +287,18 @@ export class Scheduler {
       return;
     }
     if (task.when !== undefined) {
-      const [runRecord, upstream] = await Promise.all([
-        this.store.getRun(run.runId),
-        this.store.getTaskOutputs(run.runId, task.dependsOn),
-      ]);
-      if (!evaluateCondition(task.when, { input: runRecord?.input, upstream })) {
+      const scope = known?.scope ?? (await this.conditionScope(run.runId, task));
+      if (!evaluateCondition(task.when, scope)) {
         await this.store.skipTask({ runId: run.runId, taskId: task.id, reason: 'condition false' });
         return;
       }
     }
     await this.queueTask(run, task.id, task, { status: 'PENDING', attempt: record.attempt }, outbox);
+  }
+
+  private async conditionScope(runId: string, task: TaskDefinition): Promise<ValueScope> {
+    const [runRecord, upstream] = await Promise.all([this.store.getRun(runId), this.store.getTaskOutputs(runId, task.dependsOn)]);
+    return { input: runRecord?.input, upstream };
   }
 
   private async queueTask(
@@ -364,21 +361,4 @@ function dependencyStatusLookup(record: TaskRecord): (taskId: string) => TaskSta
   for (const id of record.dependencies.skipped) statuses.set(id, 'SKIPPED');
   for (const id of record.dependencies.cancelled) statuses.set(id, 'CANCELLED');
   return (taskId) => statuses.get(taskId) ?? 'PENDING';
-}
-
-export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const errors: unknown[] = [];
-  const lane = async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await fn(item);
-      } catch (error) {
-        errors.push(error);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  if (errors.length > 0) throw errors[0];
 }

@@ -13,7 +13,7 @@ import { executionPlan } from './execution-plan.js';
 import { ENGINE_METRICS, RecordedMetrics, type EngineMetrics } from './metrics.js';
 import type { OutgoingMessage, TaskQueue } from './queue.js';
 import { retryDelaySeconds, retryPlacement, shouldRetry } from './retry-policy.js';
-import { forEachLimited } from './scheduler.js';
+import { forEachLimited } from './concurrency.js';
 import { QUEUES, TIMINGS } from './settings.js';
 import type { DueRun, DueTask, DynamoStore } from './store/dynamo-store.js';
 

@@ -3,6 +3,7 @@
 // neither ever evaluates code: a condition is data interpreted by a fixed set of operators.
 import type { z } from 'zod';
 import type { Condition } from './definition.js';
+import { UnresolvedPlaceholderError } from './errors.js';
 
 export type JsonValue = z.core.util.JSONType;
 
@@ -123,13 +124,16 @@ const WHOLE_PLACEHOLDER = /^\{\{\s*((?:input|upstream)(?:\.[^{}\s]*)?)\s*\}\}$/;
 export interface RenderOptions {
   /** Applied to each value embedded in a longer string, e.g. encodeURIComponent for a URL. */
   escape?: (text: string) => string;
+  /** Where the template is, for the message of a placeholder that resolves to nothing. */
+  where?: string;
 }
 
 /**
  * Fills the placeholders of an http template. A string that is exactly one placeholder becomes
- * the value itself (its JSON type kept; missing -> null); in a longer string values are embedded
- * as text (objects and arrays as JSON; missing -> empty). Arrays and object values are rendered
- * recursively; object keys are not templated.
+ * the value itself (its JSON type kept); in a longer string values are embedded as text (objects
+ * and arrays as JSON). Arrays and object values are rendered recursively; object keys are not
+ * templated. A placeholder with nothing at its path throws UnresolvedPlaceholderError: a request
+ * built from a missing value is never sent.
  */
 export function renderTemplate(value: JsonValue, scope: ValueScope, options: RenderOptions = {}): JsonValue {
   if (typeof value === 'string') return renderString(value, scope, options);
@@ -142,14 +146,16 @@ export function renderTemplate(value: JsonValue, scope: ValueScope, options: Ren
 }
 
 function renderString(text: string, scope: ValueScope, options: RenderOptions): JsonValue {
-  const whole = WHOLE_PLACEHOLDER.exec(text);
-  if (whole?.[1] !== undefined) {
-    const resolved = resolvePath(whole[1], scope);
-    return resolved === undefined ? null : (resolved as JsonValue);
-  }
-  return text.replace(PLACEHOLDER, (_match, path: string) => {
+  const resolve = (path: string): unknown => {
     const resolved = resolvePath(path, scope);
-    const embedded = resolved === undefined ? '' : typeof resolved === 'string' ? resolved : JSON.stringify(resolved);
+    if (resolved === undefined) throw new UnresolvedPlaceholderError(path, options.where ?? 'template');
+    return resolved;
+  };
+  const whole = WHOLE_PLACEHOLDER.exec(text);
+  if (whole?.[1] !== undefined) return resolve(whole[1]) as JsonValue;
+  return text.replace(PLACEHOLDER, (_match, path: string) => {
+    const resolved = resolve(path);
+    const embedded = typeof resolved === 'string' ? resolved : JSON.stringify(resolved);
     return options.escape === undefined ? embedded : options.escape(embedded);
   });
 }

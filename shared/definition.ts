@@ -27,12 +27,13 @@ export type ConditionOp = (typeof CONDITION_OPS)[number];
 
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
-const ID_PATTERN = /^[A-Za-z][A-Za-z0-9_-]*$/;
+export const ID_PATTERN = /^[A-Za-z][A-Za-z0-9_-]*$/;
 // Lives in condition.ts, which owns paths; re-exported so the schema's public names stay put
 // and dag.ts need not import this module (which imports dag.ts: no import cycle).
 export { VALUE_PATH_PATTERN };
 
-const id = (what: string) =>
+/** A workflow or task id: what the definition accepts, and what API routes accept in a path. */
+export const id = (what: string) =>
   z
     .string({ error: `${what} must be a string` })
     .min(1, `${what} must not be empty`)
@@ -48,11 +49,14 @@ const seconds = (what: string, max: number) =>
     .min(0, `${what} must not be negative`)
     .max(max, `${what} must be at most ${max}`);
 
-const positiveSeconds = (what: string, max: number) =>
+const positiveSeconds = (what: string, max: number, why = '') =>
   z
     .number({ error: `${what} must be a number of seconds` })
     .positive(`${what} must be greater than 0`)
-    .max(max, `${what} must be at most ${max}`);
+    .max(max, `${what} must be at most ${max}${why}`);
+
+/** Why an attempt's time limits are capped, said where a definition breaks the cap. */
+const WORKER_LIMIT = ': an attempt runs inside one worker invocation, which lasts at most 900 s';
 
 export const RetryPolicySchema = z
   .strictObject({
@@ -148,8 +152,8 @@ const actionShapes = {
 
 const executionFields = {
   retry: RetryPolicySchema.optional(),
-  timeoutSeconds: positiveSeconds('timeoutSeconds', LIMITS.maxTimeoutSeconds).optional(),
-  heartbeatSeconds: positiveSeconds('heartbeatSeconds', LIMITS.maxTimeoutSeconds).optional(),
+  timeoutSeconds: positiveSeconds('timeoutSeconds', LIMITS.maxTimeoutSeconds, WORKER_LIMIT).optional(),
+  heartbeatSeconds: positiveSeconds('heartbeatSeconds', LIMITS.maxTimeoutSeconds, WORKER_LIMIT).optional(),
 };
 
 /** A handler name, or an inline action (no id, no dependencies). */
@@ -266,6 +270,17 @@ export function parseDefinition(raw: unknown, options: ParseOptions = {}): Parse
       problems: [{ path: '', message: `definition nests objects and arrays deeper than ${LIMITS.maxJsonDepth} levels` }],
     };
   }
+  const reserved = reservedKeyPaths(raw);
+  if (reserved.length > 0) {
+    // zod (like any code that copies objects by assignment) would silently drop such a key.
+    return {
+      ok: false,
+      problems: reserved
+        .map((path) => namedPath(path, raw))
+        .sort()
+        .map((path) => ({ path, message: '"__proto__" cannot be used as a key in a definition' })),
+    };
+  }
   const bytes = jsonByteLength(raw);
   if (bytes > LIMITS.maxDefinitionBytes) {
     return {
@@ -317,18 +332,21 @@ function unknownHandlers(definition: WorkflowDefinition, known: ReadonlySet<stri
 
 /** Zod issues as problems whose path names the task by its id rather than its index. */
 function zodProblems(error: z.ZodError, raw: unknown): Problem[] {
+  return error.issues.map((issue) => ({ path: namedPath(issue.path, raw), message: issue.message }));
+}
+
+/** A path into the raw definition, dot-joined, with `tasks.<index>` written as `tasks.<taskId>`. */
+function namedPath(path: ReadonlyArray<PropertyKey>, raw: unknown): string {
   const rawTasks = isRecord(raw) && Array.isArray(raw['tasks']) ? (raw['tasks'] as unknown[]) : [];
-  return error.issues.map((issue) => {
-    const segments = issue.path.map((segment, i) => {
-      if (i === 1 && issue.path[0] === 'tasks' && typeof segment === 'number') {
-        const task = rawTasks[segment];
-        const taskId = isRecord(task) && typeof task['id'] === 'string' && task['id'] !== '' ? task['id'] : `#${segment}`;
-        return taskId;
+  return path
+    .map((segment, i) => {
+      if (i === 1 && path[0] === 'tasks' && (typeof segment === 'number' || /^\d+$/.test(String(segment)))) {
+        const task = rawTasks[Number(segment)];
+        return isRecord(task) && typeof task['id'] === 'string' && task['id'] !== '' ? task['id'] : `#${String(segment)}`;
       }
       return String(segment);
-    });
-    return { path: segments.join('.'), message: issue.message };
-  });
+    })
+    .join('.');
 }
 
 export function conditionDepth(condition: Condition): number {
@@ -340,4 +358,19 @@ export function conditionDepth(condition: Condition): number {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The path of every own `__proto__` key in a JSON value; iterative, so any depth is safe. */
+export function reservedKeyPaths(value: unknown): string[][] {
+  const found: string[][] = [];
+  const pending: Array<{ value: unknown; path: string[] }> = [{ value, path: [] }];
+  while (pending.length > 0) {
+    const { value: current, path } = pending.pop() as { value: unknown; path: string[] };
+    if (typeof current !== 'object' || current === null) continue;
+    for (const [key, item] of Object.entries(current)) {
+      if (key === '__proto__' && !Array.isArray(current)) found.push([...path, key]);
+      pending.push({ value: item as unknown, path: [...path, key] });
+    }
+  }
+  return found;
 }

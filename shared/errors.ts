@@ -68,6 +68,21 @@ export class IllegalTransitionError extends EngineError {
   }
 }
 
+/**
+ * A template placeholder (`{{input.a}}`, `{{upstream.t.output.b}}`) with nothing at its path. The
+ * request is not sent: a missing value is a mistake in the definition or the data, never an empty
+ * string. Not retryable, since the same data gives the same answer.
+ */
+export class UnresolvedPlaceholderError extends EngineError {
+  constructor(placeholder: string, where: string) {
+    super('UNRESOLVED_PLACEHOLDER', `${where}: {{${placeholder}}} resolves to nothing (no value at that path)`, {
+      details: { placeholder },
+    });
+    // The name a task's error carries (what retry policies match on).
+    this.name = 'UnresolvedPlaceholder';
+  }
+}
+
 export function formatProblems(problems: readonly Problem[]): string {
   return problems.map((p) => (p.path === '' ? p.message : `${p.path}: ${p.message}`)).join('; ');
 }

@@ -21,8 +21,12 @@ export const LIMITS = {
   /** A retry delay or a backoff cap (one day: longer waits are parked as WAITING). */
   maxDelaySeconds: 86_400,
   maxBackoffRate: 10,
-  /** Start-to-close timeout of one attempt (one day). */
-  maxTimeoutSeconds: 86_400,
+  /**
+   * Start-to-close timeout (and heartbeat interval) of one attempt. An attempt runs inside one
+   * worker invocation, which Lambda stops at 900 s; the worker fires the attempt's signal 3 s
+   * before that and needs a moment to record the result, so a longer timeout could never be met.
+   */
+  maxTimeoutSeconds: 880,
   /** A `wait` task's delay (one year). */
   maxWaitSeconds: 365 * 86_400,
   /** Depth of nested `when` conditions. */

@@ -85,7 +85,7 @@ export class Scheduler {
       if (current.finishedCount >= current.taskCount) await this.endRun(current, 'CANCELLING', current.cancelOutcome ?? 'CANCELLED');
     } else if (current.status === 'COMPENSATING') {
       if (old?.status !== 'COMPENSATING') await this.startCompensations(current, outbox);
-      if (current.finishedCount >= current.taskCount) {
+      if ((current.compensationsFinished ?? 0) >= (current.compensationCount ?? 0)) {
         await this.finishRun(current, {
           runId: current.runId,
           status: current.compensationOutcome ?? 'FAILED',
@@ -309,21 +309,22 @@ export class Scheduler {
     outbox: OutgoingMessage[],
   ): Promise<void> {
     const now = this.now().getTime();
-    const notBefore = task?.type === 'wait' ? waitEnd(task, now) : undefined;
-    const delaySeconds = notBefore === undefined ? 0 : Math.max(0, (notBefore - now) / 1000);
     const attempt = expected.attempt + 1;
-    const queued = await this.store.queueTask({
-      runId: run.runId,
-      taskId,
-      expected,
-      attempt,
-      deliveryTimeoutSeconds: delaySeconds + TIMINGS.deliveryGraceSeconds,
-    });
-    // A replayed record finds the task already QUEUED for this attempt: its message may have been
-    // lost with the failed invocation, so it is sent again (the claim makes a duplicate harmless).
+    // A wait task waits as WAITING (no worker held), woken by a delayed message at its end.
+    const wakeAt = task?.type === 'wait' ? waitEnd(task, now) : undefined;
+    const queued =
+      wakeAt === undefined
+        ? await this.store.queueTask({ runId: run.runId, taskId, expected, attempt, deliveryTimeoutSeconds: TIMINGS.deliveryGraceSeconds })
+        : await this.store.startWait({ runId: run.runId, taskId, attempt, wakeAt, graceSeconds: TIMINGS.deliveryGraceSeconds });
+    // A replayed record finds the task already queued (or waiting) for this attempt: its message
+    // may have been lost with the failed invocation, so it is sent again (a duplicate is harmless).
+    const expectedStatus = wakeAt === undefined ? 'QUEUED' : 'WAITING';
     const alreadyQueued =
-      queued.outcome === 'conflict' && queued.current?.status === 'QUEUED' && queued.current.attempt === attempt;
+      queued.outcome === 'conflict' && queued.current?.status === expectedStatus && queued.current.attempt === attempt;
     if (queued.outcome !== 'queued' && !alreadyQueued) return;
+    // The stored wake-up time: a replay must not move the end of a wait that has begun.
+    const notBefore = queued.outcome === 'queued' ? queued.task.wakeAt : queued.current?.wakeAt;
+    const delaySeconds = notBefore === undefined ? 0 : Math.max(0, (notBefore - now) / 1000);
     outbox.push({
       message: {
         runId: run.runId,
@@ -339,13 +340,23 @@ export class Scheduler {
 
 }
 
-/** The error a run ends with: why it failed (none for a cancelled run). */
-function errorOf(run: RunItem, outcome: 'FAILED' | 'CANCELLED'): { error?: TaskError } {
+/** Failed tasks named in a run's error; more are counted, not listed. */
+const NAMED_FAILURES = 5;
+
+/** The error a run ends with: why it failed, naming the failed tasks (none for a cancelled run). */
+export function errorOf(run: RunItem, outcome: 'FAILED' | 'CANCELLED'): { error?: TaskError } {
   if (outcome === 'CANCELLED') return {};
   if (run.cancelOutcome === 'FAILED') {
     return { error: { name: 'RunTimedOut', message: run.cancelReason ?? 'the run passed its deadline', retryable: false } };
   }
-  return { error: { name: 'TaskFailed', message: `${run.failedCriticalCount} critical task(s) failed`, retryable: false } };
+  const failed = run.failedCritical;
+  const named = failed.slice(0, NAMED_FAILURES).join(', ');
+  const more = failed.length > NAMED_FAILURES ? ` and ${failed.length - NAMED_FAILURES} more` : '';
+  const message =
+    failed.length === 0
+      ? `${run.failedCriticalCount} critical task(s) failed`
+      : `${failed.length === 1 ? 'task' : 'tasks'} ${named}${more} failed`;
+  return { error: { name: 'TaskFailed', message, retryable: false, details: { failedTasks: failed } } };
 }
 
 /** Epoch ms at which a wait task is over, counted from when it became ready. */

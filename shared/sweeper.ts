@@ -86,7 +86,7 @@ export class Sweeper {
         const task = item.task;
         if (task.status === 'RUNNING' && (await this.expiredLease(task, now, outbox))) report.expiredLeases++;
         if (task.status === 'QUEUED' && (await this.lostMessage(task, outbox))) report.resent++;
-        if (task.status === 'WAITING' && (await this.dueRetry(task, outbox))) report.released++;
+        if (task.status === 'WAITING' && (await this.dueWait(task, outbox))) report.released++;
       }).finally(async () => {
         if (outbox.length > 0) await this.queue.send(outbox);
       });
@@ -96,7 +96,41 @@ export class Sweeper {
     return report;
   }
 
-  private async expiredLease(due: DueTask, now: Date, outbox: OutgoingMessage[]): Promise<boolean> {
+  /**
+   * After a restart of an engine whose queue and workers did not survive it (the local runtime,
+   * whose SQS server keeps messages in memory): every QUEUED task's message is sent again and
+   * every RUNNING attempt is taken for crashed, at once, instead of after a delivery grace or a
+   * lease of minutes. Retries parked for later and run checks are left to the sweeps.
+   */
+  async recoverAfterRestart(): Promise<SweepReport> {
+    const report: SweepReport = { expiredLeases: 0, resent: 0, released: 0, overdueRuns: 0, checkedRuns: 0 };
+    // Whatever lease or deadline an item carries, it is due now: nothing of before is alive.
+    const horizon = new Date(8.64e15);
+    for await (const page of this.store.allDue(horizon)) {
+      const outbox: OutgoingMessage[] = [];
+      await forEachLimited(page, CONCURRENCY, async (item) => {
+        if (item.kind !== 'task') return;
+        const task = item.task;
+        if (task.status === 'RUNNING' && (await this.expiredLease(task, horizon, outbox, 'the engine restarted while the attempt ran'))) {
+          report.expiredLeases++;
+        }
+        if (task.status === 'QUEUED' && (await this.lostMessage(task, outbox))) report.resent++;
+        const definition = await this.definitions.get(task.workflowId, task.version);
+        const isTimer = executionPlan(definition, task.taskId).action.type === 'wait';
+        if (task.status === 'WAITING' && isTimer && (await this.dueWait(task, outbox))) report.released++;
+      }).finally(async () => {
+        if (outbox.length > 0) await this.queue.send(outbox);
+      });
+    }
+    return report;
+  }
+
+  private async expiredLease(
+    due: DueTask,
+    now: Date,
+    outbox: OutgoingMessage[],
+    why = 'the attempt lost its lease: its worker crashed or it ran past its timeout',
+  ): Promise<boolean> {
     const definition = await this.definitions.get(due.workflowId, due.version);
     const task = executionPlan(definition, due.taskId);
     const fence = {
@@ -107,11 +141,7 @@ export class Sweeper {
       startedAt: due.startedAt ?? now.toISOString(),
       leaseExpiredBy: now,
     };
-    const error = {
-      name: 'TimedOut',
-      message: 'the attempt lost its lease: its worker crashed or it ran past its timeout',
-      retryable: true,
-    };
+    const error = { name: 'TimedOut', message: why, retryable: true };
     const record = await this.store.getTask(due.runId, due.taskId);
     const attemptInRun = due.attempt - (record?.attemptBase ?? 0);
     if (record?.cancelRequested === true) {
@@ -146,15 +176,36 @@ export class Sweeper {
   }
 
   private async lostMessage(due: DueTask, outbox: OutgoingMessage[]): Promise<boolean> {
+    // The deadline is when the message was due plus the grace: a retry's backoff is kept.
+    const dueAt = due.expiresAt - TIMINGS.deliveryGraceSeconds * 1000;
     const extended = await this.store.extendDelivery({
       runId: due.runId,
       taskId: due.taskId,
       attempt: due.attempt,
       expiresAt: due.expiresAt,
-      deliveryTimeoutSeconds: TIMINGS.deliveryGraceSeconds,
+      deliveryTimeoutSeconds: secondsUntil(dueAt, this.now()) + TIMINGS.deliveryGraceSeconds,
     });
     if (extended.outcome !== 'ok') return false;
-    outbox.push({ message: messageOf(due, due.attempt) });
+    outbox.push({ message: messageOf(due, due.attempt), delaySeconds: secondsUntil(dueAt, this.now()) });
+    return true;
+  }
+
+  /** A parked retry is queued; a wait task whose wake-up message was lost gets it again. */
+  private async dueWait(due: DueTask, outbox: OutgoingMessage[]): Promise<boolean> {
+    const definition = await this.definitions.get(due.workflowId, due.version);
+    if (executionPlan(definition, due.taskId).action.type !== 'wait') return this.dueRetry(due, outbox);
+    const extended = await this.store.extendDelivery({
+      runId: due.runId,
+      taskId: due.taskId,
+      attempt: due.attempt,
+      expiresAt: due.expiresAt,
+      deliveryTimeoutSeconds: secondsUntil(due.expiresAt - TIMINGS.deliveryGraceSeconds * 1000, this.now()) + TIMINGS.deliveryGraceSeconds,
+      status: 'WAITING',
+    });
+    if (extended.outcome !== 'ok') return false;
+    // Its deadline is the wake-up time plus the grace: a wait not yet over is not ended early.
+    const notBefore = due.expiresAt - TIMINGS.deliveryGraceSeconds * 1000;
+    outbox.push({ message: { ...messageOf(due, due.attempt), notBefore }, delaySeconds: secondsUntil(notBefore, this.now()) });
     return true;
   }
 
@@ -188,4 +239,9 @@ export class Sweeper {
 
 function messageOf(due: DueTask, attempt: number) {
   return { runId: due.runId, taskId: due.taskId, attempt, workflowId: due.workflowId, version: due.version };
+}
+
+/** SQS DelaySeconds until `at` (0 when past, at most SQS's 15 minutes). */
+function secondsUntil(at: number, now: Date): number {
+  return Math.min(QUEUES.maxDelaySeconds, Math.max(0, Math.ceil((at - now.getTime()) / 1000)));
 }

@@ -14,6 +14,7 @@ import type { DynamoStore, RunRecord, TaskError, TaskRecord } from './store/dyna
 import type { TaskContext, TaskLogger } from './tasks/context.js';
 import { LambdaDeadline, TaskCancelled, TaskTimedOut, toTaskError } from './tasks/errors.js';
 import { executeAction, type ExecutorEnv } from './tasks/executors.js';
+import { untilAborted } from './tasks/until-aborted.js';
 
 export interface WorkerDeps {
   store: DynamoStore;
@@ -87,6 +88,12 @@ export class Worker {
     if (remainingWaitMs > WAIT_TOLERANCE_MS) {
       await this.queue.send([{ message, delaySeconds: Math.min(QUEUES.maxDelaySeconds, remainingWaitMs / 1000) }]);
       return 'not-due';
+    }
+    // A wait task has nothing to run: its time has come, so it ends, its attempt spanning the wait.
+    if (task.action.type === 'wait') {
+      const finished = await this.store.finishWait({ runId: message.runId, taskId: message.taskId, attempt: message.attempt });
+      if (finished.outcome === 'ok') this.recordFinished(ENGINE_METRICS.names.taskSucceeded, undefined);
+      return finished.outcome === 'ok' ? 'succeeded' : 'stale';
     }
 
     // Read before the claim: a failing read is an infrastructure error (the message is retried),
@@ -261,28 +268,9 @@ export class Worker {
     return committed.outcome === 'ok' ? 'failed' : 'stale';
   }
 
-  private recordFinished(name: EngineMetricName, startedAt: string): void {
+  /** A finished task's count, and its duration when it ran (a wait task's time is not work). */
+  private recordFinished(name: EngineMetricName, startedAt: string | undefined): void {
     this.metrics.count(name);
-    this.metrics.milliseconds(ENGINE_METRICS.names.taskDuration, this.now().getTime() - Date.parse(startedAt));
+    if (startedAt !== undefined) this.metrics.milliseconds(ENGINE_METRICS.names.taskDuration, this.now().getTime() - Date.parse(startedAt));
   }
-}
-
-
-/** Settles with the work, or rejects with the signal's reason as soon as it fires. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
 }

@@ -4,8 +4,8 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { NotFoundError } from '../../shared/errors.js';
 import { localContext } from '../lambda-context.js';
-import { MethodNotAllowedError, errorResponse } from './http.js';
-import { routes, type ApiDeps, type Route } from './routes.js';
+import { MethodNotAllowedError, errorResponse, parseWith } from './http.js';
+import { PATH_PARAMETERS, routes, type ApiDeps, type Route } from './routes.js';
 
 export type ApiHandler = (event: APIGatewayProxyEventV2, context?: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -24,7 +24,7 @@ export function makeApiHandler(deps: ApiDeps & { logError?: (message: string, er
         if (pathMatched) throw new MethodNotAllowedError(method, event.rawPath);
         throw new NotFoundError(`route ${method} ${event.rawPath}`);
       }
-      return route.handler(event, params, deps);
+      return route.handler(event, parsePathParameters(params), deps);
     });
   return (event, context) => handler(event, context ?? localContext('api'));
 }
@@ -59,4 +59,14 @@ function matchPattern(pattern: string[], segments: string[]): Record<string, str
     } else if (part !== segment) return undefined;
   }
   return params;
+}
+
+/** Each path parameter parsed by its schema: a 400 naming it, before anything reads the table. */
+function parsePathParameters(params: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(params).map(([name, value]) => {
+      const schema = PATH_PARAMETERS[name];
+      return [name, schema === undefined ? value : parseWith(schema, value, name)];
+    }),
+  );
 }

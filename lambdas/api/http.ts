@@ -3,6 +3,7 @@
 import { ProvisionedThroughputExceededException, RequestLimitExceeded, ThrottlingException } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { z } from 'zod';
+import { LIMITS, jsonDepthExceeds } from '../../shared/limits.js';
 import {
   ConflictError,
   EngineError,
@@ -62,11 +63,17 @@ export function jsonBody(event: APIGatewayProxyEventV2): unknown {
   const bytes = Buffer.byteLength(raw, 'utf8');
   if (bytes > MAX_BODY_BYTES) throw new PayloadTooLargeError('request body', bytes, MAX_BODY_BYTES);
   if (raw.trim() === '') throw new ValidationError([{ path: 'body', message: 'a JSON body is required' }]);
+  let parsed: unknown;
   try {
-    return JSON.parse(raw) as unknown;
+    parsed = JSON.parse(raw) as unknown;
   } catch (error) {
     throw new ValidationError([{ path: 'body', message: `body is not valid JSON: ${(error as Error).message}` }]);
   }
+  // Validators recurse: a few KB of [[[[...]]]] would overflow the stack instead of being refused.
+  if (jsonDepthExceeds(parsed, LIMITS.maxJsonDepth)) {
+    throw new ValidationError([{ path: 'body', message: `body nests objects and arrays deeper than ${LIMITS.maxJsonDepth} levels` }]);
+  }
+  return parsed;
 }
 
 /** Parses with a zod schema; a failure is a 400 that names each field. */

@@ -4,7 +4,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { z } from 'zod';
 import type { DefinitionCache } from '../../shared/definition-cache.js';
-import { parseDefinition } from '../../shared/definition.js';
+import { id, parseDefinition } from '../../shared/definition.js';
 import { ConflictError, NotFoundError, PayloadTooLargeError, ValidationError } from '../../shared/errors.js';
 import { LIMITS, jsonByteLength } from '../../shared/limits.js';
 import { RUN_STATUSES } from '../../shared/states.js';
@@ -33,15 +33,39 @@ export interface Route {
   handler: RouteHandler;
 }
 
+/** Versions are content hashes: 16 hex digits. */
+const VersionSchema = z.string({ error: 'version must be a string' }).regex(/^[0-9a-f]{16}$/, 'version must be 16 hex digits');
+/** Run ids are UUIDs; anything longer or stranger cannot name a run. */
+const RunIdSchema = z
+  .string()
+  .min(1, 'runId must not be empty')
+  .max(64, 'runId must be at most 64 characters')
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'runId must use only letters, digits, _ and -');
+
+/** Path parameters, by name: each route's are parsed before it runs, so a key DynamoDB would refuse never reaches it. */
+export const PATH_PARAMETERS: Record<string, z.ZodType<string>> = {
+  workflowId: workflowIdSchema('workflowId'),
+  version: VersionSchema,
+  runId: RunIdSchema,
+};
+
+function workflowIdSchema(what: string) {
+  return z.string({ error: `${what} is required` }).pipe(id(what));
+}
+
 const StartRunSchema = z.strictObject({
-  workflowId: z.string({ error: 'workflowId is required' }).min(1, 'workflowId must not be empty'),
-  version: z.string().min(1, 'version must not be empty').optional(),
+  workflowId: workflowIdSchema('workflowId'),
+  version: VersionSchema.optional(),
   input: z.json({ error: 'input must be JSON' }).optional(),
 });
 
 const ListRunsSchema = z.strictObject({
-  workflowId: z.string({ error: 'workflowId is required (runs are listed per workflow)' }).min(1),
-  status: z.enum(RUN_STATUSES, { error: `status must be one of ${RUN_STATUSES.join(', ')}` }).optional(),
+  workflowId: z.string({ error: 'workflowId is required (runs are listed per workflow)' }).pipe(id('workflowId')),
+  status: z
+    .string()
+    .transform((status) => status.toUpperCase())
+    .pipe(z.enum(RUN_STATUSES, { error: `status must be one of ${RUN_STATUSES.join(', ')} (any case)` }))
+    .optional(),
   limit: z.coerce.number().int('limit must be a whole number').min(1, 'limit must be at least 1').max(100, 'limit must be at most 100').default(50),
   nextToken: z.string().min(1).optional(),
 });
@@ -125,7 +149,10 @@ export const routes: Route[] = [
     method: 'POST',
     pattern: '/runs',
     handler: async (event, _params, deps) => {
-      const request = parseWith(StartRunSchema, jsonBody(event), 'body');
+      const body = jsonBody(event);
+      const parsed = parseWith(StartRunSchema, body, 'body');
+      // The input exactly as sent: zod's copy of a JSON value drops a "__proto__" key.
+      const request = { ...parsed, input: (body as { input?: unknown }).input };
       const inputBytes = jsonByteLength(request.input ?? null);
       if (inputBytes > LIMITS.maxInputBytes) throw new PayloadTooLargeError('input', inputBytes, LIMITS.maxInputBytes);
       const headerKey = event.headers['idempotency-key'];
@@ -154,6 +181,7 @@ export const routes: Route[] = [
     pattern: '/runs',
     handler: async (event, _params, deps) => {
       const query = parseWith(ListRunsSchema, event.queryStringParameters ?? {}, 'query');
+      if ((await deps.store.getWorkflow(query.workflowId)) === undefined) throw new NotFoundError(`workflow "${query.workflowId}"`);
       const page = await deps.store.listRuns(query);
       return json(200, page);
     },
@@ -202,7 +230,7 @@ async function definitionFor(deps: ApiDeps, workflowId: string, version: string 
 }
 
 /** Same key + same request = same run; same key + another request = 409. */
-function fingerprint(request: z.output<typeof StartRunSchema>): string {
+function fingerprint(request: { workflowId: string; version?: string | undefined; input?: unknown }): string {
   const canonical = canonicalJson({ workflowId: request.workflowId, version: request.version ?? null, input: request.input ?? null });
   return createHash('sha256').update(canonical).digest('hex');
 }
@@ -250,6 +278,8 @@ export function runView({ run, tasks }: RunWithTasks, definition: StoredDefiniti
         ...(task?.output === undefined ? {} : { output: task.output }),
         ...(task?.error === undefined ? {} : { error: task.error }),
         ...(task?.reason === undefined ? {} : { reason: task.reason }),
+        // When a WAITING task goes on: a wait task's end, or a parked retry's due time.
+        ...(task?.status === 'WAITING' ? { wakeAt: new Date(task.wakeAt ?? task.expiresAt ?? 0).toISOString() } : {}),
       };
     }),
     ...(compensations.length === 0 ? {} : { compensations }),

@@ -27,6 +27,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { z } from 'zod';
+import { compensatedTaskId } from '../compensation.js';
 import { WorkflowDefinitionSchema, type WorkflowDefinition } from '../definition.js';
 import { ConflictError, EngineError, PayloadTooLargeError, ValidationError } from '../errors.js';
 import { LIMITS } from '../limits.js';
@@ -85,6 +86,11 @@ export interface RunRecord {
   idempotencyKey?: string;
   cancelReason?: string;
   compensationOutcome?: 'CANCELLED' | 'FAILED';
+  /** While COMPENSATING: how many compensations run, and how many of them have finished. */
+  compensationCount?: number;
+  compensationsFinished?: number;
+  /** Critical tasks that failed for good, by id. */
+  failedCritical: string[];
   resumedAt?: string;
   resumeCount?: number;
 }
@@ -117,6 +123,8 @@ export interface TaskRecord {
   checkpoint?: unknown;
   error?: TaskError;
   reason?: string;
+  /** A WAITING wait task's wake-up time (epoch ms). */
+  wakeAt?: number;
   blockers?: string[];
   generation: number;
   keyGeneration?: number;
@@ -177,6 +185,11 @@ export type DueRun = z.output<typeof DueRunSchema>;
 
 export type DueItem = { kind: 'task'; task: DueTask } | { kind: 'run'; run: DueRun };
 
+function toDueItem(item: Record<string, unknown>): DueItem {
+  if (item['sk'] === 'RUN') return { kind: 'run', run: withoutUndefined(parseItem(DueRunSchema, item, 'due run')) };
+  return { kind: 'task', task: withoutUndefined(parseItem(DueTaskSchema, item, 'due task')) };
+}
+
 function dueAt(item: DueItem): number {
   return item.kind === 'task' ? item.task.expiresAt : item.run.expiresAt;
 }
@@ -227,7 +240,17 @@ export class DynamoStore {
    * Saves a normalized definition under its content version and makes it the workflow's latest.
    * Idempotent on content: `created` is false when the version already existed.
    */
-  async saveDefinition(definition: WorkflowDefinition): Promise<{ version: string; created: boolean }> {
+  async saveDefinition(
+    definition: WorkflowDefinition,
+    options: {
+      /**
+       * Whether content that is already registered becomes the latest again, as a redeploy of older
+       * code would (`always`, the API's default), or stays where it is (`if-created`: the local
+       * runtime's start-up registration, which must never move latest back).
+       */
+      makeLatest?: 'always' | 'if-created';
+    } = {},
+  ): Promise<{ version: string; created: boolean }> {
     const version = definitionVersion(definition);
     const now = this.isoNow();
     const definitionJson = JSON.stringify(definition);
@@ -259,7 +282,7 @@ export class DynamoStore {
     } catch (error) {
       if (cancellationCode(error, 0) !== 'ConditionalCheckFailed') throw error;
       // Same content registered again: it becomes the latest again, as a redeploy would.
-      await this.client.send(new UpdateCommand(pointToLatest));
+      if ((options.makeLatest ?? 'always') === 'always') await this.client.send(new UpdateCommand(pointToLatest));
       return { version, created: false };
     }
   }
@@ -476,6 +499,69 @@ export class DynamoStore {
   }
 
   /**
+   * PENDING -> WAITING for a `wait` task: the wait begins now (its startedAt) and ends at `wakeAt`,
+   * which is also its deadline in the expiry index, so a lost wake-up message is re-sent by the
+   * sweeper. `conflict` when the task is no longer PENDING (the current item says why).
+   */
+  async startWait(params: { runId: string; taskId: string; attempt: number; wakeAt: number; graceSeconds: number }): Promise<QueueOutcome> {
+    const now = this.now();
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.task(params.runId, params.taskId),
+          UpdateExpression:
+            'SET #status = :waiting, attempt = :attempt, queuedAt = :now, startedAt = :now, updatedAt = :now, wakeAt = :wakeAt, expiresAt = :due, expiryShard = :shard',
+          ConditionExpression: '#status = :pending AND attempt = :previous',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':waiting': 'WAITING',
+            ':pending': 'PENDING',
+            ':attempt': params.attempt,
+            ':previous': params.attempt - 1,
+            ':now': now.toISOString(),
+            ':wakeAt': params.wakeAt,
+            ':due': Math.max(params.wakeAt, now.getTime()) + params.graceSeconds * 1000,
+            ':shard': expiryShard(params.runId, params.taskId),
+          },
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return { outcome: 'queued', task: toTaskRecord(parseItem(TaskItemSchema, Attributes, 'task')) };
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return { outcome: 'conflict', current: oldTask(error.Item) };
+      throw error;
+    }
+  }
+
+  /** WAITING -> SUCCEEDED for a `wait` task whose time has come: its attempt spans the whole wait. */
+  async finishWait(params: { runId: string; taskId: string; attempt: number }): Promise<FencedOutcome> {
+    const now = this.now();
+    const current = await this.getTask(params.runId, params.taskId);
+    const startedAt = current?.startedAt ?? now.toISOString();
+    const durationMs = Math.max(0, now.getTime() - Date.parse(startedAt));
+    return this.finishTask({
+      runId: params.runId,
+      taskId: params.taskId,
+      status: 'SUCCEEDED',
+      countsAsCriticalFailure: false,
+      condition: '#status = :waiting AND attempt = :attempt',
+      set: 'outputJson = :null, durationMs = :duration, attempts = list_append(if_not_exists(attempts, :noAttempts), :attemptRecord)',
+      remove: 'wakeAt',
+      names: {},
+      values: {
+        ':waiting': 'WAITING',
+        ':attempt': params.attempt,
+        ':null': 'null',
+        ':duration': durationMs,
+        ':noAttempts': [],
+        ':attemptRecord': [attemptRecordOf({ attempt: params.attempt, startedAt }, now, durationMs, 'SUCCEEDED', undefined)],
+      },
+    });
+  }
+
+  /**
    * Claims a task attempt: QUEUED -> RUNNING only if the attempt matches. The lease token is the
    * fence for every later write of this attempt; the lease expiry is what the sweeper watches.
    */
@@ -661,7 +747,15 @@ export class DynamoStore {
    * A QUEUED task whose delivery deadline passed (its message was lost): pushes the deadline on,
    * only if nobody moved the task meanwhile, so that one sweeper re-sends its message.
    */
-  async extendDelivery(params: { runId: string; taskId: string; attempt: number; expiresAt: number; deliveryTimeoutSeconds: number }): Promise<FencedOutcome> {
+  async extendDelivery(params: {
+    runId: string;
+    taskId: string;
+    attempt: number;
+    expiresAt: number;
+    deliveryTimeoutSeconds: number;
+    /** QUEUED (a lost task message) or WAITING (a lost wake-up message of a wait task). */
+    status?: 'QUEUED' | 'WAITING';
+  }): Promise<FencedOutcome> {
     return this.conditionalWrite(
       new UpdateCommand({
         TableName: this.tableName,
@@ -672,7 +766,7 @@ export class DynamoStore {
         ExpressionAttributeValues: {
           ':next': this.now().getTime() + params.deliveryTimeoutSeconds * 1000,
           ':now': this.isoNow(),
-          ':queued': 'QUEUED',
+          ':queued': params.status ?? 'QUEUED',
           ':attempt': params.attempt,
           ':previous': params.expiresAt,
         },
@@ -723,7 +817,9 @@ export class DynamoStore {
             Update: {
               TableName: this.tableName,
               Key: keys.run(params.runId),
-              UpdateExpression: 'SET #status = :compensating, compensationOutcome = :outcome, updatedAt = :now ADD taskCount :n',
+              // Compensations are counted apart from the definition's tasks (taskCount stays what it says).
+              UpdateExpression:
+                'SET #status = :compensating, compensationOutcome = :outcome, updatedAt = :now, compensationCount = :n, compensationsFinished = :zero',
               ConditionExpression: '#status = :from AND finishedCount >= taskCount',
               ExpressionAttributeNames: { '#status': 'status' },
               ExpressionAttributeValues: {
@@ -731,6 +827,7 @@ export class DynamoStore {
                 ':outcome': params.outcome,
                 ':now': now,
                 ':n': params.compensations.length,
+                ':zero': 0,
                 ':from': params.from,
               },
             },
@@ -776,7 +873,8 @@ export class DynamoStore {
         // Every task must be final (and none critically failed, to complete): a replayed record
         // of an earlier phase of a resumed run cannot end it.
         ConditionExpression:
-          '#status = :from AND finishedCount >= taskCount' + (params.status === 'COMPLETED' ? ' AND failedCriticalCount = :zero' : ''),
+          (from === 'COMPENSATING' ? '#status = :from AND compensationsFinished >= compensationCount' : '#status = :from AND finishedCount >= taskCount') +
+          (params.status === 'COMPLETED' ? ' AND failedCriticalCount = :zero' : ''),
         ExpressionAttributeNames: { '#status': 'status', ...(params.error === undefined ? {} : { '#error': 'error' }) },
         ExpressionAttributeValues: {
           ...(params.status === 'COMPLETED' ? { ':zero': 0 } : {}),
@@ -977,7 +1075,7 @@ export class DynamoStore {
         Key: keys.run(runId),
         UpdateExpression:
           `SET #status = :running, finishedCount = :succeeded, taskCount = :taskCount, failedCriticalCount = :zero, resumedAt = :now, updatedAt = :now${deadline} ` +
-          'ADD resumeCount :one REMOVE completedAt, #error, cancelReason, cancelOutcome, compensationOutcome' +
+          'ADD resumeCount :one REMOVE completedAt, #error, cancelReason, cancelOutcome, compensationOutcome, compensationCount, compensationsFinished, failedCritical' +
           (check.deadlineAt === undefined ? ', deadlineAt' : ''),
         ConditionExpression: '#status = :resuming',
         ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
@@ -1093,17 +1191,35 @@ export class DynamoStore {
     );
     return pages
       .flatMap((page) => page.Items ?? [])
-      .map((item): DueItem => {
-        if (item['sk'] === 'RUN') {
-          const run = parseItem(DueRunSchema, item, 'due run');
-          return { kind: 'run', run: withoutUndefined(run) };
-        }
-        return { kind: 'task', task: withoutUndefined(parseItem(DueTaskSchema, item, 'due task')) };
-      })
+      .map(toDueItem)
       .sort((a, b) => dueAt(a) - dueAt(b))
       .slice(0, limit);
   }
 
+
+  /**
+   * Every item of the expiry index due by `until`, page by page, shard by shard: for a pass that
+   * must see them all (the local runtime's recovery after a restart), unlike `queryDue`'s sample.
+   */
+  async *allDue(until: Date): AsyncGenerator<DueItem[]> {
+    const index = TABLE.indexes.expiries;
+    for (let shard = 0; shard < index.shardCount; shard++) {
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const page = await this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: index.name,
+            KeyConditionExpression: `${index.partitionKey} = :shard AND ${index.sortKey} <= :until`,
+            ExpressionAttributeValues: { ':shard': `EXP#${shard}`, ':until': until.getTime() },
+            ExclusiveStartKey: startKey,
+          }),
+        );
+        yield (page.Items ?? []).map(toDueItem);
+        startKey = page.LastEvaluatedKey;
+      } while (startKey !== undefined);
+    }
+  }
 
   // ---- internals ---------------------------------------------------------------------------
 
@@ -1351,6 +1467,7 @@ export class DynamoStore {
     runId: string;
     taskId: string;
     status: 'SUCCEEDED' | 'FAILED' | 'SKIPPED' | 'CANCELLED';
+    /** A critical task's final failure: counted apart, and named on the run for its error. */
     countsAsCriticalFailure: boolean;
     condition: string;
     set: string;
@@ -1362,6 +1479,7 @@ export class DynamoStore {
     runStatus?: RunStatus;
   }): Promise<FencedOutcome> {
     const now = this.isoNow();
+    const counter = compensatedTaskId(params.taskId) === undefined ? 'finishedCount' : 'compensationsFinished';
     const transaction: TransactWriteCommandInput = {
       TransactItems: [
         {
@@ -1380,13 +1498,14 @@ export class DynamoStore {
             TableName: this.tableName,
             Key: keys.run(params.runId),
             UpdateExpression: params.countsAsCriticalFailure
-              ? 'ADD finishedCount :one, failedCriticalCount :one SET updatedAt = :now'
-              : 'ADD finishedCount :one SET updatedAt = :now',
+              ? `ADD ${counter} :one, failedCriticalCount :one, failedCritical :taskIds SET updatedAt = :now`
+              : `ADD ${counter} :one SET updatedAt = :now`,
             ConditionExpression: params.runStatus === undefined ? 'attribute_exists(pk)' : '#status = :runStatus',
             ...(params.runStatus === undefined ? {} : { ExpressionAttributeNames: { '#status': 'status' } }),
             ExpressionAttributeValues: {
               ':one': 1,
               ':now': now,
+              ...(params.countsAsCriticalFailure ? { ':taskIds': new Set([params.taskId]) } : {}),
               ...(params.runStatus === undefined ? {} : { ':runStatus': params.runStatus }),
             },
           },
@@ -1625,8 +1744,17 @@ function encodeToken(key: Record<string, unknown>): string {
   return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
 }
 
-/** The keys a page of the runs index ends on: the table's and the index's, all strings. */
-const RunsPageKeySchema = z.strictObject({ pk: z.string(), sk: z.string(), gsi1pk: z.string(), gsi1sk: z.string() });
+/**
+ * The keys a page of the runs index ends on, in exactly the shape the store writes them: a crafted
+ * token with other values would otherwise reach DynamoDB and fail there (a 500, not a 400).
+ */
+const RUN_ID = '[A-Za-z0-9][A-Za-z0-9_-]{0,63}';
+const RunsPageKeySchema = z.strictObject({
+  pk: z.string().regex(new RegExp(`^RUN#${RUN_ID}$`)),
+  sk: z.literal('RUN'),
+  gsi1pk: z.string().regex(/^WF#[A-Za-z][A-Za-z0-9_-]{0,79}$/),
+  gsi1sk: z.string().regex(new RegExp(`^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z#${RUN_ID}$`)),
+});
 
 /** A token is only accepted for the listing that produced it, and only in the shape it had. */
 function decodeToken(token: string, partitionAttribute: string, partition: string): Record<string, unknown> {

@@ -82,6 +82,12 @@ export const RunItemSchema = z.object({
   cancelOutcome: z.enum(['CANCELLED', 'FAILED']).optional(),
   /** While COMPENSATING: how the run ends once its compensations are done. */
   compensationOutcome: z.enum(['CANCELLED', 'FAILED']).optional(),
+  compensationCount: z.number().optional(),
+  compensationsFinished: z.number().optional(),
+  failedCritical: z
+    .union([z.set(z.string()), z.array(z.string())])
+    .optional()
+    .transform((value) => [...(value ?? [])].sort()),
   resumedAt: z.string().optional(),
   resumeCount: z.number().optional(),
 });
@@ -131,6 +137,8 @@ export const TaskItemSchema = z.object({
   checkpointJson: jsonText.optional(),
   error: TaskErrorSchema.optional(),
   reason: z.string().optional(),
+  /** A WAITING wait task's wake-up time (epoch ms). */
+  wakeAt: z.number().optional(),
   /** Finished attempts, oldest first (errors abridged: the last error is kept whole in `error`). */
   attempts: z.array(AttemptRecordSchema).optional(),
   /** Attempts made before the run was resumed; the retry policy counts from here. */

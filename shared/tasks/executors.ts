@@ -6,6 +6,7 @@ import { renderTemplate, type ValueScope } from '../condition.js';
 import type { Compensation, TaskDefinition } from '../definition.js';
 import { TaskFailure, type HandlerRegistry, type TaskContext } from './context.js';
 import { executeHttp, type HttpTaskEnv } from './http-task.js';
+import { untilAborted } from './until-aborted.js';
 
 /** An inline compensation (`compensate: { type: ... }`); a bare handler name is turned into one by `compensationAction`. */
 export type InlineCompensation = Exclude<Compensation, string>;
@@ -96,25 +97,9 @@ function invokeLambda(spec: LambdaSpec, ctx: TaskContext, invoker: LambdaInvoker
           attempt: ctx.attempt,
           idempotencyKey: ctx.idempotencyKey,
         }
-      : renderTemplate(spec.payload, scope);
+      : renderTemplate(spec.payload, scope, { where: 'lambda.payload' });
   return untilAborted(
     new Promise<unknown>((resolve) => resolve(invoker(spec.functionName, payload, ctx.signal))),
     ctx.signal,
   );
-}
-
-/**
- * `work`, or a rejection with the signal's reason as soon as the signal fires, so an attempt ends
- * on cancellation or timeout even if the code behind it never looks at the signal.
- */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  // The work may still settle after we gave up on it; its result is dropped, never unhandled.
-  work.catch(() => undefined);
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  let onAbort = (): void => undefined;
-  const aborted = new Promise<never>((_resolve, reject) => {
-    onAbort = () => reject(signal.reason as Error);
-  });
-  signal.addEventListener('abort', onAbort, { once: true });
-  return Promise.race([work, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
 }

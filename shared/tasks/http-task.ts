@@ -2,6 +2,7 @@
 // outside the allow-list, send it with the attempt's signal, and turn the response into an output
 // or a classified TaskFailure (2xx output; 408/429/5xx and network errors retryable; the rest not).
 import { renderTemplate, type JsonValue, type ValueScope } from '../condition.js';
+import { UnresolvedPlaceholderError } from '../errors.js';
 import type { TaskDefinition } from '../definition.js';
 import { LIMITS, jsonDepthExceeds } from '../limits.js';
 import { TaskFailure, type TaskContext } from './context.js';
@@ -65,7 +66,7 @@ export async function executeHttp(spec: HttpSpec, ctx: TaskContext, env: HttpTas
 
 function renderRequest(spec: HttpSpec, ctx: TaskContext): RenderedRequest {
   const scope: ValueScope = { input: ctx.input, upstream: ctx.upstream };
-  const renderedUrl = renderTemplate(spec.url, scope, { escape: encodeURIComponent });
+  const renderedUrl = renderTemplate(spec.url, scope, { escape: encodeURIComponent, where: 'http.url' });
   const urlText = typeof renderedUrl === 'string' ? renderedUrl : JSON.stringify(renderedUrl);
   let url: URL;
   try {
@@ -84,15 +85,16 @@ function renderRequest(spec: HttpSpec, ctx: TaskContext): RenderedRequest {
   const headers = new Headers();
   for (const [name, template] of Object.entries(spec.headers)) {
     try {
-      headers.set(name, headerText(renderTemplate(template, scope)));
+      headers.set(name, headerText(renderTemplate(template, scope, { where: `http.headers.${name}` })));
     } catch (error) {
+      if (error instanceof UnresolvedPlaceholderError) throw error;
       throw invalidRequest(`${label}: header "${name}" is invalid: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
   let body: string | undefined;
   if (spec.body !== undefined) {
     if (spec.method === 'GET') throw invalidRequest(`${label}: a GET request cannot carry a body`);
-    body = JSON.stringify(renderTemplate(spec.body, scope));
+    body = JSON.stringify(renderTemplate(spec.body, scope, { where: 'http.body' }));
     if (!headers.has('content-type')) headers.set('content-type', 'application/json');
   }
   // A key the task sets itself wins: some APIs want their own format.

@@ -2,7 +2,7 @@
 // and nothing written.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalRuntime } from '../../local/runtime.js';
-import { register, startRuntime, type ApiClient } from './e2e-support.js';
+import { register, startRuntime, waitForRun, type ApiClient } from './e2e-support.js';
 
 let runtime: LocalRuntime;
 let api: ApiClient;
@@ -124,5 +124,102 @@ describe('reading', () => {
     expect(badQuery.body.error.message).toMatch(/limit/);
     const badToken = await api.get('/runs?workflowId=api_simple&nextToken=garbage');
     expect(badToken.status).toBe(400);
+  });
+});
+
+describe('edges that once answered 500', () => {
+  const huge = 'x'.repeat(3_000);
+
+  it('refuses ids, versions and run ids of any length or shape with 400 naming the parameter', async () => {
+    const routes: Array<[string, string, string]> = [
+      ['GET', `/workflows/${huge}`, 'workflowId'],
+      ['GET', `/workflows/api_simple/versions/${huge}`, 'version'],
+      ['GET', `/workflows/${huge}/versions/0123456789abcdef`, 'workflowId'],
+      ['GET', `/workflows/${huge}/stats`, 'workflowId'],
+      ['GET', `/runs/${huge}`, 'runId'],
+      ['GET', `/runs/${huge}/history`, 'runId'],
+      ['POST', `/runs/${huge}/cancel`, 'runId'],
+      ['POST', `/runs/${huge}/retry`, 'runId'],
+      ['GET', `/runs?workflowId=${huge}`, 'workflowId'],
+    ];
+    for (const [method, path, parameter] of routes) {
+      const response = await api.request(method, path);
+      expect({ path: path.slice(0, 40), status: response.status }).toEqual({ path: path.slice(0, 40), status: 400 });
+      expect(response.body.error.code).toBe('VALIDATION_ERROR');
+      expect(response.body.error.message).toContain(parameter);
+    }
+    for (const body of [{ workflowId: huge }, { workflowId: 'api_simple', version: huge }]) {
+      const response = await api.post('/runs', body);
+      expect(response.status).toBe(400);
+    }
+  });
+
+  it('refuses a well-formed nextToken that this API did not return with 400', async () => {
+    const token = (key: unknown) => Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
+    const crafted = [
+      { pk: `RUN#${huge}`, sk: 'RUN', gsi1pk: 'WF#api_simple', gsi1sk: `2026-01-01T00:00:00.000Z#${huge}` },
+      { pk: 'RUN#r1', sk: 'X'.repeat(2_000), gsi1pk: 'WF#api_simple', gsi1sk: '2026-01-01T00:00:00.000Z#r1' },
+      { pk: 'RUN#r1', sk: 'RUN', gsi1pk: 'WF#api_simple', gsi1sk: 'anything' },
+    ];
+    for (const key of crafted) {
+      const response = await api.get(`/runs?workflowId=api_simple&nextToken=${token(key)}`);
+      expect(response.status).toBe(400);
+      expect(response.body.error.message).toMatch(/nextToken/);
+    }
+  });
+
+  it('refuses an input nested thousands of levels deep with 400, and creates no run', async () => {
+    const { workflowId } = await register(api, { id: 'api_deep', tasks: [{ id: 'a', type: 'pass' }] });
+    const deep = `${'['.repeat(2_500)}${']'.repeat(2_500)}`;
+    const response = await api.request('POST', '/runs', `{"workflowId":"${workflowId}","input":${deep}}`, { 'content-type': 'application/json' });
+    expect(response.status).toBe(400);
+    expect(response.body.error.message).toMatch(/deeper than 64 levels/);
+    expect((await api.get(`/runs?workflowId=${workflowId}`)).body.runs).toEqual([]);
+  });
+
+  it('lists runs by status in any case, and answers 404 for an unknown workflow', async () => {
+    const lower = await api.get('/runs?workflowId=api_simple&status=failed');
+    expect(lower.status).toBe(200);
+    expect(lower.body.runs).toEqual([]);
+    const bad = await api.get('/runs?workflowId=api_simple&status=exploded');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toMatch(/status must be one of/);
+    const unknown = await api.get('/runs?workflowId=no_such_workflow');
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.message).toBe('workflow "no_such_workflow" not found');
+  });
+
+  it('refuses an attempt timeout no worker invocation can meet, naming the limit', async () => {
+    const response = await api.post('/workflows', { id: 'api_timeout', tasks: [{ id: 'slow', type: 'pass', timeoutSeconds: 3600 }] });
+    expect(response.status).toBe(400);
+    expect(response.body.error.message).toMatch(/tasks\.slow\.timeoutSeconds: timeoutSeconds must be at most 880: .*900 s/);
+  });
+});
+
+describe('data comes back exactly as sent', () => {
+  it('keeps a __proto__ key of a run input, and tells it apart for the Idempotency-Key', async () => {
+    const { workflowId } = await register(api, { id: 'api_echo', tasks: [{ id: 'echo', type: 'pass' }] });
+    const withProto = `{"workflowId":"${workflowId}","input":{"a":1,"__proto__":{"admin":true}}}`;
+    const created = await api.request('POST', '/runs', withProto, { 'content-type': 'application/json', 'Idempotency-Key': 'proto-key' });
+    expect(created.status).toBe(201);
+    const run = await waitForRun(api, created.body.runId);
+    const raw = await (await fetch(`${runtime.apiUrl}/runs/${created.body.runId}`)).text();
+    expect(raw).toContain('"__proto__":{"admin":true}');
+    expect(run.tasks[0].status).toBe('SUCCEEDED');
+    expect(JSON.stringify(run.tasks[0].output)).toBe('{"a":1,"__proto__":{"admin":true}}');
+    // The same key without the key inside the input is another request: 409, not the same run.
+    const without = await api.post('/runs', { workflowId, input: { a: 1 } }, { 'Idempotency-Key': 'proto-key' });
+    expect(without.status).toBe(409);
+  });
+
+  it('refuses a definition with a __proto__ key with 400 naming where', async () => {
+    const response = await api.request(
+      'POST',
+      '/workflows',
+      '{"id":"api_proto","tasks":[{"id":"p","type":"pass","output":{"__proto__":{"x":1}}}]}',
+      { 'content-type': 'application/json' },
+    );
+    expect(response.status).toBe(400);
+    expect(response.body.error.message).toBe('tasks.p.output.__proto__: "__proto__" cannot be used as a key in a definition');
   });
 });

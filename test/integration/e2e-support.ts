@@ -62,13 +62,16 @@ export class ExecutionLog {
   }
 }
 
-export async function startRuntime(extraHandlers: Record<string, TaskHandler> = {}): Promise<{ runtime: LocalRuntime; api: ApiClient }> {
+export async function startRuntime(
+  extraHandlers: Record<string, TaskHandler> = {},
+  onError: (source: string, error: unknown) => void = (source, error) => console.error(source, error),
+): Promise<{ runtime: LocalRuntime; api: ApiClient }> {
   const runtime = await startLocalRuntime({
     port: 0,
     handlers: new Map([...exampleHandlers, ...Object.entries(extraHandlers)]),
     logLevel: 'SILENT',
     workerConcurrency: 8,
-    onError: (source, error) => console.error(source, error),
+    onError,
   });
   return { runtime, api: new ApiClient(runtime.apiUrl) };
 }

@@ -8,6 +8,7 @@ import {
   type ValueScope,
 } from '../../shared/condition.js';
 import type { Condition, ConditionOp } from '../../shared/definition.js';
+import { UnresolvedPlaceholderError } from '../../shared/errors.js';
 
 const scope: ValueScope = {
   input: { orderId: 'o-1', amount: 42, tags: ['a', 'b'], nested: { deep: { x: null } }, name: 'Ann' },
@@ -107,14 +108,21 @@ describe('renderTemplate', () => {
     expect(renderTemplate('{{input.amount}}', scope)).toBe(42);
     expect(renderTemplate('{{ upstream.check.output.items }}', scope)).toEqual([{ sku: 's1' }]);
     expect(renderTemplate('{{upstream.check.output.approved}}', scope)).toBe(true);
-    expect(renderTemplate('{{input.missing}}', scope)).toBeNull();
   });
 
-  it('embeds values as text in a longer string, objects as JSON and missing as empty', () => {
+  it('embeds values as text in a longer string, objects as JSON', () => {
     expect(renderTemplate('http://h/charge/{{input.orderId}}?n={{input.amount}}', scope)).toBe('http://h/charge/o-1?n=42');
-    expect(renderTemplate('tags={{input.tags}};x={{input.nested.deep.x}};m=[{{input.missing}}]', scope)).toBe(
-      'tags=["a","b"];x=null;m=[]',
+    expect(renderTemplate('tags={{input.tags}};x={{input.nested.deep.x}}', scope)).toBe('tags=["a","b"];x=null');
+  });
+
+  it('refuses a placeholder with nothing at its path, whole or embedded, naming it and where it is', () => {
+    expect(() => renderTemplate('{{input.missing}}', scope, { where: 'http.body' })).toThrow(UnresolvedPlaceholderError);
+    expect(() => renderTemplate('m=[{{input.nope.deep}}]', scope, { where: 'http.url' })).toThrow(
+      'http.url: {{input.nope.deep}} resolves to nothing (no value at that path)',
     );
+    expect(() => renderTemplate({ a: ['{{upstream.absent.output}}'] }, scope)).toThrow(/upstream\.absent\.output/);
+    // A present JSON null is a value, not a missing one.
+    expect(renderTemplate('{{input.nested.deep.x}}', scope)).toBeNull();
   });
 
   it('recurses through arrays and object values, never keys', () => {

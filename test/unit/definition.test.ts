@@ -128,6 +128,37 @@ describe('parseDefinition', () => {
     expect(cycle).toMatch(/a -> b -> c -> a|b -> c -> a -> b|c -> a -> b -> c/);
   });
 
+  it('refuses attempt time limits no worker invocation can meet, naming the limit', () => {
+    const problems = problemsOf({
+      id: 'x',
+      tasks: [
+        { id: 'long', type: 'pass', timeoutSeconds: 3600 },
+        { id: 'beat', type: 'pass', heartbeatSeconds: 1000 },
+        { id: 'undo', type: 'pass', compensate: { type: 'handler', handler: 'h', timeoutSeconds: 901 } },
+        { id: 'fine', type: 'pass', timeoutSeconds: LIMITS.maxTimeoutSeconds },
+      ],
+    });
+    const limit = `at most ${LIMITS.maxTimeoutSeconds}: an attempt runs inside one worker invocation, which lasts at most 900 s`;
+    expect(problems).toEqual([
+      `tasks.long.timeoutSeconds: timeoutSeconds must be ${limit}`,
+      `tasks.beat.heartbeatSeconds: heartbeatSeconds must be ${limit}`,
+      expect.stringMatching(/^tasks\.undo\.compensate/),
+    ]);
+    // A run's own deadline is not bound by one invocation.
+    expect(problemsOf({ id: 'x', timeoutSeconds: 7 * 86_400, tasks: [{ id: 'a', type: 'pass' }] })).toEqual([]);
+  });
+
+  it('refuses a __proto__ key anywhere, naming where, instead of silently dropping it', () => {
+    const raw = JSON.parse(
+      '{"id":"x","tasks":[{"id":"p","type":"pass","output":{"a":{"__proto__":{"admin":true}}}},' +
+        '{"id":"h","type":"http","http":{"url":"http://h/","method":"POST","body":{"__proto__":1}}}]}',
+    ) as unknown;
+    expect(problemsOf(raw)).toEqual([
+      'tasks.h.http.body.__proto__: "__proto__" cannot be used as a key in a definition',
+      'tasks.p.output.a.__proto__: "__proto__" cannot be used as a key in a definition',
+    ]);
+  });
+
   it('refuses unknown handlers when the registry is given', () => {
     const known = new Set(['check_payment', 'reserve_items', 'run_charge', 'create_shipment', 'notify_customer']);
     expect(problemsOf(orderProcessing, known)).toEqual(['tasks.charge_payment.compensate: unknown handler "refund_charge"']);

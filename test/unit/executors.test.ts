@@ -337,7 +337,6 @@ describe('executeAction: http tasks', () => {
         approved: '{{ upstream.validate.output.approved }}',
         tags: '{{upstream.validate.output.tags}}',
         customer: '{{input.customer}}',
-        missing: '{{input.nope}}',
         text: 'order {{input.orderId}} for {{upstream.validate.output.amount}}',
         literal: '{{other}}',
       },
@@ -356,7 +355,6 @@ describe('executeAction: http tasks', () => {
       approved: true,
       tags: ['a'],
       customer: { name: 'Ann' },
-      missing: null,
       text: 'order o 1/2 for 42.5',
       literal: '{{other}}',
     });
@@ -503,6 +501,14 @@ describe('executeAction: http tasks', () => {
       retryable: false,
     });
     expect(await run({ url: 'https://user:pw@api.example.com/' })).toMatchObject({ name: 'InvalidHttpRequest', retryable: false });
+    // A placeholder with nothing behind it, in the url, a header or the body: never sent as "".
+    for (const http of [
+      { url: 'https://api.example.com/orders/{{input.nope.deep}}' },
+      { headers: { 'x-k': 'key {{input.nope}}' } },
+      { body: { amount: '{{upstream.validate.output.nope}}' } },
+    ]) {
+      expect(await run(http)).toMatchObject({ name: 'UnresolvedPlaceholder', retryable: false, message: expect.stringMatching(/resolves to nothing/) });
+    }
     expect(fake.requests).toHaveLength(0);
   });
 });

@@ -94,7 +94,11 @@ const fast = { delayMs: 0 };
 
 describe('example workflows', () => {
   it('all parse, with every handler they name registered', () => {
-    expect(exampleWorkflows.map((example) => example.toJSON().id)).toEqual(['order_processing', 'data_pipeline']);
+    // A team adds its own workflows to this list (workflows/index.ts says how): the test must not
+    // pin it, only require that the ids are distinct and that the demo's workflow is there.
+    const ids = exampleWorkflows.map((example) => example.toJSON().id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toEqual(expect.arrayContaining(['order_processing', 'data_pipeline']));
     for (const example of exampleWorkflows) {
       const result = parseDefinition(example.toJSON(), { knownHandlers });
       expect(result.ok ? [] : result.problems).toEqual([]);

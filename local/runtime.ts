@@ -20,8 +20,18 @@ import { startStreamPoller } from './stream-poller.js';
 
 export const LOCAL_TABLE_NAME = 'dagflow';
 
-/** Hosts `http` tasks may call locally unless told otherwise. */
+/** Hosts `http` tasks may call locally unless told otherwise (minus the engine's own ports). */
 export const LOCAL_HTTP_ALLOWED_HOSTS = ['localhost', '127.0.0.1'];
+
+/**
+ * The allow-list of local `http` tasks: `allowed`, with deny entries (see host-allow-list.ts) for
+ * every loopback name of the engine's own ports (DynamoDB Local, the SQS server, the API) and for
+ * 0.0.0.0 and [::] on any port, so that no task reads or writes the engine's data behind its back.
+ */
+export function localHttpAllowedHosts(allowed: readonly string[], enginePorts: readonly number[]): string[] {
+  const loopback = ['localhost', '127.0.0.1', '[::1]', '[::ffff:127.0.0.1]'];
+  return [...allowed, ...enginePorts.flatMap((port) => loopback.map((host) => `!${host}:${port}`)), '!0.0.0.0', '![::]'];
+}
 
 export interface LocalRuntimeOptions {
   /** HTTP port of the API; 0 picks a free one. */
@@ -96,12 +106,14 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       ...(options.maxReceiveCount === undefined ? {} : { maxReceiveCount: options.maxReceiveCount }),
     });
 
+    // The API's port is chosen now (it starts last) so that http tasks can be denied it too.
+    const apiPort = options.port === undefined || options.port === 0 ? await freePort() : options.port;
     const engine = wireEngine({
       clients: { dynamo, sqs },
       config: {
         tableName: LOCAL_TABLE_NAME,
         taskQueueUrl: queues.taskQueueUrl,
-        httpAllowedHosts: options.httpAllowedHosts ?? LOCAL_HTTP_ALLOWED_HOSTS,
+        httpAllowedHosts: localHttpAllowedHosts(options.httpAllowedHosts ?? LOCAL_HTTP_ALLOWED_HOSTS, [dynamoLocal.port, sqsServer.port, apiPort]),
       },
       handlers: options.handlers,
       ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
@@ -150,7 +162,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     }, onError('sweeper'));
     stops.push(() => sweeps.stop());
 
-    const gateway = await startHttpGateway({ port: options.port ?? (await freePort()), handler: engine.api });
+    const gateway = await startHttpGateway({ port: apiPort, handler: engine.api });
     stops.push(() => gateway.stop());
 
     return {

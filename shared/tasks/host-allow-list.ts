@@ -3,6 +3,13 @@
 // `a.b.example.com` but not `example.com` itself) and either of those with a port
 // (`localhost:8080`, `*.example.com:8443`), which then matches that port only. Matching is
 // case-insensitive and ignores a trailing dot; an entry that cannot be read matches nothing.
+//
+// An entry starting with `!` denies what it matches (`!localhost:8000`: that port of localhost;
+// `!0.0.0.0`: every port of 0.0.0.0; `!*.internal.example.com`) and wins over every allow entry,
+// wherever it stands in the list. Deny entries alone allow nothing: a host is allowed when some
+// allow entry matches it and no deny entry does. Hosts compare as URL parsing writes them, so
+// `!127.1:8000` denies `127.0.0.1:8000` and `![::ffff:127.0.0.1]` denies `[::ffff:7f00:1]`.
+// Matching is on the URL's host name, not on the address it resolves to.
 
 interface HostRule {
   /** Lower-case host without a trailing dot; for a pattern, the suffix after `*.`. */
@@ -10,6 +17,8 @@ interface HostRule {
   wildcard: boolean;
   /** Undefined: any port. */
   port: number | undefined;
+  /** A `!` entry: matching it refuses the host whatever else matches. */
+  deny: boolean;
 }
 
 /** `host`, `[ipv6]`, either optionally followed by `:port`. */
@@ -23,20 +32,29 @@ export function parseAllowedHosts(setting: string | undefined): string[] {
     .filter((entry) => entry !== '');
 }
 
-/** Whether a request to `url` is allowed by `allowedHosts`. */
+/** Whether a request to `url` is allowed by `allowedHosts` (allow and `!` deny entries). */
 export function isHostAllowed(url: URL, allowedHosts: readonly string[]): boolean {
   const host = normalizeHost(url.hostname);
   const port = effectivePort(url);
-  return allowedHosts.some((entry) => {
+  let allowed = false;
+  for (const entry of allowedHosts) {
     const rule = parseEntry(entry);
-    if (rule === undefined) return false;
-    if (rule.port !== undefined && rule.port !== port) return false;
-    return rule.wildcard ? host.endsWith(`.${rule.host}`) : host === rule.host;
-  });
+    if (rule === undefined || !matches(rule, host, port)) continue;
+    if (rule.deny) return false;
+    allowed = true;
+  }
+  return allowed;
+}
+
+function matches(rule: HostRule, host: string, port: number): boolean {
+  if (rule.port !== undefined && rule.port !== port) return false;
+  return rule.wildcard ? host.endsWith(`.${rule.host}`) : host === rule.host;
 }
 
 function parseEntry(entry: string): HostRule | undefined {
-  const trimmed = entry.trim();
+  let trimmed = entry.trim();
+  const deny = trimmed.startsWith('!');
+  if (deny) trimmed = trimmed.slice(1).trim();
   const wildcard = trimmed.startsWith('*.');
   const match = ENTRY.exec(wildcard ? trimmed.slice(2) : trimmed);
   if (match?.[1] === undefined) return undefined;
@@ -44,7 +62,7 @@ function parseEntry(entry: string): HostRule | undefined {
   if (host === undefined || host === '') return undefined;
   const port = match[2] === undefined ? undefined : Number(match[2]);
   if (port !== undefined && port > 65_535) return undefined;
-  return { host, wildcard, port };
+  return { host, wildcard, port, deny };
 }
 
 /** The host as URL parsing writes it (lower case, IDN as punycode), so both sides compare alike. */

@@ -2,9 +2,21 @@
 // HTTP API sends a Lambda ($default route, payload format 2.0) and writes the handler's structured
 // result back. Like API Gateway it refuses bodies over its payload limit without calling the
 // handler, and answers a failing handler with a 500 that tells the client nothing internal.
+//
+// Being an unauthenticated API on the developer's machine, by default it also answers only the
+// local machine and only JSON, so that no web page the developer visits can drive it:
+// - it listens on 127.0.0.1;
+// - a request from a browser page of another origin (an `Origin` header, or `Sec-Fetch-Site`,
+//   naming anything but the API's own http://127.0.0.1:<port> or http://localhost:<port>), or one
+//   addressed to another host name (a `Host` other than those: DNS rebinding), gets a 403;
+// - a body that is not declared `application/json`, or a Content-Type other than that on a method
+//   other than GET/HEAD/OPTIONS, gets a 415 (HTML forms can only send other types without CORS);
+// - a request node cannot parse (an unknown method, a malformed request line) gets a JSON 400.
+// Every refusal has the API's error shape and never reaches the handler.
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 
 export interface HttpGatewayOptions {
@@ -16,6 +28,13 @@ export interface HttpGatewayOptions {
   maxBodyBytes?: number;
   /** What the handler threw (the client only sees a generic 500). Default: console.error. */
   onError?: (error: unknown) => void;
+  /**
+   * Refuse (403) requests from browser pages of other origins and requests naming another host.
+   * Default true.
+   */
+  sameOriginOnly?: boolean;
+  /** Refuse (415) bodies and Content-Types other than application/json. Default true. */
+  jsonOnly?: boolean;
 }
 
 export interface HttpGateway {
@@ -33,19 +52,32 @@ const STOP_GRACE_MS = 5_000;
 /** Bodies API Gateway passes as text; anything else (and a body without a type) arrives base64-encoded. */
 const TEXT_CONTENT_TYPE = /^(text\/|application\/(json|xml|javascript|ecmascript|x-yaml|yaml|graphql)\b|application\/[^;\s]+\+(json|xml)\b)/i;
 
+/** Methods that carry no body: a Content-Type on them is ignored (unless a body comes anyway). */
+const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** `Sec-Fetch-Site` values of requests that are not cross-site: the page itself, or the user. */
+const SAME_SITE_FETCHES = new Set(['same-origin', 'none']);
+
 class PayloadTooLargeError extends Error {}
+
+interface Checks {
+  maxBodyBytes: number;
+  /** Lower-case `host:port` names of this API; undefined when any origin and host are accepted. */
+  ownHosts: ReadonlySet<string> | undefined;
+  jsonOnly: boolean;
+}
 
 export async function startHttpGateway(options: HttpGatewayOptions): Promise<HttpGateway> {
   const host = options.host ?? '127.0.0.1';
-  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const report = options.onError ?? ((error: unknown) => console.error('[http-gateway]', error));
+  const checks: Checks = { maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, ownHosts: undefined, jsonOnly: options.jsonOnly ?? true };
 
   const server = createServer((request, response) => {
-    serve(request, response, options.handler, maxBodyBytes, report).catch((error: unknown) => {
+    serve(request, response, options.handler, checks, report).catch((error: unknown) => {
       report(error);
       response.destroy();
     });
   });
+  server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, host, () => {
@@ -54,8 +86,12 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
     });
   });
   const port = (server.address() as AddressInfo).port;
+  const hostName = host.includes(':') ? `[${host}]` : host;
+  if (options.sameOriginOnly ?? true) {
+    checks.ownHosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`, `${hostName.toLowerCase()}:${port}`]);
+  }
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: `http://${hostName}:${port}`,
     port,
     stop: () => close(server),
   };
@@ -65,11 +101,20 @@ async function serve(
   request: IncomingMessage,
   response: ServerResponse,
   handler: HttpGatewayOptions['handler'],
-  maxBodyBytes: number,
+  checks: Checks,
   report: (error: unknown) => void,
 ): Promise<void> {
   const requestId = randomBytes(12).toString('base64');
   response.setHeader('apigw-requestid', requestId);
+  const refusal = refusalOf(request, checks);
+  if (refusal !== undefined) {
+    // Close the connection: whatever body follows is not worth reading.
+    response.setHeader('connection', 'close');
+    writeJson(response, refusal.status, { error: { code: refusal.code, message: refusal.message } });
+    request.resume();
+    return;
+  }
+  const { maxBodyBytes } = checks;
   let body: Buffer;
   try {
     body = await readBody(request, maxBodyBytes);
@@ -94,6 +139,90 @@ async function serve(
     report(error);
     for (const name of response.getHeaderNames()) if (name !== 'apigw-requestid') response.removeHeader(name);
     writeJson(response, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
+  }
+}
+
+interface Refusal {
+  status: number;
+  code: string;
+  message: string;
+}
+
+/** Why a request must not reach the handler, if it must not (see the header comment). */
+function refusalOf(request: IncomingMessage, checks: Checks): Refusal | undefined {
+  const { ownHosts } = checks;
+  if (ownHosts !== undefined) {
+    const origin = request.headers.origin;
+    if (origin !== undefined && !isOwnOrigin(origin, ownHosts)) {
+      return { status: 403, code: 'FORBIDDEN_ORIGIN', message: `requests from ${JSON.stringify(origin)} are not accepted: the local API answers only its own origin` };
+    }
+    const fetchSite = request.headers['sec-fetch-site'];
+    if (origin === undefined && fetchSite !== undefined && !SAME_SITE_FETCHES.has(fetchSite.toLowerCase())) {
+      return { status: 403, code: 'FORBIDDEN_ORIGIN', message: `${fetchSite} requests are not accepted: the local API answers only its own origin` };
+    }
+    const hostHeader = request.headers.host;
+    if (hostHeader !== undefined && !ownHosts.has(hostHeader.toLowerCase())) {
+      return { status: 403, code: 'FORBIDDEN_HOST', message: `host ${JSON.stringify(hostHeader)} is not this API: use ${[...ownHosts][0] ?? '127.0.0.1'}` };
+    }
+  }
+  if (checks.jsonOnly) {
+    const contentType = request.headers['content-type'];
+    const method = (request.method ?? 'GET').toUpperCase();
+    const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
+    const declaresType = contentType !== undefined && !BODYLESS_METHODS.has(method);
+    if ((hasBody || declaresType) && !isJson(contentType)) {
+      return {
+        status: 415,
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+        message: `request bodies must be application/json${contentType === undefined ? ' (no Content-Type was sent)' : `, not ${contentType}`}`,
+      };
+    }
+  }
+  return undefined;
+}
+
+function isOwnOrigin(origin: string, ownHosts: ReadonlySet<string>): boolean {
+  const match = /^http:\/\/([^/]+)$/i.exec(origin.trim());
+  return match?.[1] !== undefined && ownHosts.has(match[1].toLowerCase());
+}
+
+function isJson(contentType: string | undefined): boolean {
+  return contentType?.split(';')[0]?.trim().toLowerCase() === 'application/json';
+}
+
+/**
+ * Node answers a request it cannot parse with a bare 400: this one has the API's JSON error shape.
+ * (As in node's own handler, a socket already writing a response is cut instead.)
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  const busy = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+  if (error.code === 'ECONNRESET' || !socket.writable || busy) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, message] = clientErrorOf(error.code);
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+      'Content-Type: application/json\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Connection: close\r\n\r\n' +
+      body,
+  );
+}
+
+function clientErrorOf(code: string | undefined): [number, string, string] {
+  switch (code) {
+    case 'HPE_INVALID_METHOD':
+      return [400, 'BAD_REQUEST', 'unknown HTTP method'];
+    case 'HPE_HEADER_OVERFLOW':
+      return [431, 'HEADERS_TOO_LARGE', 'request headers are too large'];
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return [413, 'PAYLOAD_TOO_LARGE', 'chunk extensions are too large'];
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return [408, 'REQUEST_TIMEOUT', 'the request took too long to arrive'];
+    default:
+      return [400, 'BAD_REQUEST', 'malformed HTTP request'];
   }
 }
 

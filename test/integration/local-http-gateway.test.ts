@@ -1,6 +1,8 @@
 // The local front door over real sockets: the API Gateway (HTTP API, payload 2.0) event a request
-// becomes, the response a structured result becomes, and the limits it enforces before the handler.
+// becomes, the response a structured result becomes, and the limits it enforces before the handler:
+// body size, JSON only, same origin only, and JSON answers to requests node cannot parse.
 import { request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
+import { connect } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startHttpGateway, type HttpGateway, type HttpGatewayOptions } from '../../local/http-gateway.js';
@@ -137,7 +139,7 @@ describe('startHttpGateway', () => {
       headers: { 'content-type': 'application/octet-stream' },
       body: bytes.toString('base64'),
       isBase64Encoded: true,
-    }));
+    }), { jsonOnly: false });
     const reply = await send(`${gateway.url}/blob`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: bytes });
 
     expect(events[0]?.isBase64Encoded).toBe(true);
@@ -146,7 +148,7 @@ describe('startHttpGateway', () => {
   });
 
   it('answers 413 for a body over maxBodyBytes, declared or chunked, without calling the handler', async () => {
-    const { gateway, events } = await start(() => ({ statusCode: 200 }), { maxBodyBytes: 1024 });
+    const { gateway, events } = await start(() => ({ statusCode: 200 }), { maxBodyBytes: 1024, jsonOnly: false });
 
     const declared = await send(`${gateway.url}/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.alloc(2048, 'a') });
     const chunked = await send(`${gateway.url}/runs`, {
@@ -167,7 +169,7 @@ describe('startHttpGateway', () => {
   it('answers 413 on a declared Content-Length over the limit, before the body arrives', async () => {
     const { gateway, events } = await start(() => ({ statusCode: 200 }), { maxBodyBytes: 1024 });
     const status = await new Promise<number>((resolve, reject) => {
-      const req = httpRequest(`${gateway.url}/runs`, { method: 'POST', headers: { 'content-length': 4096 } }, (res) => {
+      const req = httpRequest(`${gateway.url}/runs`, { method: 'POST', headers: { 'content-length': 4096, 'content-type': 'application/json' } }, (res) => {
         resolve(res.statusCode ?? 0);
         req.destroy();
       });
@@ -215,4 +217,130 @@ describe('startHttpGateway', () => {
     expect(JSON.parse(reply.body.toString())).toEqual({ error: { code: 'INTERNAL', message: 'internal error' } });
     expect(errors).toHaveLength(1);
   });
+
+  it('answers 415 to a body that is not declared application/json, without calling the handler', async () => {
+    const { gateway, events } = await start(() => ({ statusCode: 200 }));
+    const body = Buffer.from('{"workflowId":"w"}');
+    const refused = [
+      await send(`${gateway.url}/runs`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body }),
+      await send(`${gateway.url}/runs`, { method: 'POST', headers: { 'content-type': 'text/plain;charset=UTF-8' }, body }),
+      await send(`${gateway.url}/runs`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body }),
+      await send(`${gateway.url}/runs`, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=x' }, body }),
+      await send(`${gateway.url}/runs`, { method: 'POST', body }),
+      await send(`${gateway.url}/runs`, { method: 'POST', body: [body, body] }),
+      await send(`${gateway.url}/workflows/w`, { method: 'PUT', headers: { 'content-type': 'application/json-seq' }, body }),
+      // An empty body with a non-JSON type too: what `curl -d ''` sends.
+      await send(`${gateway.url}/runs/r1/cancel`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.alloc(0) }),
+    ];
+    for (const reply of refused) {
+      expect(reply.status).toBe(415);
+      expect(reply.headers['content-type']).toBe('application/json');
+      expect(JSON.parse(reply.body.toString())).toEqual({ error: { code: 'UNSUPPORTED_MEDIA_TYPE', message: expect.any(String) } });
+    }
+    expect(events).toHaveLength(0);
+
+    const accepted = [
+      await send(`${gateway.url}/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }),
+      await send(`${gateway.url}/runs`, { method: 'POST', headers: { 'Content-Type': 'Application/JSON; charset=utf-8' }, body }),
+      // No body, no type: POST /runs/{id}/cancel and /retry as curl and fetch send them.
+      await send(`${gateway.url}/runs/r1/cancel`, { method: 'POST' }),
+      await send(`${gateway.url}/runs/r1`, { method: 'DELETE' }),
+      await send(`${gateway.url}/runs`, { headers: { 'content-type': 'text/plain' } }),
+    ];
+    expect(accepted.map((reply) => reply.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(events).toHaveLength(5);
+  });
+
+  it('answers 403 to a page of another origin or a request naming another host, and serves its own origin', async () => {
+    const { gateway, events } = await start(() => ({ statusCode: 200, headers: { 'content-type': 'application/json' }, body: '{}' }));
+    const json = { 'content-type': 'application/json' };
+    const body = Buffer.from('{"workflowId":"w"}');
+    const foreignOrigins = [
+      'http://evil.example',
+      'null',
+      `https://127.0.0.1:${gateway.port}`,
+      `http://127.0.0.1:${gateway.port + 1}`,
+      `http://localhost:${gateway.port}.evil.example`,
+    ];
+    for (const origin of foreignOrigins) {
+      const reply = await send(`${gateway.url}/runs`, { method: 'POST', headers: { ...json, origin }, body });
+      expect(reply.status, origin).toBe(403);
+      expect(JSON.parse(reply.body.toString())).toEqual({ error: { code: 'FORBIDDEN_ORIGIN', message: expect.any(String) } });
+    }
+    // A GET too: no page of another origin reads the API's data.
+    const foreignGet = await send(`${gateway.url}/workflows`, { headers: { origin: 'http://evil.example' } });
+    expect(foreignGet.status).toBe(403);
+    // A no-cors request (an <img> or <script> of another site) carries no Origin, but says where it is from.
+    const crossSite = await send(`${gateway.url}/workflows`, { headers: { 'sec-fetch-site': 'cross-site' } });
+    expect(crossSite.status).toBe(403);
+    expect(JSON.parse(crossSite.body.toString()).error.code).toBe('FORBIDDEN_ORIGIN');
+    // DNS rebinding: a page of evil.example whose name now points at 127.0.0.1 is "same-origin".
+    const rebound = await send(`${gateway.url}/workflows`, { headers: { host: `evil.example:${gateway.port}` } });
+    expect(rebound.status).toBe(403);
+    expect(JSON.parse(rebound.body.toString())).toEqual({ error: { code: 'FORBIDDEN_HOST', message: expect.any(String) } });
+    expect(events).toHaveLength(0);
+
+    // The dashboard page at GET / on either name of the API: same-origin fetches, with or without an Origin.
+    for (const name of ['127.0.0.1', 'localhost']) {
+      const own = `http://${name}:${gateway.port}`;
+      const page = await send(`${gateway.url}/`, { headers: { host: `${name}:${gateway.port}`, 'sec-fetch-site': 'none' } });
+      const read = await send(`${gateway.url}/workflows`, { headers: { host: `${name}:${gateway.port}`, 'sec-fetch-site': 'same-origin' } });
+      const write = await send(`${gateway.url}/runs`, {
+        method: 'POST',
+        headers: { ...json, host: `${name}:${gateway.port}`, origin: own, 'sec-fetch-site': 'same-origin' },
+        body,
+      });
+      expect([page.status, read.status, write.status], name).toEqual([200, 200, 200]);
+    }
+    // Non-browser clients (curl, the SDKs, the tests) send neither Origin nor Sec-Fetch-Site.
+    expect((await send(`${gateway.url}/runs`, { method: 'POST', headers: json, body })).status).toBe(200);
+    expect(events).toHaveLength(7);
+  });
+
+  it('lets a test turn the origin and media-type checks off', async () => {
+    const { gateway, events } = await start(() => ({ statusCode: 200 }), { sameOriginOnly: false, jsonOnly: false });
+    const reply = await send(`${gateway.url}/runs`, {
+      method: 'POST',
+      headers: { origin: 'http://evil.example', host: 'elsewhere:1', 'content-type': 'text/plain' },
+      body: Buffer.from('hi'),
+    });
+    expect(reply.status).toBe(200);
+    expect(events).toHaveLength(1);
+  });
+
+  it('answers a request node cannot parse (an unknown method, a malformed request line) with a JSON error', async () => {
+    const { gateway, events } = await start(() => ({ statusCode: 200 }));
+    const unknownMethod = await rawExchange(gateway.port, `FOO /runs HTTP/1.1\r\nHost: 127.0.0.1:${gateway.port}\r\n\r\n`);
+    const malformed = await rawExchange(gateway.port, 'this is not http\r\n\r\n');
+    const badHeader = await rawExchange(gateway.port, `GET / HTTP/1.1\r\nHost: 127.0.0.1:${gateway.port}\r\nBad Header: x\r\n\r\n`);
+
+    for (const raw of [unknownMethod, malformed, badHeader]) {
+      const [head = '', body = ''] = raw.split('\r\n\r\n');
+      expect(head).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+      expect(head.toLowerCase()).toContain('content-type: application/json');
+      expect(head.toLowerCase()).toContain(`content-length: ${Buffer.byteLength(body)}`);
+      expect(JSON.parse(body)).toEqual({ error: { code: 'BAD_REQUEST', message: expect.any(String) } });
+    }
+    expect(JSON.parse(unknownMethod.split('\r\n\r\n')[1] ?? '').error.message).toMatch(/method/);
+    expect(events).toHaveLength(0);
+  });
+
+  it('listens on 127.0.0.1 only', async () => {
+    const { gateway } = await start(() => ({ statusCode: 200 }));
+    expect(gateway.url).toBe(`http://127.0.0.1:${gateway.port}`);
+    // ::1 is the local machine too, but not where the API listens.
+    await expect(rawExchange(gateway.port, 'GET / HTTP/1.1\r\n\r\n', '::1')).rejects.toThrow(/ECONNREFUSED|EADDRNOTAVAIL|EAFNOSUPPORT/);
+  });
 });
+
+/** Sends raw bytes and returns everything the server writes before it closes the connection. */
+function rawExchange(port: number, text: string, host = '127.0.0.1'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host }, () => socket.write(text));
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => resolve(Buffer.concat(chunks).toString()));
+    socket.on('error', reject);
+    socket.setTimeout(5_000, () => socket.destroy(new Error('no answer within 5 s')));
+  });
+}

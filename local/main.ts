@@ -1,15 +1,22 @@
 // `npm start`: the whole engine on one machine (DESIGN.md section 6). Starts the local runtime,
-// registers the example workflows, prints the ready line, then starts one demo order run and
-// prints its progress task by task. Ctrl-C or SIGTERM stops every child process.
+// registers the example workflows (without moving a workflow's latest version back to them),
+// prints the ready line, then starts one demo order run, prints its progress task by task and a
+// link to it on the dashboard page. Ctrl-C or SIGTERM stops every child process.
 //
 //   npm start [-- --in-memory] [-- --data-dir <path>] [-- --no-demo]     (PORT=3000 by default)
+//
+// --data-dir is taken relative to the directory the command was run in; by default the data is
+// kept in the repository's .local-data/dynamodb. One engine at a time may use a data directory.
+import { isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ValidationError } from '../shared/errors.js';
 import { exampleWorkflows, handlers } from '../workflows/index.js';
-import { JavaMissingError } from './dynamodb-local.js';
+import { DataDirLockedError, JavaMissingError } from './dynamodb-local.js';
 import { startLocalRuntime, type LocalRuntime } from './runtime.js';
 
-const DEFAULT_DATA_DIR = '.local-data/dynamodb';
+/** The repository's .local-data/dynamodb (gitignored), wherever the command is run from. */
+const DEFAULT_DATA_DIR = fileURLToPath(new URL('../.local-data/dynamodb', import.meta.url));
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -20,11 +27,7 @@ async function main(): Promise<void> {
     },
   });
   const port = parsePort(process.env['PORT'] ?? '3000');
-  const dataDir = values['in-memory'] ? undefined : values['data-dir'];
-  if (dataDir !== undefined) {
-    const { mkdir } = await import('node:fs/promises');
-    await mkdir(dataDir, { recursive: true });
-  }
+  const dataDir = values['in-memory'] ? undefined : absoluteDataDir(values['data-dir']);
 
   const runtime = await startLocalRuntime({
     port,
@@ -48,8 +51,16 @@ async function main(): Promise<void> {
 
   for (const builder of exampleWorkflows) {
     const definition = builder.build({ knownHandlers: new Set(handlers.keys()) });
-    const { version } = await runtime.engine.store.saveDefinition(definition);
-    console.log(`registered workflow ${definition.id} (version ${version}, ${definition.tasks.length} tasks)`);
+    // A restart must not make this version the latest again if a newer one was registered since.
+    const { version, created } = await runtime.engine.store.saveDefinition(definition, { makeLatest: 'if-created' });
+    const tasks = `${definition.tasks.length} tasks`;
+    if (created) {
+      console.log(`registered workflow ${definition.id} (version ${version}, ${tasks})`);
+      continue;
+    }
+    const latest = (await runtime.engine.store.getWorkflow(definition.id))?.latestVersion;
+    const latestNote = latest === undefined || latest === version ? '' : `; the latest version is ${latest}, which stays the latest`;
+    console.log(`workflow ${definition.id} already registered (version ${version}, ${tasks})${latestNote}`);
   }
   console.log(`data: ${dataDir === undefined ? 'in memory (gone when stopped)' : dataDir}`);
   console.log(`API ready at ${runtime.apiUrl}`);
@@ -84,11 +95,24 @@ async function demoRun(runtime: LocalRuntime): Promise<void> {
       console.log(`demo: +${String(Date.now() - started).padStart(5)} ms  ${task.taskId.padEnd(18)} ${task.status}${timing}${attempt}`);
     }
     if (['COMPLETED', 'FAILED', 'CANCELLED'].includes(run.status)) {
-      console.log(`demo: run ${runId} ${run.status} in ${Date.now() - started} ms; see ${runtime.apiUrl}/runs/${runId}`);
+      const page = `${runtime.apiUrl}/#workflow=${encodeURIComponent('order_processing')}&run=${encodeURIComponent(runId)}`;
+      console.log(`demo: run ${runId} ${run.status} in ${Date.now() - started} ms; see ${page}`);
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/**
+ * --data-dir as an absolute path (DynamoDB Local runs in its package's folder, where a relative
+ * path would point). Relative to where the user ran the command: under `npm start`, npm has moved
+ * to the package's folder and left the user's directory in INIT_CWD.
+ */
+function absoluteDataDir(dir: string): string {
+  if (isAbsolute(dir)) return dir;
+  const initCwd = process.env['INIT_CWD'];
+  const base = process.env['npm_lifecycle_event'] === 'start' && initCwd !== undefined && initCwd !== '' ? initCwd : process.cwd();
+  return resolve(base, dir);
 }
 
 function parsePort(raw: string): number {
@@ -100,7 +124,7 @@ function parsePort(raw: string): number {
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof JavaMissingError || error instanceof ValidationError) {
+  if (error instanceof JavaMissingError || error instanceof ValidationError || error instanceof DataDirLockedError) {
     console.error(error.message);
   } else if (error instanceof Error && 'code' in error && error.code === 'EADDRINUSE') {
     console.error(`port ${process.env['PORT'] ?? '3000'} is in use: set PORT to a free port, e.g. PORT=3001 npm start`);

@@ -63,6 +63,13 @@ async function main(): Promise<void> {
     console.log(`workflow ${definition.id} already registered (version ${version}, ${tasks})${latestNote}`);
   }
   console.log(`data: ${dataDir === undefined ? 'in memory (gone when stopped)' : dataDir}`);
+  const { recovered } = runtime;
+  if (recovered !== undefined && recovered.resent + recovered.expiredLeases + recovered.released > 0) {
+    console.log(
+      `resumed interrupted work: ${recovered.resent} queued task(s) sent again, ${recovered.expiredLeases} running attempt(s) ` +
+        `taken for crashed, ${recovered.released} wait(s) re-armed`,
+    );
+  }
   console.log(`API ready at ${runtime.apiUrl}`);
 
   if (!values['no-demo']) await demoRun(runtime);

@@ -9,6 +9,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { wireEngine, type Engine } from '../lambdas/wiring.js';
 import { RecordedMetrics } from '../shared/metrics.js';
+import type { SweepReport } from '../shared/sweeper.js';
 import { createDocumentClient } from '../shared/store/dynamo-client.js';
 import { createTableInput } from '../shared/table-schema.js';
 import type { HandlerRegistry } from '../shared/tasks/context.js';
@@ -75,6 +76,8 @@ export interface LocalRuntime {
   tableName: string;
   taskQueueUrl: string;
   taskDlqUrl: string;
+  /** On a restart on existing data: what was recovered from before (see Sweeper.recoverAfterRestart). */
+  recovered?: SweepReport;
   stop(): Promise<void>;
 }
 
@@ -100,7 +103,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       return Promise.resolve();
     });
 
-    const streamArn = await ensureTable(rawDynamo, LOCAL_TABLE_NAME);
+    const { streamArn, existed } = await ensureTable(rawDynamo, LOCAL_TABLE_NAME);
     const queues = await createQueues(sqs, {
       ...(options.visibilityTimeoutSeconds === undefined ? {} : { visibilityTimeoutSeconds: options.visibilityTimeoutSeconds }),
       ...(options.maxReceiveCount === undefined ? {} : { maxReceiveCount: options.maxReceiveCount }),
@@ -124,6 +127,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       ...(options.random === undefined ? {} : { random: options.random }),
       ...(options.reconcileIntervalSeconds === undefined ? {} : { reconcileIntervalSeconds: options.reconcileIntervalSeconds }),
     });
+
+    // A restart on existing data: the SQS server is new (it keeps messages in memory) and no worker
+    // of before is alive, so queued tasks get their messages again and running attempts are taken
+    // for crashed now, instead of after a delivery grace or a lease of minutes. Before any poller
+    // starts, so that nothing claimed in this life is taken for something of the last.
+    const recovered = existed ? await engine.sweeper.recoverAfterRestart() : undefined;
 
     const onError = (source: string) => (error: unknown) => options.onError?.(source, error);
     const streamPoller = startStreamPoller({
@@ -174,6 +183,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       tableName: LOCAL_TABLE_NAME,
       taskQueueUrl: queues.taskQueueUrl,
       taskDlqUrl: queues.taskDlqUrl,
+      ...(recovered === undefined ? {} : { recovered }),
       stop,
     };
   } catch (error) {
@@ -206,11 +216,11 @@ function startTimer(intervalMs: number, tick: () => Promise<void>, onError: (err
   };
 }
 
-/** Creates the table unless a persisted one exists; returns its stream ARN. */
-async function ensureTable(client: DynamoDBClient, tableName: string): Promise<string> {
+/** Creates the table unless a persisted one exists; returns its stream ARN and whether it existed. */
+async function ensureTable(client: DynamoDBClient, tableName: string): Promise<{ streamArn: string; existed: boolean }> {
   try {
     const existing = await client.send(new DescribeTableCommand({ TableName: tableName }));
-    if (existing.Table?.LatestStreamArn !== undefined) return existing.Table.LatestStreamArn;
+    if (existing.Table?.LatestStreamArn !== undefined) return { streamArn: existing.Table.LatestStreamArn, existed: true };
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) throw error;
   }
@@ -219,5 +229,5 @@ async function ensureTable(client: DynamoDBClient, tableName: string): Promise<s
   const created = await client.send(new DescribeTableCommand({ TableName: tableName }));
   const streamArn = created.Table?.LatestStreamArn;
   if (streamArn === undefined) throw new Error(`table ${tableName} has no stream`);
-  return streamArn;
+  return { streamArn, existed: false };
 }

@@ -784,10 +784,11 @@ export class DynamoStore {
       taskId: params.taskId,
       status: 'FAILED',
       countsAsCriticalFailure: params.critical,
-      condition: '#status IN (:queued, :running) AND attempt = :attempt',
+      // WAITING: a wait task whose wake-up message was the one dead-lettered.
+      condition: '#status IN (:queued, :running, :waiting) AND attempt = :attempt',
       set: '#error = :error',
       names: { '#error': 'error' },
-      values: { ':queued': 'QUEUED', ':running': 'RUNNING', ':attempt': params.attempt, ':error': params.error },
+      values: { ':queued': 'QUEUED', ':running': 'RUNNING', ':waiting': 'WAITING', ':attempt': params.attempt, ':error': params.error },
     });
   }
 

@@ -215,7 +215,7 @@ describe('dead-lettered messages', () => {
       ],
     });
     const runId = await startRunViaApi(api, workflowId);
-    await waitForTask(runId, 'w', 'QUEUED');
+    await waitForTask(runId, 'w', 'WAITING');
     // A message no worker can process: it names a version that does not exist.
     const poison = JSON.stringify({ runId, taskId: 'w', attempt: 1, workflowId, version: '0000000000000000' });
     await runtime.clients.sqs.send(new SendMessageCommand({ QueueUrl: runtime.taskQueueUrl, MessageBody: poison }));

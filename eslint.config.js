@@ -1,8 +1,49 @@
-// Lint rules the style guide asks for: no floating promises, type-only imports, strict TS.
+// Lint rules the style guide asks for: no floating promises, type-only imports, strict TS; and the
+// layering of the engine, enforced here rather than in comments: each folder may import only the
+// layers below it, and nothing in shared/ may import in a cycle.
+import { createNodeResolver, importX } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
+/** An import of any file in one of these folders (relative imports, at any depth). */
+const folders = (...names) => names.map((name) => `**/${name}/**`);
+
+/** no-restricted-imports for a layer: the folders (and packages) it must not import. */
+function layer(files, forbidden, why, packages = []) {
+  return {
+    files,
+    ignores: NOT_YET_LAYERED,
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: forbidden, message: why },
+            ...(packages.length === 0 ? [] : [{ group: packages, message: why }]),
+          ],
+        },
+      ],
+    },
+  };
+}
+
+const OUTER = ['lambdas', 'local', 'workflows', 'infra', 'test', 'bench'];
+
+/** Files still on the old structure (the store's classes as types; all handlers in every Lambda). */
+const NOT_YET_LAYERED = [
+  'shared/engine/definition-cache.ts',
+  'shared/engine/run-control.ts',
+  'shared/engine/run-stats.ts',
+  'shared/engine/scheduler.ts',
+  'shared/engine/sweeper.ts',
+  'shared/engine/worker.ts',
+  'lambdas/api/index.ts',
+  'lambdas/dlq/index.ts',
+  'lambdas/scheduler/index.ts',
+  'lambdas/sweeper/index.ts',
+];
+
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'cdk.out/**', '.local-data/**', 'coverage/**'] },
+  { ignores: ['node_modules/**', 'cdk.out/**', '.local-data/**', 'coverage/**', 'examples/*/node_modules/**', 'examples/*/cdk.out/**'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
@@ -16,6 +57,50 @@ export default tseslint.config(
       eqeqeq: ['error', 'always'],
     },
   },
+
+  // ---- layers of shared/ (see docs/architecture.md) -------------------------------------------
+  layer(
+    ['shared/model/**/*.ts'],
+    folders('engine', 'tasks', 'aws', 'config', ...OUTER),
+    'shared/model is the bottom layer: definitions, checks, states and errors import nothing else of the engine',
+  ),
+  layer(
+    ['shared/config/**/*.ts'],
+    folders('model', 'engine', 'tasks', 'aws', ...OUTER),
+    'shared/config holds settings shared with the CDK app and the env loaders: it imports nothing else of the engine',
+  ),
+  layer(
+    ['shared/tasks/**/*.ts'],
+    folders('engine', 'aws', 'config', ...OUTER),
+    'shared/tasks (the task executors) may import shared/model only',
+  ),
+  layer(
+    ['shared/engine/**/*.ts'],
+    folders('aws', ...OUTER),
+    'shared/engine talks to storage and queues only through its own ports: no AWS adapter, SDK or Lambda type here',
+    ['@aws-sdk/*', '@aws-lambda-powertools/*', 'aws-lambda', '@middy/*'],
+  ),
+  layer(['shared/aws/**/*.ts'], folders(...OUTER), 'shared/aws (the adapters) may not import the deployables'),
+  layer(
+    ['shared/index.ts'],
+    folders('engine', 'aws', 'config', ...OUTER),
+    'the public entry point exports the model and the task contract only',
+  ),
+  layer(
+    ['workflows/**/*.ts'],
+    ['../shared/*', '../shared/**', '!../shared/index.js', ...folders('lambdas', 'local', 'infra')],
+    "workflows are a team's own code: they use only the public entry point, shared/index.ts",
+  ),
+  layer(['lambdas/**/*.ts'], folders('local', 'test', 'bench', 'infra', 'workflows'), 'a Lambda entry builds only what its function uses'),
+  // The worker's composition root is the one place that bundles the team's handlers.
+  layer(['lambdas/worker/index.ts'], folders('local', 'test', 'bench', 'infra'), 'a Lambda entry builds only what its function uses'),
+  {
+    files: ['shared/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: { 'import-x/resolver-next': [createNodeResolver({ extensionAlias: { '.js': ['.ts', '.js'] } })] },
+    rules: { 'import-x/no-cycle': ['error', { ignoreExternal: true }] },
+  },
+
   {
     // API responses in end-to-end tests are untyped JSON, and SDK middlewares that count requests
     // see untyped arguments; asserting on or counting them is the point.

@@ -6,8 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { startLocalRuntime } from '../local/runtime.js';
-import { assertDefinition } from '../shared/definition.js';
-import type { RecordedMetrics } from '../shared/metrics.js';
+import { assertDefinition } from '../shared/model/definition.js';
+import type { RecordedMetrics } from '../shared/engine/metrics.js';
 import { handlers } from '../workflows/index.js';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';

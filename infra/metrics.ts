@@ -1,9 +1,8 @@
-// Powertools settings of every function; the metric names live in shared/metrics.ts, which the
-// handlers emit with, so the dashboard and alarms read exactly what is written.
-import { ENGINE_METRICS } from '../shared/metrics.js';
-import { SERVICE_NAME } from '../shared/observability.js';
+// Powertools settings of every function; the metric names live in shared/config/metrics.ts, which
+// the handlers emit with, so the dashboard and alarms read exactly what is written.
+import { ENGINE_METRICS, SERVICE_NAME } from '../shared/config/metrics.js';
 
-export { ENGINE_METRICS, type EngineMetricName } from '../shared/metrics.js';
+export { ENGINE_METRICS, type EngineMetricName } from '../shared/config/metrics.js';
 
 /** Powertools' own environment variables, set on every function. */
 export const POWERTOOLS_ENV = {

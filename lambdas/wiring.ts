@@ -3,22 +3,22 @@
 // clients. Nothing here decides anything: it only connects.
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import type { EngineConfig } from '../shared/config.js';
-import { DefinitionCache } from '../shared/definition-cache.js';
-import { createMetrics, type EngineMetrics } from '../shared/metrics.js';
-import { attemptLogger, createLogger } from '../shared/observability.js';
-import { TaskQueue } from '../shared/queue.js';
-import { Scheduler } from '../shared/scheduler.js';
-import { DynamoStore } from '../shared/store/dynamo-store.js';
+import type { EngineConfig } from '../shared/config/env.js';
+import { DefinitionCache } from '../shared/engine/definition-cache.js';
+import type { EngineMetrics } from '../shared/engine/metrics.js';
+import { attemptLogger, createLogger, createMetrics } from '../shared/aws/powertools.js';
+import { SqsTaskQueue } from '../shared/aws/sqs-queue.js';
+import { Scheduler } from '../shared/engine/scheduler.js';
+import { DynamoStore } from '../shared/aws/dynamo/store.js';
 import type { HandlerRegistry } from '../shared/tasks/context.js';
 import type { LambdaInvoker } from '../shared/tasks/executors.js';
-import { Worker } from '../shared/worker.js';
+import { Worker } from '../shared/engine/worker.js';
 import { makeApiHandler } from './api/handler.js';
 import { makeSchedulerHandler } from './scheduler/handler.js';
 import { makeWorkerHandler } from './worker/handler.js';
 import { makeSweeperHandler } from './sweeper/handler.js';
 import { makeDlqHandler } from './dlq/handler.js';
-import { Sweeper } from '../shared/sweeper.js';
+import { Sweeper } from '../shared/engine/sweeper.js';
 
 export interface EngineWiring {
   clients: { dynamo: DynamoDBDocumentClient; sqs: SQSClient };
@@ -50,7 +50,7 @@ export function wireEngine(wiring: EngineWiring) {
     ...(now ? { now } : {}),
     ...(wiring.reconcileIntervalSeconds === undefined ? {} : { reconcileIntervalSeconds: wiring.reconcileIntervalSeconds }),
   });
-  const queue = new TaskQueue({ sqs: wiring.clients.sqs, queueUrl: wiring.config.taskQueueUrl });
+  const queue = new SqsTaskQueue({ sqs: wiring.clients.sqs, queueUrl: wiring.config.taskQueueUrl });
   const definitions = new DefinitionCache(store);
   const scheduler = new Scheduler({ store, queue, definitions, metrics, ...(now ? { now } : {}) });
   const worker = new Worker({

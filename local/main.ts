@@ -1,4 +1,4 @@
-// `npm start`: the whole engine on one machine (DESIGN.md section 6). Starts the local runtime,
+// `npm start`: the whole engine on one machine (docs/architecture.md). Starts the local runtime,
 // registers the example workflows (without moving a workflow's latest version back to them),
 // prints the ready line, then starts one demo order run, prints its progress task by task and a
 // link to it on the dashboard page. Ctrl-C or SIGTERM stops every child process.
@@ -10,7 +10,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ValidationError } from '../shared/errors.js';
+import { ValidationError } from '../shared/model/errors.js';
 import { exampleWorkflows, handlers } from '../workflows/index.js';
 import { DataDirLockedError, JavaMissingError } from './dynamodb-local.js';
 import { startLocalRuntime, type LocalRuntime } from './runtime.js';

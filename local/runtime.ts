@@ -1,4 +1,4 @@
-// The embedded local runtime (DESIGN.md section 6): DynamoDB Local and the SQS protocol server
+// The embedded local runtime (docs/architecture.md): DynamoDB Local and the SQS protocol server
 // as the real parts, the table and queues made from the shared settings, and the unchanged
 // handlers driven the way AWS's event sources drive them: a stream poller for the scheduler, an
 // SQS poller for the worker, an HTTP server for the API. `npm start` and the integration tests
@@ -8,10 +8,10 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { wireEngine, type Engine } from '../lambdas/wiring.js';
-import { RecordedMetrics } from '../shared/metrics.js';
-import type { SweepReport } from '../shared/sweeper.js';
-import { createDocumentClient } from '../shared/store/dynamo-client.js';
-import { createTableInput } from '../shared/table-schema.js';
+import { RecordedMetrics } from '../shared/engine/metrics.js';
+import type { SweepReport } from '../shared/engine/sweeper.js';
+import { createDocumentClient } from '../shared/aws/dynamo/client.js';
+import { createTableInput } from '../shared/config/table-schema.js';
 import type { HandlerRegistry } from '../shared/tasks/context.js';
 import { LOCAL_AWS, freePort, startDynamoDbLocal } from './dynamodb-local.js';
 import { startHttpGateway } from './http-gateway.js';

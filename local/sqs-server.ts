@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { createRequestHandler } from 'local-aws-sqs';
-import { QUEUES } from '../shared/settings.js';
+import { QUEUES } from '../shared/config/settings.js';
 
 export interface SqsServer {
   /** Pass as `endpoint` to an SQSClient (with LOCAL_AWS credentials and region). */

@@ -8,7 +8,7 @@
 // and add it to `exampleWorkflows` below so the local runtime registers it. Registration checks
 // the definition against the registry's names, so a typo in a handler name fails at deploy time,
 // not at run time. Tasks of type http, lambda, pass, wait and fail need no handler at all.
-import type { WorkflowBuilder } from '../shared/workflow-builder.js';
+import type { WorkflowBuilder } from '../shared/index.js';
 import { dataPipeline } from './data-pipeline.js';
 import { orderProcessing } from './order-processing.js';
 

@@ -1,4 +1,4 @@
-// The engine's HTTP front door (DESIGN.md sections 5 and 8): an API Gateway HTTP API whose routes
+// The engine's HTTP front door (docs/architecture.md): an API Gateway HTTP API whose routes
 // are exactly the documented contract, every one sent to the api Lambda (payload format 2.0, which
 // lambdas/api/handler.ts parses) and authorised with IAM (SigV4) unless the deployer asks for JWT.
 // The default stage writes JSON access logs and throttles.
@@ -6,7 +6,7 @@
 // Why an HTTP API and not a REST API: the api Lambda consumes payload v2 events, and HTTP APIs are
 // cheaper and faster. What a REST API would add and where it lives instead:
 //  - request validators (JSON schema per method): the api Lambda parses every body, query and
-//    path parameter with zod and answers 400 naming the field (DESIGN.md section 8);
+//    path parameter with zod and answers 400 naming the field (docs/architecture.md);
 //  - request size limits: HTTP APIs cap payloads at 10 MB and Lambda at 6 MB; the engine's own
 //    limits (shared/limits.ts) answer 413 well below those;
 //  - WAF: HTTP APIs cannot be associated with a web ACL; IAM auth and throttling are the guards.
@@ -20,7 +20,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { StackConfig } from '../stack-config.js';
 
-/** The contract of DESIGN.md section 5, one entry per route. */
+/** The contract of docs/architecture.md, one entry per route. */
 export const API_ROUTES: ReadonlyArray<{ method: apigwv2.HttpMethod; path: string }> = [
   { method: apigwv2.HttpMethod.POST, path: '/workflows' },
   { method: apigwv2.HttpMethod.GET, path: '/workflows' },

@@ -1,4 +1,4 @@
-// The engine's Lambda functions (DESIGN.md section 1), one per entry in lambdas/, each with its own
+// The engine's Lambda functions (docs/architecture.md), one per entry in lambdas/, each with its own
 // role and log group, and the wiring of what each may touch: every grant goes through a helper of
 // the construct that owns the resource, which sets the matching env var in the same call.
 //   api       table read/write                          (no stream, no queue access)
@@ -14,7 +14,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { ENV, QUEUES } from '../../shared/settings.js';
+import { ENV, QUEUES } from '../../shared/config/settings.js';
 import { POWERTOOLS_ENV } from '../metrics.js';
 import type { StackConfig } from '../stack-config.js';
 import { INFRA_QUEUE_SETTINGS, type EngineQueues } from './queues.js';

@@ -1,4 +1,4 @@
-// What an operator watches (DESIGN.md section 7): one CloudWatch dashboard for the engine's own
+// What an operator watches (docs/architecture.md): one CloudWatch dashboard for the engine's own
 // metrics (ENGINE_METRICS, emitted by the handlers through Powertools/EMF) next to the AWS ones
 // (queues, stream iterator age, Lambda errors and throttles, API), and the alarms that say
 // something needs a human: a dead-lettered message, a lagging scheduler, a stuck queue, failing

@@ -1,4 +1,4 @@
-// The engine's SQS queues (DESIGN.md section 1): the task queue with its DLQ, and the queue that
+// The engine's SQS queues (docs/architecture.md): the task queue with its DLQ, and the queue that
 // catches stream batches the scheduler could not process. All encrypted (SQS-managed SSE) and
 // refusing plain-HTTP requests. Settings come from QUEUES in shared/settings.ts, the same ones the
 // local runtime uses; physical names are left to CloudFormation so two stacks (dev, prod) can share
@@ -8,7 +8,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ENV, QUEUES } from '../../shared/settings.js';
+import { ENV, QUEUES } from '../../shared/config/settings.js';
 
 /**
  * Settings that belong in QUEUES (shared/settings.ts) once the dlq handler lands.

@@ -1,4 +1,4 @@
-// The sweeper's clock (DESIGN.md section 1): an EventBridge rule that invokes it every minute.
+// The sweeper's clock (docs/architecture.md): an EventBridge rule that invokes it every minute.
 // A sweep is idempotent and the next one is a minute away, so a failed or late sweep is dropped
 // rather than retried: retries would only pile sweeps on top of each other.
 import { Duration } from 'aws-cdk-lib';

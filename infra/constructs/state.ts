@@ -1,4 +1,4 @@
-// The engine's single DynamoDB table (DESIGN.md sections 1 and 4), built from shared/table-schema.ts
+// The engine's single DynamoDB table (docs/architecture.md), built from shared/table-schema.ts
 // like the local runtime's table, plus what only AWS has: PITR, encryption, deletion protection.
 // `grantDataAccess` is the only way a function gets the table: it grants and sets TABLE_NAME together.
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
@@ -8,8 +8,8 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ENV } from '../../shared/settings.js';
-import { TABLE } from '../../shared/table-schema.js';
+import { ENV } from '../../shared/config/settings.js';
+import { TABLE } from '../../shared/config/table-schema.js';
 
 /**
  * Item-level actions the engine uses. Deliberately not `grantReadWriteData`: no Scan (the design

@@ -2,7 +2,7 @@
 // with the error mapping, so every failure leaves as the documented error shape.
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { NotFoundError } from '../../shared/errors.js';
+import { NotFoundError } from '../../shared/model/errors.js';
 import { localContext } from '../lambda-context.js';
 import { MethodNotAllowedError, errorResponse, parseWith } from './http.js';
 import { PATH_PARAMETERS, routes, type ApiDeps, type Route } from './routes.js';

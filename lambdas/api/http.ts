@@ -1,9 +1,9 @@
-// HTTP plumbing for the api Lambda: JSON responses, the error shape of DESIGN.md section 5, and
+// HTTP plumbing for the api Lambda: JSON responses, the error shape of docs/architecture.md, and
 // the one place where error classes map to status codes. A 5xx never shows internals.
 import { ProvisionedThroughputExceededException, RequestLimitExceeded, ThrottlingException } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { z } from 'zod';
-import { LIMITS, jsonDepthExceeds } from '../../shared/limits.js';
+import { LIMITS, jsonDepthExceeds } from '../../shared/model/limits.js';
 import {
   ConflictError,
   EngineError,
@@ -11,7 +11,7 @@ import {
   PayloadTooLargeError,
   ValidationError,
   type Problem,
-} from '../../shared/errors.js';
+} from '../../shared/model/errors.js';
 
 /** Bodies above this are refused before parsing (definitions and inputs have smaller limits). */
 export const MAX_BODY_BYTES = 1024 * 1024;

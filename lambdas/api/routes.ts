@@ -1,18 +1,18 @@
-// The HTTP API's routes (DESIGN.md section 5): each parses its parameters with zod, calls the
+// The HTTP API's routes (docs/architecture.md): each parses its parameters with zod, calls the
 // store, and shapes the response. Routes, field names and status codes are the contract.
 import { createHash, randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { z } from 'zod';
-import type { DefinitionCache } from '../../shared/definition-cache.js';
-import { id, parseDefinition } from '../../shared/definition.js';
-import { ConflictError, NotFoundError, PayloadTooLargeError, ValidationError } from '../../shared/errors.js';
-import { LIMITS, jsonByteLength } from '../../shared/limits.js';
-import { RUN_STATUSES } from '../../shared/states.js';
-import type { DynamoStore, RunWithTasks, StoredDefinition } from '../../shared/store/dynamo-store.js';
-import { compensatedTaskId } from '../../shared/compensation.js';
-import { cancelRun, resumeRun, runHistory } from '../../shared/run-control.js';
-import { taskStats } from '../../shared/run-stats.js';
-import { canonicalJson } from '../../shared/version.js';
+import type { DefinitionCache } from '../../shared/engine/definition-cache.js';
+import { id, parseDefinition } from '../../shared/model/definition.js';
+import { ConflictError, NotFoundError, PayloadTooLargeError, ValidationError } from '../../shared/model/errors.js';
+import { LIMITS, jsonByteLength } from '../../shared/model/limits.js';
+import { RUN_STATUSES } from '../../shared/model/states.js';
+import type { DynamoStore, RunWithTasks, StoredDefinition } from '../../shared/aws/dynamo/store.js';
+import { compensatedTaskId } from '../../shared/engine/compensation.js';
+import { cancelRun, resumeRun, runHistory } from '../../shared/engine/run-control.js';
+import { taskStats } from '../../shared/engine/run-stats.js';
+import { canonicalJson } from '../../shared/model/version.js';
 import { DASHBOARD_PAGE } from './dashboard-page.js';
 import { json, jsonBody, parseWith } from './http.js';
 

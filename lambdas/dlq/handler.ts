@@ -3,10 +3,10 @@
 // run finishes instead of hanging. A body that names no task stays in the DLQ (reported as a
 // failure) for an operator, with the DLQ alarm on.
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import type { DefinitionCache } from '../../shared/definition-cache.js';
-import { executionPlan } from '../../shared/execution-plan.js';
-import { TaskMessageSchema } from '../../shared/queue.js';
-import type { DynamoStore } from '../../shared/store/dynamo-store.js';
+import type { DefinitionCache } from '../../shared/engine/definition-cache.js';
+import { executionPlan } from '../../shared/engine/execution-plan.js';
+import { TaskMessageSchema } from '../../shared/engine/messages.js';
+import type { DynamoStore } from '../../shared/aws/dynamo/store.js';
 
 export type DlqHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
 

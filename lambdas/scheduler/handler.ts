@@ -4,8 +4,8 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import type { Scheduler, StoreChange } from '../../shared/scheduler.js';
-import { RunItemSchema, TaskItemSchema, parseItem } from '../../shared/store/items.js';
+import type { Scheduler, StoreChange } from '../../shared/engine/scheduler.js';
+import { RunItemSchema, TaskItemSchema, parseItem } from '../../shared/aws/dynamo/items.js';
 
 export type SchedulerHandler = (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse>;
 

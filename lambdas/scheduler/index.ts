@@ -1,8 +1,8 @@
 // Lambda entry point of the scheduler function: configuration from the environment (parsed at load,
 // failing loudly), AWS clients created once per container.
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { loadConfig } from '../../shared/config.js';
-import { createDocumentClient } from '../../shared/store/dynamo-client.js';
+import { loadConfig } from '../../shared/config/env.js';
+import { createDocumentClient } from '../../shared/aws/dynamo/client.js';
 import { handlers } from '../../workflows/index.js';
 import { wireEngine } from '../wiring.js';
 

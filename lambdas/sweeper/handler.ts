@@ -1,7 +1,7 @@
 // The sweeper Lambda: an EventBridge schedule (every minute in AWS, every few seconds locally)
 // runs one sweep within the invocation's time.
 import type { Context } from 'aws-lambda';
-import type { SweepReport, Sweeper } from '../../shared/sweeper.js';
+import type { SweepReport, Sweeper } from '../../shared/engine/sweeper.js';
 import { localContext } from '../lambda-context.js';
 
 export type SweeperHandler = (event?: unknown, context?: Context) => Promise<SweepReport>;

@@ -2,8 +2,8 @@
 // others of its batch. Only infrastructure errors (and unreadable messages) are reported in
 // batchItemFailures; SQS redelivers them and, after maxReceiveCount, moves them to the DLQ.
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { TaskMessageSchema } from '../../shared/queue.js';
-import type { Worker } from '../../shared/worker.js';
+import { TaskMessageSchema } from '../../shared/engine/messages.js';
+import type { Worker } from '../../shared/engine/worker.js';
 import { localContext } from '../lambda-context.js';
 
 export type WorkerHandler = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;

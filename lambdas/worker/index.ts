@@ -2,9 +2,9 @@
 // failing loudly), AWS clients created once per container.
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { loadConfig } from '../../shared/config.js';
-import { createDocumentClient } from '../../shared/store/dynamo-client.js';
-import { createLambdaInvoker } from '../../shared/tasks/lambda-invoker.js';
+import { loadConfig } from '../../shared/config/env.js';
+import { createDocumentClient } from '../../shared/aws/dynamo/client.js';
+import { createLambdaInvoker } from '../../shared/aws/lambda-invoker.js';
 import { handlers } from '../../workflows/index.js';
 import { wireEngine } from '../wiring.js';
 

@@ -1,5 +1,5 @@
-// What a task handler sees (DESIGN.md section 3, "Handler contract") and how it reports a failure.
-import { EngineError } from '../errors.js';
+// What a task handler sees (docs/architecture.md) and how it reports a failure.
+import { EngineError } from '../model/errors.js';
 
 export interface TaskLogger {
   debug(message: string, extra?: Record<string, unknown>): void;

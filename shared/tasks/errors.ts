@@ -2,8 +2,8 @@
 // `TaskError` stored on the task (its `name` is what retry policies match on), and the reasons the
 // worker passes to `AbortController.abort(reason)` so that an abort is told apart from a failure.
 import type { z } from 'zod';
-import { EngineError } from '../errors.js';
-import type { TaskError } from '../store/items.js';
+import { EngineError } from '../model/errors.js';
+import type { TaskError } from '../model/task-error.js';
 import { TaskFailure } from './context.js';
 
 type JsonValue = z.core.util.JSONType;

@@ -2,8 +2,8 @@
 // and the built-ins pass, fail and wait. The worker owns everything around the attempt (claim,
 // lease, timeout, commit); this module only turns an action and a context into an output or a
 // thrown error that `toTaskError` (errors.ts) classifies.
-import { renderTemplate, type ValueScope } from '../condition.js';
-import type { Compensation, TaskDefinition } from '../definition.js';
+import { renderTemplate, type ValueScope } from '../model/condition.js';
+import type { Compensation, TaskDefinition } from '../model/definition.js';
 import { TaskFailure, type HandlerRegistry, type TaskContext } from './context.js';
 import { executeHttp, type HttpTaskEnv } from './http-task.js';
 import { untilAborted } from './until-aborted.js';

@@ -1,10 +1,10 @@
 // The `http` task kind: render the request from the run input and upstream outputs, refuse hosts
 // outside the allow-list, send it with the attempt's signal, and turn the response into an output
 // or a classified TaskFailure (2xx output; 408/429/5xx and network errors retryable; the rest not).
-import { renderTemplate, type JsonValue, type ValueScope } from '../condition.js';
-import { UnresolvedPlaceholderError } from '../errors.js';
-import type { TaskDefinition } from '../definition.js';
-import { LIMITS, jsonDepthExceeds } from '../limits.js';
+import { renderTemplate, type JsonValue, type ValueScope } from '../model/condition.js';
+import { UnresolvedPlaceholderError } from '../model/errors.js';
+import type { TaskDefinition } from '../model/definition.js';
+import { LIMITS, jsonDepthExceeds } from '../model/limits.js';
 import { TaskFailure, type TaskContext } from './context.js';
 import { truncateUtf8 } from './errors.js';
 import { isHostAllowed } from './host-allow-list.js';

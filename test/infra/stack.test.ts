@@ -11,8 +11,8 @@ import { findFunctionEntries } from '../../infra/constructs/functions.js';
 import { PROJECT_ROOT } from '../../infra/build-app.js';
 import { parseStackConfig } from '../../infra/stack-config.js';
 import type { WorkflowEngineStack } from '../../infra/stack.js';
-import { ENV, QUEUES } from '../../shared/settings.js';
-import { createTableInput, TABLE } from '../../shared/table-schema.js';
+import { ENV, QUEUES } from '../../shared/config/settings.js';
+import { createTableInput, TABLE } from '../../shared/config/table-schema.js';
 import { allowing, refersTo, resourcesOf, statementsOfFunction, synthTemplate } from './support.js';
 
 let template: Template;
@@ -253,7 +253,7 @@ describe('least privilege', () => {
 });
 
 describe('api', () => {
-  it('has exactly the routes of DESIGN.md section 5, all to the api Lambda', () => {
+  it('has exactly the routes of docs/architecture.md, all to the api Lambda', () => {
     const routes = Object.values(resourcesOfType('AWS::ApiGatewayV2::Route'));
     expect(routes.map((r) => r.Properties.RouteKey).sort()).toEqual(
       [

@@ -3,8 +3,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { JsonValue } from '../../shared/condition.js';
-import type { TaskDefinition } from '../../shared/definition.js';
+import type { JsonValue } from '../../shared/model/condition.js';
+import type { TaskDefinition } from '../../shared/model/definition.js';
 import type { TaskContext } from '../../shared/tasks/context.js';
 import { TaskCancelled, toTaskError } from '../../shared/tasks/errors.js';
 import { executeAction, type ExecutorEnv } from '../../shared/tasks/executors.js';

@@ -6,7 +6,7 @@ import { CreateTableCommand, DeleteTableCommand, DynamoDBClient, waitUntilTableE
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { inject } from 'vitest';
 import { LOCAL_AWS } from '../../local/dynamodb-local.js';
-import { createTableInput } from '../../shared/table-schema.js';
+import { createTableInput } from '../../shared/config/table-schema.js';
 
 export interface StreamTable {
   tableName: string;

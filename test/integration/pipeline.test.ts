@@ -3,7 +3,7 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalRuntime } from '../../local/runtime.js';
-import type { RecordedMetrics } from '../../shared/metrics.js';
+import type { RecordedMetrics } from '../../shared/engine/metrics.js';
 import { orderProcessing } from '../../workflows/index.js';
 import { ExecutionLog, register, startRunViaApi, startRuntime, streamRecordsOf, waitForRun, type ApiClient } from './e2e-support.js';
 

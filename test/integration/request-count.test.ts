@@ -7,9 +7,9 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_AWS } from '../../local/dynamodb-local.js';
 import type { LocalRuntime } from '../../local/runtime.js';
-import { assertDefinition } from '../../shared/definition.js';
-import { createDocumentClient } from '../../shared/store/dynamo-client.js';
-import { DynamoStore } from '../../shared/store/dynamo-store.js';
+import { assertDefinition } from '../../shared/model/definition.js';
+import { createDocumentClient } from '../../shared/aws/dynamo/client.js';
+import { DynamoStore } from '../../shared/aws/dynamo/store.js';
 import { startRuntime } from './e2e-support.js';
 
 let runtime: LocalRuntime;

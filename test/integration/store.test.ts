@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertDefinition, type WorkflowDefinitionInput } from '../../shared/definition.js';
-import { ConflictError, PayloadTooLargeError, ValidationError } from '../../shared/errors.js';
-import { DynamoStore, type StoredDefinition } from '../../shared/store/dynamo-store.js';
+import { assertDefinition, type WorkflowDefinitionInput } from '../../shared/model/definition.js';
+import { ConflictError, PayloadTooLargeError, ValidationError } from '../../shared/model/errors.js';
+import { DynamoStore, type StoredDefinition } from '../../shared/aws/dynamo/store.js';
 import { createTestTable, type TestTable } from './support.js';
 
 const orderProcessing: WorkflowDefinitionInput = {

@@ -4,9 +4,9 @@ import { randomUUID } from 'node:crypto';
 import { CreateTableCommand, DeleteTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { inject } from 'vitest';
 import { LOCAL_AWS } from '../../local/dynamodb-local.js';
-import { createDocumentClient } from '../../shared/store/dynamo-client.js';
-import { DynamoStore } from '../../shared/store/dynamo-store.js';
-import { createTableInput } from '../../shared/table-schema.js';
+import { createDocumentClient } from '../../shared/aws/dynamo/client.js';
+import { DynamoStore } from '../../shared/aws/dynamo/store.js';
+import { createTableInput } from '../../shared/config/table-schema.js';
 
 export interface TestTable {
   tableName: string;

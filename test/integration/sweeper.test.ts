@@ -6,11 +6,11 @@ import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/c
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_AWS } from '../../local/dynamodb-local.js';
 import { startSqsServer, type SqsServer } from '../../local/sqs-server.js';
-import { DefinitionCache } from '../../shared/definition-cache.js';
-import { assertDefinition } from '../../shared/definition.js';
-import { TaskQueue } from '../../shared/queue.js';
-import { DynamoStore, type StoredDefinition } from '../../shared/store/dynamo-store.js';
-import { Sweeper } from '../../shared/sweeper.js';
+import { DefinitionCache } from '../../shared/engine/definition-cache.js';
+import { assertDefinition } from '../../shared/model/definition.js';
+import { SqsTaskQueue } from '../../shared/aws/sqs-queue.js';
+import { DynamoStore, type StoredDefinition } from '../../shared/aws/dynamo/store.js';
+import { Sweeper } from '../../shared/engine/sweeper.js';
 import { createTestTable, type TestTable } from './support.js';
 
 let table: TestTable;
@@ -41,7 +41,7 @@ afterAll(async () => {
 /** A sweeper, and the store it writes through, both with the clock at `at`. */
 function sweeperAt(at: Date): Sweeper {
   const store = new DynamoStore({ client: table.client, tableName: table.tableName, now: () => at });
-  return new Sweeper({ store, queue: new TaskQueue({ sqs, queueUrl }), definitions: new DefinitionCache(store), now: () => at });
+  return new Sweeper({ store, queue: new SqsTaskQueue({ sqs, queueUrl }), definitions: new DefinitionCache(store), now: () => at });
 }
 
 async function receiveAll(): Promise<unknown[]> {

@@ -1,8 +1,9 @@
 // Definitions for the engine-core tests: a terse task builder and fast-check arbitraries for
 // random DAGs (each task depends only on earlier ones, then the order is shuffled).
 import fc from 'fast-check';
-import type { Condition, TaskDefinition, TriggerRule, WorkflowDefinition } from '../../shared/definition.js';
-import { TRIGGER_RULES } from '../../shared/definition.js';
+import type { Condition } from '../../shared/model/condition.js';
+import type { TaskDefinition, TriggerRule, WorkflowDefinition } from '../../shared/model/definition.js';
+import { TRIGGER_RULES } from '../../shared/model/definition.js';
 
 type HandlerTask = Extract<TaskDefinition, { type: 'handler' }>;
 

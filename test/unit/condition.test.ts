@@ -6,9 +6,9 @@ import {
   resolvePath,
   type JsonValue,
   type ValueScope,
-} from '../../shared/condition.js';
-import type { Condition, ConditionOp } from '../../shared/definition.js';
-import { UnresolvedPlaceholderError } from '../../shared/errors.js';
+} from '../../shared/model/condition.js';
+import type { Condition, ConditionOp } from '../../shared/model/condition.js';
+import { UnresolvedPlaceholderError } from '../../shared/model/errors.js';
 
 const scope: ValueScope = {
   input: { orderId: 'o-1', amount: 42, tags: ['a', 'b'], nested: { deep: { x: null } }, name: 'Ann' },

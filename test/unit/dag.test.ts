@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkGraph, dependentsIndex, rootTasks, topologicalOrder } from '../../shared/dag.js';
-import { WorkflowDefinitionSchema, parseDefinition, type TaskDefinition } from '../../shared/definition.js';
-import { ValidationError } from '../../shared/errors.js';
+import { dependentsIndex, rootTasks, topologicalOrder } from '../../shared/model/dag.js';
+import { WorkflowDefinitionSchema, checkGraph, parseDefinition, type TaskDefinition } from '../../shared/model/definition.js';
+import { ValidationError } from '../../shared/model/errors.js';
 import { dagArbitrary, descendants, task, workflow } from './arbitraries.js';
 
 function messages(...tasks: TaskDefinition[]): string[] {

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { assertDefinition, parseDefinition, type WorkflowDefinitionInput } from '../../shared/definition.js';
-import { ValidationError } from '../../shared/errors.js';
-import { LIMITS } from '../../shared/limits.js';
-import { definitionVersion } from '../../shared/version.js';
-import { workflow } from '../../shared/workflow-builder.js';
+import { assertDefinition, parseDefinition, type WorkflowDefinitionInput } from '../../shared/model/definition.js';
+import { ValidationError } from '../../shared/model/errors.js';
+import { LIMITS } from '../../shared/model/limits.js';
+import { definitionVersion } from '../../shared/model/version.js';
+import { workflow } from '../../shared/model/builder.js';
 
-/** The example of DESIGN.md section 3, as JSON config. */
+/** The example of docs/architecture.md, as JSON config. */
 const orderProcessing: WorkflowDefinitionInput = {
   id: 'order_processing',
   tasks: [

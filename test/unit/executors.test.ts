@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
-import type { TaskDefinition } from '../../shared/definition.js';
-import { PayloadTooLargeError } from '../../shared/errors.js';
+import type { TaskDefinition } from '../../shared/model/definition.js';
+import { PayloadTooLargeError } from '../../shared/model/errors.js';
 import { TaskFailure, type TaskContext, type TaskHandler } from '../../shared/tasks/context.js';
 import {
   LambdaDeadline,

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { ValueScope } from '../../shared/condition.js';
-import { TRIGGER_RULES, type TriggerRule, type WorkflowDefinition } from '../../shared/definition.js';
+import type { ValueScope } from '../../shared/model/condition.js';
+import { TRIGGER_RULES, type TriggerRule, type WorkflowDefinition } from '../../shared/model/definition.js';
 import {
   countDependencies,
   decideTask,
@@ -10,8 +10,8 @@ import {
   settle,
   type DependencyCounts,
   type JoinDecision,
-} from '../../shared/join-rules.js';
-import { FINAL_TASK_STATUSES, TASK_STATUSES, type TaskStatus } from '../../shared/states.js';
+} from '../../shared/engine/join-rules.js';
+import { FINAL_TASK_STATUSES, TASK_STATUSES, type TaskStatus } from '../../shared/model/states.js';
 import { dagArbitrary, task, workflow } from './arbitraries.js';
 
 function counts(total: number, c: Partial<Omit<DependencyCounts, 'total'>> = {}): DependencyCounts {

@@ -2,7 +2,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { TaskFailure } from '../../shared/tasks/context.js';
-import { createLambdaInvoker, functionNameOf, isFunctionAllowed } from '../../shared/tasks/lambda-invoker.js';
+import { createLambdaInvoker, functionNameOf, isFunctionAllowed } from '../../shared/aws/lambda-invoker.js';
 
 const lambda = mockClient(LambdaClient);
 const ARN = 'arn:aws:lambda:eu-west-1:123456789012:function:score-order';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseDefinition } from '../../shared/definition.js';
-import { LIMITS, jsonDepthExceeds } from '../../shared/limits.js';
+import { parseDefinition } from '../../shared/model/definition.js';
+import { LIMITS, jsonDepthExceeds } from '../../shared/model/limits.js';
 
 function nested(depth: number): unknown {
   let value: unknown = 1;

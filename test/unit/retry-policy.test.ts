@@ -1,14 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { RetryPolicy } from '../../shared/definition.js';
-import { LIMITS } from '../../shared/limits.js';
+import type { RetryPolicy } from '../../shared/model/definition.js';
+import { LIMITS } from '../../shared/model/limits.js';
 import {
   SQS_MAX_DELAY_SECONDS,
   backoffCeilingSeconds,
   retryDelaySeconds,
   retryPlacement,
   shouldRetry,
-} from '../../shared/retry-policy.js';
+} from '../../shared/engine/retry-policy.js';
 
 const policy: RetryPolicy = { maxRetries: 3, initialDelaySeconds: 1, backoffRate: 2, maxDelaySeconds: 300 };
 const retryable = { name: 'Timeout', retryable: true };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { percentile, taskStats } from '../../shared/run-stats.js';
-import type { AttemptRecord, TaskRecord } from '../../shared/store/dynamo-store.js';
+import { percentile, taskStats } from '../../shared/engine/run-stats.js';
+import type { AttemptRecord, TaskRecord } from '../../shared/aws/dynamo/store.js';
 
 function task(taskId: string, status: TaskRecord['status'], attempts: Array<Pick<AttemptRecord, 'durationMs' | 'outcome'>>): TaskRecord {
   return {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IllegalTransitionError } from '../../shared/errors.js';
+import { IllegalTransitionError } from '../../shared/model/errors.js';
 import {
   RUN_TRANSITIONS,
   TASK_TRANSITIONS,
@@ -9,7 +9,7 @@ import {
   canTransitionTask,
   runStatusesThatCanMoveTo,
   taskStatusesThatCanMoveTo,
-} from '../../shared/state-machine.js';
+} from '../../shared/model/transitions.js';
 import {
   FINAL_RUN_STATUSES,
   FINAL_TASK_STATUSES,
@@ -17,7 +17,7 @@ import {
   TASK_STATUSES,
   type RunStatus,
   type TaskStatus,
-} from '../../shared/states.js';
+} from '../../shared/model/states.js';
 
 function reachableFrom<S extends string>(start: S, table: Readonly<Record<S, readonly S[]>>): Set<S> {
   const seen = new Set<S>([start]);

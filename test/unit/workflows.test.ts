@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { ValueScope } from '../../shared/condition.js';
-import { parseDefinition, type WorkflowDefinition } from '../../shared/definition.js';
-import { topologicalOrder } from '../../shared/dag.js';
-import { decideTask } from '../../shared/join-rules.js';
-import type { TaskStatus } from '../../shared/states.js';
+import type { ValueScope } from '../../shared/model/condition.js';
+import { parseDefinition, type WorkflowDefinition } from '../../shared/model/definition.js';
+import { topologicalOrder } from '../../shared/model/dag.js';
+import { decideTask } from '../../shared/engine/join-rules.js';
+import type { TaskStatus } from '../../shared/model/states.js';
 import type { TaskContext } from '../../shared/tasks/context.js';
 import { TaskCancelled, toTaskError } from '../../shared/tasks/errors.js';
 import { compensationAction, executeAction, type ExecutableAction } from '../../shared/tasks/executors.js';
-import type { TaskError } from '../../shared/store/items.js';
+import type { TaskError } from '../../shared/model/task-error.js';
 import { dataPipeline, exampleWorkflows, handlers, orderProcessing } from '../../workflows/index.js';
 import { APPROVAL_LIMIT } from '../../workflows/order-handlers.js';
 import { PIPELINE_PARTITIONS } from '../../workflows/pipeline-handlers.js';
@@ -105,7 +105,7 @@ describe('example workflows', () => {
     }
   });
 
-  it('order_processing is exactly the definition of DESIGN.md section 3', () => {
+  it('order_processing is exactly the definition of docs/architecture.md', () => {
     expect(orderProcessing.toJSON()).toEqual({
       id: 'order_processing',
       tasks: [

@@ -1,8 +1,8 @@
 // The one module that talks to DynamoDB. It owns the single-table layout (items.ts) and turns
 // every conditional write into a named outcome: a lost race, a stale attempt or a replay is a
-// value callers branch on, not a thrown SDK error (STYLE.md practice 2).
+// value callers branch on, not a thrown SDK error.
 //
-// Invariants kept here (DESIGN.md section 4):
+// Invariants kept here (docs/architecture.md):
 // - a claim moves QUEUED -> RUNNING only for the expected attempt, and hands out a lease token;
 // - a result is committed only while the attempt and the lease token still match (fencing), in
 //   the same transaction that counts the task as finished on its run, so the count is exact;
@@ -27,14 +27,15 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { z } from 'zod';
-import { compensatedTaskId } from '../compensation.js';
-import { WorkflowDefinitionSchema, type WorkflowDefinition } from '../definition.js';
-import { ConflictError, EngineError, PayloadTooLargeError, ValidationError } from '../errors.js';
-import { LIMITS } from '../limits.js';
-import type { RunStatus, TaskStatus } from '../states.js';
-import { TIMINGS } from '../settings.js';
-import { TABLE } from '../table-schema.js';
-import { definitionVersion } from '../version.js';
+import { compensatedTaskId } from '../../engine/compensation.js';
+import { WorkflowDefinitionSchema, type WorkflowDefinition } from '../../model/definition.js';
+import { ConflictError, EngineError, PayloadTooLargeError, ValidationError } from '../../model/errors.js';
+import { LIMITS } from '../../model/limits.js';
+import type { TaskError } from '../../model/task-error.js';
+import type { RunStatus, TaskStatus } from '../../model/states.js';
+import { TIMINGS } from '../../config/settings.js';
+import { TABLE } from '../../config/table-schema.js';
+import { definitionVersion } from '../../model/version.js';
 import {
   DefinitionItemSchema,
   IdempotencyItemSchema,
@@ -47,11 +48,11 @@ import {
   parseItem,
   type AttemptRecord,
   type RunItem,
-  type TaskError,
   type TaskItem,
 } from './items.js';
 
-export type { AttemptRecord, TaskError } from './items.js';
+export type { AttemptRecord } from './items.js';
+export type { TaskError } from '../../model/task-error.js';
 
 export interface StoredDefinition {
   workflowId: string;
@@ -1462,7 +1463,7 @@ export class DynamoStore {
 
   /**
    * Moves a task into a final state and counts it as finished on its run, in one transaction, so
-   * the run's count is exact however often the move is attempted (DESIGN.md invariant 3).
+   * the run's count is exact however often the move is attempted (docs/architecture.md, invariants).
    */
   private async finishTask(params: {
     runId: string;

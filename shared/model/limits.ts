@@ -1,5 +1,5 @@
 // The engine's size and range limits, in one place. Item sizes must stay under DynamoDB's
-// 400 KB per item (DESIGN.md invariant 5): a task item carries its output, its checkpoint and its
+// 400 KB per item (docs/architecture.md, invariants): a task item carries its output, its checkpoint and its
 // error, and a run item carries its input, so each is bounded well below that.
 
 export const LIMITS = {

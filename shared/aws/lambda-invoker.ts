@@ -2,8 +2,8 @@
 // on the allow-list (LAMBDA_ALLOWED_FUNCTIONS, the same list the stack grants invoke rights on)
 // may be called. A function error is the task's failure, named by the function's errorType.
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
-import { TaskFailure } from './context.js';
-import type { LambdaInvoker } from './executors.js';
+import { TaskFailure } from '../tasks/context.js';
+import type { LambdaInvoker } from '../tasks/executors.js';
 
 /** The function name of a name, a partial ARN or a full ARN (with or without a qualifier). */
 export function functionNameOf(nameOrArn: string): string {

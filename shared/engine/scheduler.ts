@@ -1,24 +1,25 @@
 // The scheduler: reacts to one changed item of the table (a stream record) and does only the work
-// that change calls for (DESIGN.md invariant 2):
+// that change calls for (docs/architecture.md, invariants):
 // - a run became visible (RUNNING)   -> queue its root tasks;
 // - a task reached a final state     -> record it on each dependent (idempotent set ADD) and
 //                                       queue or skip the dependents whose join rule is now decided;
 // - a run's last task finished       -> finish the run, exactly once (conditional write).
 // Work per change is O(out-degree of the changed task); the run is never scanned.
 import { compensableAncestors, compensatedTaskId, compensationTaskId, planCompensations } from './compensation.js';
-import { evaluateCondition, type ValueScope } from './condition.js';
+import { evaluateCondition, type ValueScope } from '../model/condition.js';
 import { forEachLimited } from './concurrency.js';
-import { rootTasks } from './dag.js';
+import { rootTasks } from '../model/dag.js';
 import type { DefinitionCache } from './definition-cache.js';
 import { taskOf } from './definition-cache.js';
-import type { TaskDefinition } from './definition.js';
+import type { TaskDefinition } from '../model/definition.js';
 import { decideTask } from './join-rules.js';
-import { ENGINE_METRICS, RecordedMetrics, type EngineMetrics } from './metrics.js';
-import type { OutgoingMessage, TaskQueue } from './queue.js';
-import { QUEUES, TIMINGS } from './settings.js';
-import { isFinalTaskStatus, type TaskStatus } from './states.js';
-import type { DynamoStore, TaskError, TaskRecord } from './store/dynamo-store.js';
-import type { RunItem, TaskItem } from './store/items.js';
+import { ENGINE_METRICS } from '../config/metrics.js';
+import { RecordedMetrics, type EngineMetrics } from './metrics.js';
+import type { OutgoingMessage, TaskQueue } from './messages.js';
+import { QUEUES, TIMINGS } from '../config/settings.js';
+import { isFinalTaskStatus, type TaskStatus } from '../model/states.js';
+import type { DynamoStore, TaskError, TaskRecord } from '../aws/dynamo/store.js';
+import type { RunItem, TaskItem } from '../aws/dynamo/items.js';
 
 /** One changed item, as a stream record shows it (images parsed). */
 export type StoreChange =

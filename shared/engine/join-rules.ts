@@ -2,9 +2,10 @@
 // Join rules follow Airflow's trigger rules and are decided as early as the finished
 // dependencies allow, so a task is never held back waiting for an upstream that cannot change
 // the answer.
-import { evaluateCondition, type ValueScope } from './condition.js';
-import type { Condition, TriggerRule } from './definition.js';
-import { isFinalTaskStatus, type TaskStatus } from './states.js';
+import { evaluateCondition, type ValueScope } from '../model/condition.js';
+import type { Condition } from '../model/condition.js';
+import type { TriggerRule } from '../model/definition.js';
+import { isFinalTaskStatus, type TaskStatus } from '../model/states.js';
 
 /** How many of a task's direct dependencies ended in each final state. */
 export interface DependencyCounts {

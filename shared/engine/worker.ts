@@ -5,16 +5,17 @@
 // A task's own error is a result; only infrastructure errors escape (and the message is retried).
 import type { DefinitionCache } from './definition-cache.js';
 import { executionPlan, type ExecutionPlan } from './execution-plan.js';
-import { ENGINE_METRICS, RecordedMetrics, type EngineMetricName, type EngineMetrics } from './metrics.js';
-import { PayloadTooLargeError } from './errors.js';
-import type { TaskMessage, TaskQueue } from './queue.js';
+import { ENGINE_METRICS, type EngineMetricName } from '../config/metrics.js';
+import { RecordedMetrics, type EngineMetrics } from './metrics.js';
+import { PayloadTooLargeError } from '../model/errors.js';
+import type { TaskMessage, TaskQueue } from './messages.js';
 import { retryDelaySeconds, retryPlacement, shouldRetry } from './retry-policy.js';
-import { QUEUES, TIMINGS } from './settings.js';
-import type { DynamoStore, RunRecord, TaskError, TaskRecord } from './store/dynamo-store.js';
-import type { TaskContext, TaskLogger } from './tasks/context.js';
-import { LambdaDeadline, TaskCancelled, TaskTimedOut, toTaskError } from './tasks/errors.js';
-import { executeAction, type ExecutorEnv } from './tasks/executors.js';
-import { untilAborted } from './tasks/until-aborted.js';
+import { QUEUES, TIMINGS } from '../config/settings.js';
+import type { DynamoStore, RunRecord, TaskError, TaskRecord } from '../aws/dynamo/store.js';
+import type { TaskContext, TaskLogger } from '../tasks/context.js';
+import { LambdaDeadline, TaskCancelled, TaskTimedOut, toTaskError } from '../tasks/errors.js';
+import { executeAction, type ExecutorEnv } from '../tasks/executors.js';
+import { untilAborted } from '../tasks/until-aborted.js';
 
 export interface WorkerDeps {
   store: DynamoStore;

@@ -1,9 +1,7 @@
-// The task graph: registration checks (duplicates, unknown or repeated dependencies, cycles,
-// references to tasks that are not dependencies), a deterministic topological order, and the
-// dependents index the scheduler walks so that each event costs O(out-degree of the task).
+// The task graph: registration checks (duplicates, unknown or repeated dependencies, cycles), a
+// deterministic topological order, and the dependents index the scheduler walks so that each event
+// costs O(out-degree of the task). It knows tasks only as ids and dependencies.
 // Everything here is iterative and O(V+E): a workflow may have thousands of tasks in a chain.
-import { conditionPaths, placeholderPaths, VALUE_PATH_PATTERN, type JsonValue } from './condition.js';
-import type { Compensation, TaskDefinition, WorkflowDefinition } from './definition.js';
 import { ValidationError, type Problem } from './errors.js';
 
 /** The part of a task the graph functions need. */
@@ -17,19 +15,19 @@ export interface TaskGraph {
 }
 
 /**
- * Every graph problem in a parsed definition, each naming its task. Cycles are printed in
+ * Every graph problem of a list of tasks, each naming its task. Cycles are printed in
  * execution order (`a -> b` means b depends on a), one cycle per strongly connected component,
  * starting from the task that comes first in the definition.
  */
-export function checkGraph(definition: WorkflowDefinition): Problem[] {
+export function graphProblems(tasks: readonly TaskNode[]): Problem[] {
   const problems: Problem[] = [];
   const occurrences = new Map<string, number>();
-  for (const task of definition.tasks) occurrences.set(task.id, (occurrences.get(task.id) ?? 0) + 1);
+  for (const task of tasks) occurrences.set(task.id, (occurrences.get(task.id) ?? 0) + 1);
   for (const [id, count] of occurrences) {
     if (count > 1) problems.push({ path: `tasks.${id}.id`, message: `task id "${id}" is used by ${count} tasks` });
   }
 
-  for (const task of definition.tasks) {
+  for (const task of tasks) {
     const seen = new Set<string>();
     const reported = new Set<string>();
     for (const dependency of task.dependsOn) {
@@ -50,8 +48,7 @@ export function checkGraph(definition: WorkflowDefinition): Problem[] {
     }
   }
 
-  problems.push(...findCycles(definition.tasks).map((cycle) => cycleProblem(cycle)));
-  for (const task of definition.tasks) problems.push(...referenceProblems(task, occurrences));
+  problems.push(...findCycles(tasks).map((cycle) => cycleProblem(cycle)));
   return problems;
 }
 
@@ -299,68 +296,4 @@ class MinHeap {
     }
     return top;
   }
-}
-
-// ---- references ----------------------------------------------------------------------------
-
-/** Where a task refers to values by path, each with the problem path it is reported under. */
-function referenceSites(task: TaskDefinition): Array<{ where: string; paths: string[]; isCompensation: boolean }> {
-  const sites: Array<{ where: string; paths: string[]; isCompensation: boolean }> = [];
-  if (task.when !== undefined) sites.push({ where: 'when', paths: conditionPaths(task.when), isCompensation: false });
-  if (task.type === 'http') sites.push(...httpSites('http', task.http, false));
-  const compensation: Compensation | undefined = task.compensate;
-  if (typeof compensation === 'object' && compensation.type === 'http') {
-    sites.push(...httpSites('compensate.http', compensation.http, true));
-  }
-  return sites;
-}
-
-function httpSites(
-  prefix: string,
-  http: { url: string; headers: Record<string, string>; body?: JsonValue | undefined },
-  isCompensation: boolean,
-): Array<{ where: string; paths: string[]; isCompensation: boolean }> {
-  const sites = [{ where: `${prefix}.url`, paths: placeholderPaths(http.url), isCompensation }];
-  for (const [name, value] of Object.entries(http.headers)) {
-    sites.push({ where: `${prefix}.headers.${name}`, paths: placeholderPaths(value), isCompensation });
-  }
-  if (http.body !== undefined) {
-    sites.push({ where: `${prefix}.body`, paths: placeholderPaths(http.body), isCompensation });
-  }
-  return sites;
-}
-
-/**
- * `upstream.X` is only in scope when X is a direct dependency: the scheduler hands a task the
- * outputs of its dependencies and nothing else. A compensation may also read the output of the
- * task it undoes (`upstream.<thisTask>.output`), since that is what it needs to undo it.
- */
-function referenceProblems(task: TaskDefinition, known: ReadonlyMap<string, number>): Problem[] {
-  const problems: Problem[] = [];
-  const dependencies = new Set(task.dependsOn);
-  for (const site of referenceSites(task)) {
-    const path = `tasks.${task.id}.${site.where}`;
-    const reported = new Set<string>();
-    for (const valuePath of site.paths) {
-      if (reported.has(valuePath)) continue;
-      reported.add(valuePath);
-      if (!VALUE_PATH_PATTERN.test(valuePath)) {
-        problems.push({
-          path,
-          message:
-            `task "${task.id}" refers to "${valuePath}": ` +
-            'a path must be input[.field...] or upstream.<taskId>.output[.field...]',
-        });
-        continue;
-      }
-      if (!valuePath.startsWith('upstream.')) continue;
-      const referenced = valuePath.split('.')[1] ?? '';
-      if (dependencies.has(referenced) || (site.isCompensation && referenced === task.id)) continue;
-      const message = known.has(referenced)
-        ? `task "${task.id}" refers to ${valuePath} but does not depend on task "${referenced}"`
-        : `task "${task.id}" refers to ${valuePath} of unknown task "${referenced}"`;
-      problems.push({ path, message });
-    }
-  }
-  return problems;
 }

@@ -5,7 +5,7 @@
 // A compensation is a task run of its own, `compensate:<taskId>`, so it is queued, claimed,
 // retried, swept and kept in the history exactly like a task. (`:` cannot appear in task ids.)
 import type { LoadedDefinition } from './definition-cache.js';
-import type { Compensation, RetryPolicy } from './definition.js';
+import type { Compensation, RetryPolicy } from '../model/definition.js';
 
 const PREFIX = 'compensate:';
 

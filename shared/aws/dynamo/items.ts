@@ -1,10 +1,11 @@
-// The shapes of the table's items (DESIGN.md section 4) and the records the store hands out.
+// The shapes of the table's items (docs/architecture.md) and the records the store hands out.
 // Items are parsed with zod on the way out of DynamoDB, so a malformed item is an error that
 // names its key and attribute, never a silently wrong object.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { TASK_STATUSES, RUN_STATUSES } from '../states.js';
-import { TABLE } from '../table-schema.js';
+import { TaskErrorSchema } from '../../model/task-error.js';
+import { TASK_STATUSES, RUN_STATUSES } from '../../model/states.js';
+import { TABLE } from '../../config/table-schema.js';
 
 export const keys = {
   workflowCatalog: () => ({ pk: 'WORKFLOWS' }),
@@ -23,14 +24,6 @@ export function expiryShard(runId: string, taskId: string): string {
   return `EXP#${digest.readUInt32BE(0) % TABLE.indexes.expiries.shardCount}`;
 }
 
-export const TaskErrorSchema = z.object({
-  name: z.string(),
-  message: z.string(),
-  retryable: z.boolean(),
-  details: z.json().optional(),
-});
-/** What a failed attempt left behind; `name` is what retry policies match on. */
-export type TaskError = z.infer<typeof TaskErrorSchema>;
 
 /**
  * The run's own status, plus two internal ones: CREATING while a large run's tasks are being

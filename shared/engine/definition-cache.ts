@@ -1,9 +1,9 @@
 // Definitions are immutable per version, so each container reads a version once and keeps it,
 // with the indexes the scheduler and worker need (tasks by id, dependents by task).
-import { dependentsIndex } from './dag.js';
-import type { TaskDefinition } from './definition.js';
-import { NotFoundError } from './errors.js';
-import type { DynamoStore, StoredDefinition } from './store/dynamo-store.js';
+import { dependentsIndex } from '../model/dag.js';
+import type { TaskDefinition } from '../model/definition.js';
+import { NotFoundError } from '../model/errors.js';
+import type { DynamoStore, StoredDefinition } from '../aws/dynamo/store.js';
 
 export interface LoadedDefinition extends StoredDefinition {
   tasksById: ReadonlyMap<string, TaskDefinition>;

@@ -1,32 +1,15 @@
-// The one module that talks to SQS: the task message format and sending messages in batches.
-// A message names one attempt of one task; the worker's claim makes duplicates harmless.
+// The one module that talks to SQS: sending task messages in batches of ten, retrying the entries
+// SQS refuses. A message names one attempt of one task; the worker's claim makes duplicates harmless.
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { z } from 'zod';
-import { EngineError } from './errors.js';
-import { QUEUES } from './settings.js';
-
-export const TaskMessageSchema = z.strictObject({
-  runId: z.string().min(1),
-  taskId: z.string().min(1),
-  attempt: z.int().min(1),
-  workflowId: z.string().min(1),
-  version: z.string().min(1),
-  /** Epoch ms before which the task must not start (a `wait` task's end). */
-  notBefore: z.number().optional(),
-});
-export type TaskMessage = z.infer<typeof TaskMessageSchema>;
-
-export interface OutgoingMessage {
-  message: TaskMessage;
-  /** 0..900 seconds. */
-  delaySeconds?: number;
-}
+import type { OutgoingMessage, TaskQueue } from '../engine/messages.js';
+import { EngineError } from '../model/errors.js';
+import { QUEUES } from '../config/settings.js';
 
 /** SQS's limit on entries in one SendMessageBatch call. */
 const SEND_BATCH_SIZE = 10;
 const SEND_ATTEMPTS = 5;
 
-export class TaskQueue {
+export class SqsTaskQueue implements TaskQueue {
   private readonly sqs: SQSClient;
   private readonly queueUrl: string;
 

@@ -1,6 +1,6 @@
 // Whether a failed attempt is retried, and after how long: exponential backoff with full jitter
 // (delay drawn uniformly from [0, ceiling)), the randomness passed in so the core stays pure.
-import type { RetryPolicy } from './definition.js';
+import type { RetryPolicy } from '../model/definition.js';
 
 /** SQS's largest DelaySeconds; a longer backoff parks the task as WAITING for the sweeper. */
 export const SQS_MAX_DELAY_SECONDS = 900;

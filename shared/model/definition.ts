@@ -1,10 +1,10 @@
-// The workflow model: one zod schema for a definition (DESIGN.md section 3). The JSON config form
+// The workflow model: one zod schema for a definition (docs/architecture.md). The JSON config form
 // and the TypeScript builder both go through `parseDefinition`, which adds the graph checks of
 // dag.ts and the size limits, and returns the normalized definition (every default made explicit),
 // which is what gets content-hashed and stored.
 import { z } from 'zod';
-import { VALUE_PATH_PATTERN } from './condition.js';
-import { checkGraph } from './dag.js';
+import { conditionPaths, placeholderPaths, VALUE_PATH_PATTERN, type Condition, type JsonValue, CONDITION_OPS } from './condition.js';
+import { graphProblems } from './dag.js';
 import { ValidationError, type Problem } from './errors.js';
 import { LIMITS, jsonByteLength, jsonDepthExceeds } from './limits.js';
 
@@ -22,15 +22,10 @@ export const TRIGGER_RULES = [
 ] as const;
 export type TriggerRule = (typeof TRIGGER_RULES)[number];
 
-export const CONDITION_OPS = ['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'exists'] as const;
-export type ConditionOp = (typeof CONDITION_OPS)[number];
 
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
 export const ID_PATTERN = /^[A-Za-z][A-Za-z0-9_-]*$/;
-// Lives in condition.ts, which owns paths; re-exported so the schema's public names stay put
-// and dag.ts need not import this module (which imports dag.ts: no import cycle).
-export { VALUE_PATH_PATTERN };
 
 /** A workflow or task id: what the definition accepts, and what API routes accept in a path. */
 export const id = (what: string) =>
@@ -82,11 +77,6 @@ export const RetryPolicySchema = z
   });
 export type RetryPolicy = z.output<typeof RetryPolicySchema>;
 
-export type Condition =
-  | { path: string; op: ConditionOp; value?: z.core.util.JSONType }
-  | { all: Condition[] }
-  | { any: Condition[] }
-  | { not: Condition };
 
 const ConditionLeafSchema = z
   .strictObject({
@@ -373,4 +363,78 @@ export function reservedKeyPaths(value: unknown): string[][] {
     }
   }
   return found;
+}
+
+/**
+ * Every graph problem in a parsed definition, each naming its task: duplicates, unknown or repeated
+ * dependencies and cycles (dag.ts), then references to values of tasks that are not dependencies.
+ */
+export function checkGraph(definition: WorkflowDefinition): Problem[] {
+  const problems = graphProblems(definition.tasks);
+  const known = new Map(definition.tasks.map((task, i) => [task.id, i]));
+  for (const task of definition.tasks) problems.push(...referenceProblems(task, known));
+  return problems;
+}
+
+
+/** Where a task refers to values by path, each with the problem path it is reported under. */
+function referenceSites(task: TaskDefinition): Array<{ where: string; paths: string[]; isCompensation: boolean }> {
+  const sites: Array<{ where: string; paths: string[]; isCompensation: boolean }> = [];
+  if (task.when !== undefined) sites.push({ where: 'when', paths: conditionPaths(task.when), isCompensation: false });
+  if (task.type === 'http') sites.push(...httpSites('http', task.http, false));
+  const compensation: Compensation | undefined = task.compensate;
+  if (typeof compensation === 'object' && compensation.type === 'http') {
+    sites.push(...httpSites('compensate.http', compensation.http, true));
+  }
+  return sites;
+}
+
+function httpSites(
+  prefix: string,
+  http: { url: string; headers: Record<string, string>; body?: JsonValue | undefined },
+  isCompensation: boolean,
+): Array<{ where: string; paths: string[]; isCompensation: boolean }> {
+  const sites = [{ where: `${prefix}.url`, paths: placeholderPaths(http.url), isCompensation }];
+  for (const [name, value] of Object.entries(http.headers)) {
+    sites.push({ where: `${prefix}.headers.${name}`, paths: placeholderPaths(value), isCompensation });
+  }
+  if (http.body !== undefined) {
+    sites.push({ where: `${prefix}.body`, paths: placeholderPaths(http.body), isCompensation });
+  }
+  return sites;
+}
+
+/**
+ * `upstream.X` is only in scope when X is a direct dependency: the scheduler hands a task the
+ * outputs of its dependencies and nothing else. A compensation may also read the output of the
+ * task it undoes (`upstream.<thisTask>.output`), since that is what it needs to undo it.
+ */
+function referenceProblems(task: TaskDefinition, known: ReadonlyMap<string, number>): Problem[] {
+  const problems: Problem[] = [];
+  const dependencies = new Set(task.dependsOn);
+  for (const site of referenceSites(task)) {
+    const path = `tasks.${task.id}.${site.where}`;
+    const reported = new Set<string>();
+    for (const valuePath of site.paths) {
+      if (reported.has(valuePath)) continue;
+      reported.add(valuePath);
+      if (!VALUE_PATH_PATTERN.test(valuePath)) {
+        problems.push({
+          path,
+          message:
+            `task "${task.id}" refers to "${valuePath}": ` +
+            'a path must be input[.field...] or upstream.<taskId>.output[.field...]',
+        });
+        continue;
+      }
+      if (!valuePath.startsWith('upstream.')) continue;
+      const referenced = valuePath.split('.')[1] ?? '';
+      if (dependencies.has(referenced) || (site.isCompensation && referenced === task.id)) continue;
+      const message = known.has(referenced)
+        ? `task "${task.id}" refers to ${valuePath} but does not depend on task "${referenced}"`
+        : `task "${task.id}" refers to ${valuePath} of unknown task "${referenced}"`;
+      problems.push({ path, message });
+    }
+  }
+  return problems;
 }

@@ -1,4 +1,4 @@
-// The names of task and run states (DESIGN.md section 4). The seed's names are kept as they are;
+// The names of task and run states (docs/architecture.md). The seed's names are kept as they are;
 // the transition tables that say which moves are legal live in state-machine.ts.
 
 export const TASK_STATUSES = [

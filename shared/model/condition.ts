@@ -2,10 +2,19 @@
 // templates. Both read the same scope (run input + upstream outputs) through `resolvePath`, and
 // neither ever evaluates code: a condition is data interpreted by a fixed set of operators.
 import type { z } from 'zod';
-import type { Condition } from './definition.js';
 import { UnresolvedPlaceholderError } from './errors.js';
 
 export type JsonValue = z.core.util.JSONType;
+
+export const CONDITION_OPS = ['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'exists'] as const;
+export type ConditionOp = (typeof CONDITION_OPS)[number];
+
+/** A `when` condition: a comparison at a path, or all/any/not of conditions. Data, never code. */
+export type Condition =
+  | { path: string; op: ConditionOp; value?: JsonValue }
+  | { all: Condition[] }
+  | { any: Condition[] }
+  | { not: Condition };
 
 /** `input`, `input.a.b`, `upstream.<taskId>.output` or `upstream.<taskId>.output.a.b`. */
 export const VALUE_PATH_PATTERN = /^(input|upstream\.[A-Za-z][A-Za-z0-9_-]*\.output)(\.[A-Za-z0-9_-]+)*$/;

@@ -3,8 +3,8 @@
 // stream (a cancelled run's tasks are stopped, a resumed run's ready tasks are queued).
 import { compensatedTaskId } from './compensation.js';
 import type { DefinitionCache } from './definition-cache.js';
-import { ConflictError, NotFoundError } from './errors.js';
-import type { DynamoStore, RunWithTasks, StoredDefinition, TaskError } from './store/dynamo-store.js';
+import { ConflictError, NotFoundError } from '../model/errors.js';
+import type { DynamoStore, RunWithTasks, StoredDefinition, TaskError } from '../aws/dynamo/store.js';
 
 export async function cancelRun(store: DynamoStore, runId: string, reason = 'cancelled by request'): Promise<{ runId: string; status: 'CANCELLING' }> {
   const result = await store.requestCancel(runId, reason);

@@ -2,8 +2,8 @@
 // runs the plan; the sweeper uses it to decide what an expired lease means (retry or fail).
 import { compensatedTaskId, compensationSettings } from './compensation.js';
 import { taskOf, type LoadedDefinition } from './definition-cache.js';
-import type { RetryPolicy } from './definition.js';
-import { compensationAction, type ExecutableAction } from './tasks/executors.js';
+import type { RetryPolicy } from '../model/definition.js';
+import { compensationAction, type ExecutableAction } from '../tasks/executors.js';
 
 /** What one message asks the worker to run: a task, or the compensation of one. */
 export interface ExecutionPlan {

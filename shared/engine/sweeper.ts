@@ -1,4 +1,4 @@
-// The sweeper: the safety net that finds what nothing else will move (DESIGN.md section 1). It
+// The sweeper: the safety net that finds what nothing else will move (docs/architecture.md). It
 // reads only the sparse expiry index (never a scan) and, for each item past its deadline:
 // - RUNNING: the lease expired (worker crashed, or the attempt outlived its timeout): the attempt
 //   counts as timed out, and the task is retried by its policy or FAILED;
@@ -10,12 +10,13 @@
 // Every write is conditional on what was read, so sweepers that overlap do each thing once.
 import type { DefinitionCache } from './definition-cache.js';
 import { executionPlan } from './execution-plan.js';
-import { ENGINE_METRICS, RecordedMetrics, type EngineMetrics } from './metrics.js';
-import type { OutgoingMessage, TaskQueue } from './queue.js';
+import { ENGINE_METRICS } from '../config/metrics.js';
+import { RecordedMetrics, type EngineMetrics } from './metrics.js';
+import type { OutgoingMessage, TaskQueue } from './messages.js';
 import { retryDelaySeconds, retryPlacement, shouldRetry } from './retry-policy.js';
 import { forEachLimited } from './concurrency.js';
-import { QUEUES, TIMINGS } from './settings.js';
-import type { DueRun, DueTask, DynamoStore } from './store/dynamo-store.js';
+import { QUEUES, TIMINGS } from '../config/settings.js';
+import type { DueRun, DueTask, DynamoStore } from '../aws/dynamo/store.js';
 
 export interface SweeperDeps {
   store: DynamoStore;

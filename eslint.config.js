@@ -11,7 +11,6 @@ const folders = (...names) => names.map((name) => `**/${name}/**`);
 function layer(files, forbidden, why, packages = []) {
   return {
     files,
-    ignores: NOT_YET_LAYERED,
     rules: {
       'no-restricted-imports': [
         'error',
@@ -28,19 +27,6 @@ function layer(files, forbidden, why, packages = []) {
 
 const OUTER = ['lambdas', 'local', 'workflows', 'infra', 'test', 'bench'];
 
-/** Files still on the old structure (the store's classes as types; all handlers in every Lambda). */
-const NOT_YET_LAYERED = [
-  'shared/engine/definition-cache.ts',
-  'shared/engine/run-control.ts',
-  'shared/engine/run-stats.ts',
-  'shared/engine/scheduler.ts',
-  'shared/engine/sweeper.ts',
-  'shared/engine/worker.ts',
-  'lambdas/api/index.ts',
-  'lambdas/dlq/index.ts',
-  'lambdas/scheduler/index.ts',
-  'lambdas/sweeper/index.ts',
-];
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'cdk.out/**', '.local-data/**', 'coverage/**', 'examples/*/node_modules/**', 'examples/*/cdk.out/**'] },

@@ -44,8 +44,8 @@ async function main(): Promise<void> {
         { id: 'sink', type: 'pass', dependsOn: middle },
       ],
     });
-    const { version } = await runtime.engine.store.saveDefinition(definition);
-    const stored = await runtime.engine.store.getDefinition(definition.id, version);
+    const { version } = await runtime.engine.store.definitions.saveDefinition(definition);
+    const stored = await runtime.engine.store.definitions.getDefinition(definition.id, version);
     if (stored === undefined) throw new Error('definition not saved');
     const tasksPerRun = definition.tasks.length;
     const metrics = runtime.engine.metrics as RecordedMetrics;
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
     const started = Date.now();
     const runIds = await Promise.all(
       Array.from({ length: runs }, async () => {
-        const { runId } = await runtime.engine.store.createRun({ runId: randomUUID(), definition: stored, input: {} });
+        const { runId } = await runtime.engine.runControl.start({ runId: randomUUID(), definition: stored, input: {} });
         return runId;
       }),
     );
@@ -63,7 +63,7 @@ async function main(): Promise<void> {
     const pending = new Set(runIds);
     while (pending.size > 0) {
       for (const runId of [...pending]) {
-        const run = await runtime.engine.store.getRun(runId);
+        const run = await runtime.engine.store.runs.getRun(runId);
         if (run?.status === 'COMPLETED' || run?.status === 'FAILED') {
           pending.delete(runId);
           if (run.completedAt !== undefined) durations.push(Date.parse(run.completedAt) - Date.parse(run.createdAt));

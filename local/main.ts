@@ -52,13 +52,13 @@ async function main(): Promise<void> {
   for (const builder of exampleWorkflows) {
     const definition = builder.build({ knownHandlers: new Set(handlers.keys()) });
     // A restart must not make this version the latest again if a newer one was registered since.
-    const { version, created } = await runtime.engine.store.saveDefinition(definition, { makeLatest: 'if-created' });
+    const { version, created } = await runtime.engine.store.definitions.saveDefinition(definition, { makeLatest: 'if-created' });
     const tasks = `${definition.tasks.length} tasks`;
     if (created) {
       console.log(`registered workflow ${definition.id} (version ${version}, ${tasks})`);
       continue;
     }
-    const latest = (await runtime.engine.store.getWorkflow(definition.id))?.latestVersion;
+    const latest = (await runtime.engine.store.definitions.getWorkflow(definition.id))?.latestVersion;
     const latestNote = latest === undefined || latest === version ? '' : `; the latest version is ${latest}, which stays the latest`;
     console.log(`workflow ${definition.id} already registered (version ${version}, ${tasks})${latestNote}`);
   }

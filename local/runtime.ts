@@ -10,6 +10,7 @@ import type { DynamoDBRecord } from 'aws-lambda';
 import { wireEngine, type Engine } from '../lambdas/wiring.js';
 import { RecordedMetrics } from '../shared/engine/metrics.js';
 import type { SweepReport } from '../shared/engine/sweeper.js';
+import type { EngineTimings } from '../shared/engine/timing.js';
 import { createDocumentClient } from '../shared/aws/dynamo/client.js';
 import { createTableInput } from '../shared/config/table-schema.js';
 import type { HandlerRegistry } from '../shared/tasks/context.js';
@@ -20,6 +21,13 @@ import { startSqsPoller } from './sqs-poller.js';
 import { startStreamPoller } from './stream-poller.js';
 
 export const LOCAL_TABLE_NAME = 'dagflow';
+
+/** The scheduler's batching window locally (on AWS its stream mapping's, see infra/constructs/state.ts). */
+const DEFAULT_SCHEDULER_WINDOW_MS = 1_000;
+/** Records per scheduler batch: a wide fan-out's records fit in one, so the batch shows what its worker did. */
+const SCHEDULER_BATCH_SIZE = 1_000;
+/** Commands (of the document client) after which the stream has something new. */
+const WRITES = new Set(['PutCommand', 'UpdateCommand', 'DeleteCommand', 'BatchWriteCommand', 'TransactWriteCommand']);
 
 /** Hosts `http` tasks may call locally unless told otherwise (minus the engine's own ports). */
 export const LOCAL_HTTP_ALLOWED_HOSTS = ['localhost', '127.0.0.1'];
@@ -58,6 +66,12 @@ export interface LocalRuntimeOptions {
   random?: () => number;
   /** How often the sweeper checks an unfinished run against its tasks. */
   reconcileIntervalSeconds?: number;
+  /** Other timings of the engine (delivery grace, resume lease...). */
+  timings?: Partial<EngineTimings>;
+  /** Whether a dependent that becomes ready runs in the worker's invocation (default: yes). */
+  chain?: boolean;
+  /** The scheduler's batching window (ms), as its stream mapping's on AWS. */
+  schedulerBatchingWindowMs?: number;
   /**
    * Stream records the scheduler never sees, as if AWS had given up on them after the mapping's
    * retries (for tests of the sweeper's safety net).
@@ -113,19 +127,21 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     const apiPort = options.port === undefined || options.port === 0 ? await freePort() : options.port;
     const engine = wireEngine({
       clients: { dynamo, sqs },
-      config: {
-        tableName: LOCAL_TABLE_NAME,
-        taskQueueUrl: queues.taskQueueUrl,
-        httpAllowedHosts: localHttpAllowedHosts(options.httpAllowedHosts ?? LOCAL_HTTP_ALLOWED_HOSTS, [dynamoLocal.port, sqsServer.port, apiPort]),
-      },
+      tableName: LOCAL_TABLE_NAME,
+      taskQueueUrl: queues.taskQueueUrl,
+      httpAllowedHosts: localHttpAllowedHosts(options.httpAllowedHosts ?? LOCAL_HTTP_ALLOWED_HOSTS, [dynamoLocal.port, sqsServer.port, apiPort]),
       handlers: options.handlers,
       ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
       cancelPollMs: options.cancelPollMs ?? 500,
       // Locally there is no CloudWatch to read EMF lines: metrics are kept in memory.
       metrics: new RecordedMetrics(),
-      ...(options.leaseGraceSeconds === undefined ? {} : { leaseGraceSeconds: options.leaseGraceSeconds }),
       ...(options.random === undefined ? {} : { random: options.random }),
-      ...(options.reconcileIntervalSeconds === undefined ? {} : { reconcileIntervalSeconds: options.reconcileIntervalSeconds }),
+      ...(options.chain === undefined ? {} : { chain: options.chain }),
+      timings: {
+        ...options.timings,
+        ...(options.leaseGraceSeconds === undefined ? {} : { leaseGraceSeconds: options.leaseGraceSeconds }),
+        ...(options.reconcileIntervalSeconds === undefined ? {} : { reconcileIntervalSeconds: options.reconcileIntervalSeconds }),
+      },
     });
 
     // A restart on existing data: the SQS server is new (it keeps messages in memory) and no worker
@@ -138,6 +154,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     const streamPoller = startStreamPoller({
       streamsClient: streams,
       streamArn,
+      // The scheduler is the safety net of the workers' own dispatch: like its mapping on AWS, it
+      // gathers records for a while, so that a batch shows what the workers did already.
+      batchingWindowMs: options.schedulerBatchingWindowMs ?? DEFAULT_SCHEDULER_WINDOW_MS,
+      batchSize: SCHEDULER_BATCH_SIZE,
+      // Woken by the engine's own writes (below); the pause only bounds how late writes of other
+      // processes (workers of their own, in tests) are seen.
+      idleDelayMs: 250,
       handler: (event) => {
         const drop = options.dropStreamRecord;
         return engine.schedulerHandler(drop === undefined ? event : { Records: event.Records.filter((record) => !drop(record)) });
@@ -145,6 +168,14 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       onError: onError('stream poller'),
     });
     stops.push(() => streamPoller.stop());
+    dynamo.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (WRITES.has((context as { commandName?: string }).commandName ?? '')) streamPoller.wake();
+        return result;
+      },
+      { step: 'initialize', name: 'wakeStreamPoller' },
+    );
     // workerConcurrency 0 runs no worker here: tests then run workers in processes of their own.
     if (options.workerConcurrency !== 0) {
       const sqsPoller = startSqsPoller({

@@ -33,8 +33,13 @@ export interface StreamPollerOptions {
   handler: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | void>;
   /** Most records per handler call, 1-1000 (GetRecords' own limit). Default 100, as in Lambda. */
   batchSize?: number;
-  /** Pause after a read that found a shard's end, before reading it again. Default 50 ms. */
+  /** Pause after a read that found a shard's end, before reading it again (wake() cuts it short). Default 50 ms. */
   idleDelayMs?: number;
+  /**
+   * Lambda's MaximumBatchingWindowInSeconds, in ms: a batch is gathered for up to this long after
+   * its first record (or until it holds batchSize records). Default 0: delivered as read.
+   */
+  batchingWindowMs?: number;
   /** How often DescribeStream looks for new shards (a finished shard also triggers it). Default 1 s. */
   shardDiscoveryIntervalMs?: number;
   /** Handler failures and read errors; the poller retries them itself. Default: console.error. */
@@ -46,6 +51,8 @@ export interface StreamPollerOptions {
 export interface StreamPoller {
   /** Ends every loop; waits for handler calls in flight. */
   stop(): Promise<void>;
+  /** There is something new to read (the engine just wrote): idle shards read now, not after their pause. */
+  wake(): void;
   /**
    * Resolves once a DescribeStream started after this call has run and every shard it knows has
    * been read to its end by a read started after this call, with no handler call in flight or
@@ -80,6 +87,7 @@ export function startStreamPoller(options: StreamPollerOptions): StreamPoller {
   const { streamsClient, streamArn, handler } = options;
   const batchSize = options.batchSize ?? 100;
   const idleDelayMs = options.idleDelayMs ?? 50;
+  const batchingWindowMs = options.batchingWindowMs ?? 0;
   const discoveryIntervalMs = options.shardDiscoveryIntervalMs ?? 1_000;
   const startingPosition = options.startingPosition ?? 'TRIM_HORIZON';
   const report = options.onError ?? ((error: unknown) => console.error('[stream-poller]', error));
@@ -189,6 +197,10 @@ export function startStreamPoller(options: StreamPollerOptions): StreamPoller {
     let position = state.start;
     let iterator: string | undefined;
     let failures = 0;
+    // Records read but not yet delivered: Lambda's batching window gathers a batch for up to
+    // batchingWindowMs after its first record (or until it is full).
+    let buffer: _Record[] = [];
+    let bufferSince = 0;
     try {
       while (!stopped) {
         try {
@@ -200,12 +212,20 @@ export function startStreamPoller(options: StreamPollerOptions): StreamPoller {
             }
           }
           const readStartedAt = ++tick;
-          const page = await streamsClient.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: batchSize }), {
+          const page = await streamsClient.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: batchSize - buffer.length }), {
             abortSignal: abort.signal,
           });
           const records = page.Records ?? [];
           if (records.length > 0) {
-            const retryFrom = await deliver(records);
+            if (buffer.length === 0) bufferSince = Date.now();
+            buffer.push(...records);
+          }
+          const next = page.NextShardIterator;
+          const windowLeft = batchingWindowMs - (Date.now() - bufferSince);
+          if (buffer.length > 0 && (buffer.length >= batchSize || windowLeft <= 0 || next === undefined)) {
+            const batch = buffer;
+            buffer = [];
+            const retryFrom = await deliver(batch);
             if (retryFrom !== undefined) {
               position = { type: 'AT_SEQUENCE_NUMBER', sequenceNumber: retryFrom };
               iterator = undefined;
@@ -214,21 +234,27 @@ export function startStreamPoller(options: StreamPollerOptions): StreamPoller {
               continue;
             }
             failures = 0;
-            position = { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: sequenceNumberOf(records[records.length - 1]) };
+            position = { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: sequenceNumberOf(batch[batch.length - 1]) };
           }
-          iterator = page.NextShardIterator;
+          iterator = next;
           // No next iterator: the shard is closed and we have read (and delivered) all of it.
           if (iterator === undefined) {
             finishShard(state);
             return;
           }
           if (records.length === 0) {
-            state.caughtUpAt = readStartedAt;
-            await alarm.wait(idleDelayMs);
+            if (buffer.length === 0) {
+              state.caughtUpAt = readStartedAt;
+              await alarm.wait(idleDelayMs);
+            } else {
+              await alarm.wait(Math.min(idleDelayMs, Math.max(1, windowLeft)));
+            }
           }
         } catch (error) {
           if (stopped) return;
           iterator = undefined;
+          // What was read but not delivered is read again from the last position delivered.
+          buffer = [];
           failures += 1;
           if (error instanceof ResourceNotFoundException) {
             // The shard (or the whole stream, with its table) is gone: nothing more to read here.
@@ -291,6 +317,9 @@ export function startStreamPoller(options: StreamPollerOptions): StreamPoller {
   track(discoveryLoop());
 
   return {
+    wake() {
+      for (const alarm of alarms) if (alarm !== discoveryAlarm) alarm.ringIfWaiting();
+    },
     async stop() {
       if (!stopped) {
         stopped = true;
@@ -353,6 +382,11 @@ class Alarm {
   ring(): void {
     if (this.#ring === undefined) this.#rung = true;
     else this.#ring();
+  }
+
+  /** Cuts a pause under way short; no effect on one not yet begun (unlike ring). */
+  ringIfWaiting(): void {
+    this.#ring?.();
   }
 
   dispose(): void {

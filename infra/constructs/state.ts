@@ -80,8 +80,7 @@ export class EngineState extends Construct {
       indexName: expiries.name,
       partitionKey: { name: expiries.partitionKey, type: dynamodb.AttributeType.STRING },
       sortKey: { name: expiries.sortKey, type: dynamodb.AttributeType.NUMBER },
-      projectionType: dynamodb.ProjectionType.INCLUDE,
-      nonKeyAttributes: [...expiries.projectedAttributes],
+      projectionType: dynamodb.ProjectionType.KEYS_ONLY,
     });
 
     this.indexArns = [runsByWorkflow.name, expiries.name].map((name) => `${this.table.tableArn}/index/${name}`);

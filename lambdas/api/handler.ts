@@ -6,6 +6,8 @@ import { NotFoundError } from '../../shared/model/errors.js';
 import { localContext } from '../lambda-context.js';
 import { MethodNotAllowedError, errorResponse, parseWith } from './http.js';
 import { PATH_PARAMETERS, routes, type ApiDeps, type Route } from './routes.js';
+import { RunControl } from '../../shared/engine/run-control.js';
+import type { EngineParts } from '../parts.js';
 
 export type ApiHandler = (event: APIGatewayProxyEventV2, context?: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -27,6 +29,13 @@ export function makeApiHandler(deps: ApiDeps & { logError?: (message: string, er
       return route.handler(event, parsePathParameters(params), deps);
     });
   return (event, context) => handler(event, context ?? localContext('api'));
+}
+
+/** The api function from the engine's parts: it needs handler names, never handler code. */
+export function buildApi(parts: EngineParts, knownHandlers: ReadonlySet<string>): ApiHandler {
+  const { store, queue, definitions, now, timings, metrics } = parts;
+  const runControl = new RunControl({ ...store, queue, definitions, now, timings, metrics });
+  return makeApiHandler({ store, definitions, runControl, knownHandlers, logError: (message, error) => parts.logError(message, { error }) });
 }
 
 function match(table: readonly Route[], method: string, path: string) {

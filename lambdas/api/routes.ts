@@ -1,24 +1,29 @@
-// The HTTP API's routes (docs/architecture.md): each parses its parameters with zod, calls the
-// store, and shapes the response. Routes, field names and status codes are the contract.
+// The HTTP API's routes (the contract in docs/architecture.md): each parses its parameters with
+// zod, calls the engine through its ports, and shapes the response. Routes, field names and status
+// codes are the contract.
 import { createHash, randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { z } from 'zod';
-import type { DefinitionCache } from '../../shared/engine/definition-cache.js';
+import * as z from 'zod';
+import type { DefinitionSource } from '../../shared/engine/definition-cache.js';
 import { id, parseDefinition } from '../../shared/model/definition.js';
 import { ConflictError, NotFoundError, PayloadTooLargeError, ValidationError } from '../../shared/model/errors.js';
 import { LIMITS, jsonByteLength } from '../../shared/model/limits.js';
 import { RUN_STATUSES } from '../../shared/model/states.js';
-import type { DynamoStore, RunWithTasks, StoredDefinition } from '../../shared/aws/dynamo/store.js';
+import { visibleRunStatus } from '../../shared/model/transitions.js';
+import type { EngineStore } from '../../shared/engine/ports.js';
+import type { RunRecord, StoredDefinition, TaskRecord } from '../../shared/engine/records.js';
 import { compensatedTaskId } from '../../shared/engine/compensation.js';
-import { cancelRun, resumeRun, runHistory } from '../../shared/engine/run-control.js';
+import { runHistory } from '../../shared/engine/history.js';
+import type { RunControl } from '../../shared/engine/run-control.js';
 import { taskStats } from '../../shared/engine/run-stats.js';
 import { canonicalJson } from '../../shared/model/version.js';
 import { DASHBOARD_PAGE } from './dashboard-page.js';
 import { json, jsonBody, parseWith } from './http.js';
 
 export interface ApiDeps {
-  store: DynamoStore;
-  definitions: DefinitionCache;
+  store: Pick<EngineStore, 'definitions' | 'runs' | 'tasks'>;
+  definitions: DefinitionSource;
+  runControl: Pick<RunControl, 'start' | 'cancel' | 'resume'>;
   /** Handler names the worker bundle registers: definitions naming others are refused. */
   knownHandlers: ReadonlySet<string>;
   newRunId?: () => string;
@@ -95,24 +100,24 @@ export const routes: Route[] = [
     handler: async (event, _params, deps) => {
       const parsed = parseDefinition(jsonBody(event), { knownHandlers: deps.knownHandlers });
       if (!parsed.ok) throw new ValidationError(parsed.problems);
-      const { version, created } = await deps.store.saveDefinition(parsed.definition);
+      const { version, created } = await deps.store.definitions.saveDefinition(parsed.definition);
       return json(created ? 201 : 200, { workflowId: parsed.definition.id, version });
     },
   },
   {
     method: 'GET',
     pattern: '/workflows',
-    handler: async (_event, _params, deps) => json(200, { workflows: await deps.store.listWorkflows() }),
+    handler: async (_event, _params, deps) => json(200, { workflows: await deps.store.definitions.listWorkflows() }),
   },
   {
     method: 'GET',
     pattern: '/workflows/{workflowId}',
     handler: async (_event, { workflowId = '' }, deps) => {
-      const entry = await deps.store.getWorkflow(workflowId);
+      const entry = await deps.store.definitions.getWorkflow(workflowId);
       if (entry === undefined) throw new NotFoundError(`workflow "${workflowId}"`);
       const [latest, versions] = await Promise.all([
         deps.definitions.get(workflowId, entry.latestVersion),
-        deps.store.listVersions(workflowId),
+        deps.store.definitions.listVersions(workflowId),
       ]);
       return json(200, { ...entry, version: entry.latestVersion, definition: latest.definition, versions });
     },
@@ -121,7 +126,7 @@ export const routes: Route[] = [
     method: 'GET',
     pattern: '/workflows/{workflowId}/versions/{version}',
     handler: async (_event, { workflowId = '', version = '' }, deps) => {
-      const stored = await deps.store.getDefinition(workflowId, version);
+      const stored = await deps.store.definitions.getDefinition(workflowId, version);
       if (stored === undefined) throw new NotFoundError(`workflow "${workflowId}" version "${version}"`);
       return json(200, stored);
     },
@@ -131,12 +136,11 @@ export const routes: Route[] = [
     pattern: '/workflows/{workflowId}/stats',
     handler: async (event, { workflowId = '' }, deps) => {
       const query = parseWith(StatsQuerySchema, event.queryStringParameters ?? {}, 'query');
-      const entry = await deps.store.getWorkflow(workflowId);
+      const entry = await deps.store.definitions.getWorkflow(workflowId);
       if (entry === undefined) throw new NotFoundError(`workflow "${workflowId}"`);
       const latest = await deps.definitions.get(workflowId, entry.latestVersion);
-      const { runs } = await deps.store.listRuns({ workflowId, limit: query.runs });
-      const read = await Promise.all(runs.map((run) => deps.store.readRun(run.runId)));
-      const tasks = read.flatMap((found) => (found === undefined ? [] : [found.tasks]));
+      const { runs } = await deps.store.runs.listRuns({ workflowId, limit: query.runs });
+      const tasks = await Promise.all(runs.map((run) => readTasks(deps, run.runId)));
       return json(200, {
         workflowId,
         version: entry.latestVersion,
@@ -158,22 +162,20 @@ export const routes: Route[] = [
       const headerKey = event.headers['idempotency-key'];
       const idempotencyKey = headerKey === undefined ? undefined : parseWith(IdempotencyKeySchema, headerKey, 'Idempotency-Key');
       const definition = await definitionFor(deps, request.workflowId, request.version);
-      const { runId, created } = await deps.store.createRun({
+      const { runId, created } = await deps.runControl.start({
         runId: (deps.newRunId ?? randomUUID)(),
         definition,
         input: request.input ?? null,
-        ...(idempotencyKey === undefined
-          ? {}
-          : { idempotency: { key: idempotencyKey, requestFingerprint: fingerprint(request) } }),
+        ...(idempotencyKey === undefined ? {} : { idempotency: { key: idempotencyKey, requestFingerprint: fingerprint(request) } }),
       });
       if (created) return json(201, { runId, status: 'RUNNING' });
-      const existing = await deps.store.getRun(runId);
-      // The first request with this key is still writing a large run (or died doing so): retrying
-      // later, with the same key, returns the run or finishes creating it.
+      const existing = await deps.store.runs.getRun(runId);
+      // The first request with this key died before its run was written: retrying with the same
+      // key finishes creating it.
       if (existing === undefined) {
         throw new ConflictError(`run "${runId}" for this Idempotency-Key is still being created; retry later with the same key`, { runId });
       }
-      return json(200, { runId, status: existing.status });
+      return json(200, { runId, status: visibleRunStatus(existing.status) });
     },
   },
   {
@@ -181,8 +183,8 @@ export const routes: Route[] = [
     pattern: '/runs',
     handler: async (event, _params, deps) => {
       const query = parseWith(ListRunsSchema, event.queryStringParameters ?? {}, 'query');
-      if ((await deps.store.getWorkflow(query.workflowId)) === undefined) throw new NotFoundError(`workflow "${query.workflowId}"`);
-      const page = await deps.store.listRuns(query);
+      if ((await deps.store.definitions.getWorkflow(query.workflowId)) === undefined) throw new NotFoundError(`workflow "${query.workflowId}"`);
+      const page = await deps.store.runs.listRuns(query);
       return json(200, page);
     },
   },
@@ -190,43 +192,62 @@ export const routes: Route[] = [
     method: 'GET',
     pattern: '/runs/{runId}',
     handler: async (_event, { runId = '' }, deps) => {
-      const found = await deps.store.readRun(runId);
-      if (found === undefined) throw new NotFoundError(`run "${runId}"`);
-      const definition = await deps.definitions.get(found.run.workflowId, found.run.version);
-      return json(200, runView(found, definition));
+      const [{ run, tasks }, input] = await Promise.all([readRun(deps, runId), deps.store.runs.getRunInput(runId)]);
+      const definition = await deps.definitions.get(run.workflowId, run.version);
+      return json(200, runView(run, input, tasks, definition));
     },
   },
   {
     method: 'GET',
     pattern: '/runs/{runId}/history',
     handler: async (_event, { runId = '' }, deps) => {
-      const found = await deps.store.readRun(runId);
-      if (found === undefined) throw new NotFoundError(`run "${runId}"`);
-      const definition = await deps.definitions.get(found.run.workflowId, found.run.version);
-      return json(200, { runId, events: runHistory(found, definition) });
+      const { run, tasks } = await readRun(deps, runId);
+      const [definition, archivedAttempts, phases] = await Promise.all([
+        deps.definitions.get(run.workflowId, run.version),
+        deps.store.tasks.archivedAttempts(runId),
+        deps.store.runs.phaseArchives(runId),
+      ]);
+      const order = new Map(definition.definition.tasks.map((task, i) => [task.id, i]));
+      return json(200, { runId, events: runHistory({ run, tasks, archivedAttempts, phases, order }) });
     },
   },
   {
     method: 'POST',
     pattern: '/runs/{runId}/cancel',
-    handler: async (_event, { runId = '' }, deps) => json(202, await cancelRun(deps.store, runId)),
+    handler: async (_event, { runId = '' }, deps) => json(202, await deps.runControl.cancel(runId)),
   },
   {
     method: 'POST',
     pattern: '/runs/{runId}/retry',
-    handler: async (_event, { runId = '' }, deps) => json(202, await resumeRun(deps.store, deps.definitions, runId)),
+    handler: async (_event, { runId = '' }, deps) => json(202, await deps.runControl.resume(runId)),
   },
 ];
 
+async function readRun(deps: ApiDeps, runId: string): Promise<{ run: RunRecord; tasks: TaskRecord[] }> {
+  const [run, tasks] = await Promise.all([deps.store.runs.getRun(runId), readTasks(deps, runId)]);
+  if (run === undefined) throw new NotFoundError(`run "${runId}"`);
+  return { run, tasks };
+}
+
+async function readTasks(deps: ApiDeps, runId: string): Promise<TaskRecord[]> {
+  const tasks: TaskRecord[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await deps.store.tasks.readTasks(runId, cursor);
+    tasks.push(...page.tasks);
+    cursor = page.cursor;
+  } while (cursor !== undefined);
+  return tasks;
+}
+
+/** The definition a run starts on: a pinned version, or the latest (one read; versions are cached). */
 async function definitionFor(deps: ApiDeps, workflowId: string, version: string | undefined): Promise<StoredDefinition> {
-  if (version !== undefined) {
-    const pinned = await deps.store.getDefinition(workflowId, version);
-    if (pinned === undefined) throw new NotFoundError(`workflow "${workflowId}" version "${version}"`);
-    return pinned;
-  }
-  const latest = await deps.store.getLatestDefinition(workflowId);
-  if (latest === undefined) throw new NotFoundError(`workflow "${workflowId}"`);
-  return latest;
+  const wanted = version ?? (await deps.store.definitions.getWorkflow(workflowId))?.latestVersion;
+  if (wanted === undefined) throw new NotFoundError(`workflow "${workflowId}"`);
+  return deps.definitions.get(workflowId, wanted).catch((error: unknown) => {
+    if (error instanceof NotFoundError) throw new NotFoundError(`workflow "${workflowId}"${version === undefined ? '' : ` version "${version}"`}`);
+    throw error;
+  });
 }
 
 /** Same key + same request = same run; same key + another request = 409. */
@@ -235,13 +256,13 @@ function fingerprint(request: { workflowId: string; version?: string | undefined
   return createHash('sha256').update(canonical).digest('hex');
 }
 
-/** The run as GET /runs/{runId} shows it: tasks in definition order, with their dependencies. */
-export function runView({ run, tasks }: RunWithTasks, definition: StoredDefinition) {
+/** The run as GET /runs/{runId} shows it: tasks in definition order (a task without an item is PENDING). */
+export function runView(run: RunRecord, input: unknown, tasks: readonly TaskRecord[], definition: StoredDefinition) {
   const byId = new Map(tasks.map((task) => [task.taskId, task]));
   const compensations = tasks.flatMap((task) => {
     const compensated = compensatedTaskId(task.taskId);
     // Compensations of an earlier phase of a resumed run are in its history, not in its state.
-    if (compensated === undefined || task.generation !== (run.resumeCount ?? 0)) return [];
+    if (compensated === undefined || task.phase !== run.phase) return [];
     return [
       {
         taskId: compensated,
@@ -258,9 +279,8 @@ export function runView({ run, tasks }: RunWithTasks, definition: StoredDefiniti
     runId: run.runId,
     workflowId: run.workflowId,
     version: run.version,
-    status: run.status,
-    input: run.input,
-    ...(run.output === undefined ? {} : { output: run.output }),
+    status: visibleRunStatus(run.status),
+    input,
     ...(run.error === undefined ? {} : { error: run.error }),
     createdAt: run.createdAt,
     ...(run.completedAt === undefined ? {} : { completedAt: run.completedAt }),
@@ -279,7 +299,7 @@ export function runView({ run, tasks }: RunWithTasks, definition: StoredDefiniti
         ...(task?.error === undefined ? {} : { error: task.error }),
         ...(task?.reason === undefined ? {} : { reason: task.reason }),
         // When a WAITING task goes on: a wait task's end, or a parked retry's due time.
-        ...(task?.status === 'WAITING' ? { wakeAt: new Date(task.wakeAt ?? task.expiresAt ?? 0).toISOString() } : {}),
+        ...(task?.status === 'WAITING' && task.wakeAt !== undefined ? { wakeAt: new Date(task.wakeAt).toISOString() } : {}),
       };
     }),
     ...(compensations.length === 0 ? {} : { compensations }),

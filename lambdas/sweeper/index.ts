@@ -1,15 +1,12 @@
-// Lambda entry point of the sweeper function: configuration from the environment (parsed at load,
-// failing loudly), AWS clients created once per container.
+// Lambda entry point of the sweeper function: its configuration from the environment (parsed at
+// load, failing loudly), AWS clients created once per container, and only what it uses.
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { loadConfig } from '../../shared/config/env.js';
 import { createDocumentClient } from '../../shared/aws/dynamo/client.js';
-import { handlers } from '../../workflows/index.js';
-import { wireEngine } from '../wiring.js';
+import { loadQueueingConfig } from '../../shared/config/env.js';
+import { engineParts } from '../parts.js';
+import { buildSweeper } from './handler.js';
 
-const engine = wireEngine({
-  clients: { dynamo: createDocumentClient(), sqs: new SQSClient({}) },
-  config: loadConfig(),
-  handlers,
-});
+const config = loadQueueingConfig();
+const parts = engineParts({ clients: { dynamo: createDocumentClient(), sqs: new SQSClient({}) }, tableName: config.tableName, taskQueueUrl: config.taskQueueUrl });
 
-export const handler = engine.sweeperHandler;
+export const handler = buildSweeper(parts).handler;

@@ -3,13 +3,17 @@
 // batchItemFailures; SQS redelivers them and, after maxReceiveCount, moves them to the DLQ.
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { TaskMessageSchema } from '../../shared/engine/messages.js';
-import type { Worker } from '../../shared/engine/worker.js';
+import { Worker } from '../../shared/engine/worker.js';
+import { attemptLogger } from '../../shared/aws/powertools.js';
+import type { HandlerRegistry } from '../../shared/tasks/context.js';
+import type { LambdaInvoker } from '../../shared/tasks/executors.js';
 import { localContext } from '../lambda-context.js';
+import { flushing, type EngineParts } from '../parts.js';
 
 export type WorkerHandler = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;
 
 export function makeWorkerHandler(deps: {
-  worker: Worker;
+  worker: Pick<Worker, 'process'>;
   logError: (message: string, extra: Record<string, unknown>) => void;
 }): WorkerHandler {
   return async (event, context) => {
@@ -28,4 +32,39 @@ export function makeWorkerHandler(deps: {
     });
     return { batchItemFailures };
   };
+}
+
+export interface WorkerOptions {
+  handlers: HandlerRegistry;
+  httpAllowedHosts: readonly string[];
+  lambdaInvoker?: LambdaInvoker;
+  /** How often a running attempt checks for cancellation (ms). */
+  cancelPollMs?: number;
+  /** Whether a dependent that becomes ready runs in the same invocation (default: yes). */
+  chain?: boolean;
+}
+
+export function buildWorker(parts: EngineParts, options: WorkerOptions): { worker: Worker; handler: WorkerHandler } {
+  const { store, queue, definitions, now, random, metrics, timings } = parts;
+  const worker = new Worker({
+    tasks: store.tasks,
+    joins: store.joins,
+    runs: store.runs,
+    completion: store.completion,
+    queue,
+    definitions,
+    executorEnv: {
+      handlers: options.handlers,
+      httpAllowedHosts: options.httpAllowedHosts,
+      ...(options.lambdaInvoker === undefined ? {} : { lambdaInvoker: options.lambdaInvoker }),
+    },
+    loggerFor: (keys) => attemptLogger(parts.logger, keys),
+    now,
+    random,
+    metrics,
+    timings,
+    ...(options.cancelPollMs === undefined ? {} : { cancelPollMs: options.cancelPollMs }),
+    ...(options.chain === undefined ? {} : { chain: options.chain }),
+  });
+  return { worker, handler: flushing(metrics, makeWorkerHandler({ worker, logError: parts.logError })) };
 }

@@ -1,20 +1,21 @@
-// Lambda entry point of the worker function: configuration from the environment (parsed at load,
-// failing loudly), AWS clients created once per container.
+// Lambda entry point of the worker function: its configuration from the environment (parsed at
+// load, failing loudly), AWS clients created once per container, and the team's handlers (the one
+// function that carries their code).
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { loadConfig } from '../../shared/config/env.js';
 import { createDocumentClient } from '../../shared/aws/dynamo/client.js';
 import { createLambdaInvoker } from '../../shared/aws/lambda-invoker.js';
+import { loadWorkerConfig } from '../../shared/config/env.js';
 import { handlers } from '../../workflows/index.js';
-import { wireEngine } from '../wiring.js';
+import { engineParts } from '../parts.js';
+import { buildWorker } from './handler.js';
 
-const config = loadConfig();
-const engine = wireEngine({
-  clients: { dynamo: createDocumentClient(), sqs: new SQSClient({}) },
-  config,
+const config = loadWorkerConfig();
+const parts = engineParts({ clients: { dynamo: createDocumentClient(), sqs: new SQSClient({}) }, tableName: config.tableName, taskQueueUrl: config.taskQueueUrl });
+
+export const handler = buildWorker(parts, {
   handlers,
+  httpAllowedHosts: config.httpAllowedHosts,
   // Only the worker runs tasks, so only it can invoke the functions of `lambda` tasks.
-  lambdaInvoker: createLambdaInvoker(new LambdaClient({}), config.lambdaAllowedFunctions ?? []),
-});
-
-export const handler = engine.workerHandler;
+  lambdaInvoker: createLambdaInvoker(new LambdaClient({}), config.lambdaAllowedFunctions),
+}).handler;

@@ -1,7 +1,7 @@
 // Names and settings shared by the CDK stack, the local runtime and the handlers: environment
 // variable names, queue settings and engine timings. One module, so they cannot drift apart.
 
-/** Environment variables the Lambdas read (parsed once, at load, by config.ts). */
+/** Environment variables the Lambdas read (parsed once, at load, by env.ts). */
 export const ENV = {
   tableName: 'TABLE_NAME',
   taskQueueUrl: 'TASK_QUEUE_URL',
@@ -10,6 +10,11 @@ export const ENV = {
   httpAllowedHosts: 'HTTP_ALLOWED_HOSTS',
   /** Comma-separated Lambda function names or ARNs that `lambda` tasks may invoke. */
   lambdaAllowedFunctions: 'LAMBDA_ALLOWED_FUNCTIONS',
+  /**
+   * Comma-separated names of the handlers the worker bundle registers: the API checks definitions
+   * against them without carrying the handlers' code.
+   */
+  handlerNames: 'HANDLER_NAMES',
 } as const;
 
 export const QUEUES = {
@@ -35,4 +40,10 @@ export const TIMINGS = {
    * the scheduler gave up on (AWS drops it after the mapping's retries) cannot leave it hanging.
    */
   reconcileIntervalSeconds: 900,
+  /** Lease beyond a task's timeout, so a slow commit is not taken for a crash. */
+  leaseGraceSeconds: 30,
+  /** How long a resume's owner may go without saving progress before another takes it over. */
+  resumeLeaseSeconds: 60,
+  /** Days a finished run (with its tasks and history) is kept before DynamoDB's TTL deletes it. */
+  retentionDays: 90,
 } as const;

@@ -5,7 +5,7 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 export const TABLE = {
   partitionKey: 'pk',
   sortKey: 'sk',
-  /** Finished runs carry an epoch-seconds expiry here; DynamoDB TTL deletes them later. */
+  /** Items carry an epoch-seconds expiry here; DynamoDB's TTL deletes them after (free of charge). */
   ttlAttribute: 'ttl',
   streamViewType: 'NEW_AND_OLD_IMAGES',
   indexes: {
@@ -14,20 +14,23 @@ export const TABLE = {
       name: 'runsByWorkflow',
       partitionKey: 'gsi1pk',
       sortKey: 'gsi1sk',
-      /** Enough to list runs without their (possibly large) input. */
-      projectedAttributes: ['runId', 'workflowId', 'version', 'status', 'createdAt', 'startedAt', 'completedAt', 'taskCount', 'finishedCount'],
+      /**
+       * Enough to list runs without their input, and nothing that changes while a run runs: the
+       * index is written when a run starts, is cancelled and ends, never per task.
+       */
+      projectedAttributes: ['runId', 'workflowId', 'version', 'status', 'createdAt', 'completedAt', 'taskCount'],
     },
     /**
-     * Sparse index of deadlines: only tasks that hold a lease (RUNNING), wait for a delivery
-     * (QUEUED) or for a timer (WAITING) carry these attributes, so the sweeper queries the due
-     * ones instead of scanning. Spread over a few partitions to avoid one hot key.
+     * Sparse index of due times: only what the sweeper may have to move carries these attributes
+     * (a task waiting for its message, its lease or its timer; an unfinished run's next check), so
+     * it queries the due ones instead of scanning. Keys only: a write that does not move an item's
+     * due time never writes the index. Spread over partitions so that no one key is hot.
      */
     expiries: {
       name: 'expiries',
       partitionKey: 'expiryShard',
-      sortKey: 'expiresAt',
-      projectedAttributes: ['runId', 'taskId', 'workflowId', 'version', 'status', 'attempt', 'leaseToken', 'startedAt', 'deadlineAt'],
-      shardCount: 4,
+      sortKey: 'dueAt',
+      shardCount: 32,
     },
   },
 } as const;
@@ -64,7 +67,7 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
           { AttributeName: expiries.partitionKey, KeyType: 'HASH' },
           { AttributeName: expiries.sortKey, KeyType: 'RANGE' },
         ],
-        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...expiries.projectedAttributes] },
+        Projection: { ProjectionType: 'KEYS_ONLY' },
       },
     ],
     StreamSpecification: { StreamEnabled: true, StreamViewType: TABLE.streamViewType },

@@ -1,19 +1,39 @@
 // Definitions are immutable per version, so each container reads a version once and keeps it,
-// with the indexes the scheduler and worker need (tasks by id, dependents by task).
-import { dependentsIndex } from '../model/dag.js';
+// with the indexes the services need: tasks by id and by place, dependents by task, the roots.
+import { dependentsIndex, rootTasks } from '../model/dag.js';
 import type { TaskDefinition } from '../model/definition.js';
 import { NotFoundError } from '../model/errors.js';
-import type { DynamoStore, StoredDefinition } from '../aws/dynamo/store.js';
+import type { DefinitionStore } from './ports.js';
+import type { StoredDefinition } from './records.js';
 
 export interface LoadedDefinition extends StoredDefinition {
   tasksById: ReadonlyMap<string, TaskDefinition>;
+  /** A task's place in the definition (what its completion group is counted by). */
+  indexOf: ReadonlyMap<string, number>;
   dependents: ReadonlyMap<string, readonly string[]>;
+  roots: readonly string[];
 }
 
-export class DefinitionCache {
+/** Where the services get definitions from. */
+export interface DefinitionSource {
+  get(workflowId: string, version: string): Promise<LoadedDefinition>;
+}
+
+export function loadDefinition(stored: StoredDefinition): LoadedDefinition {
+  const tasks = stored.definition.tasks;
+  return {
+    ...stored,
+    tasksById: new Map(tasks.map((task) => [task.id, task])),
+    indexOf: new Map(tasks.map((task, i) => [task.id, i])),
+    dependents: dependentsIndex(stored.definition),
+    roots: rootTasks(stored.definition),
+  };
+}
+
+export class DefinitionCache implements DefinitionSource {
   private readonly loaded = new Map<string, Promise<LoadedDefinition>>();
 
-  constructor(private readonly store: Pick<DynamoStore, 'getDefinition'>) {}
+  constructor(private readonly store: Pick<DefinitionStore, 'getDefinition'>) {}
 
   get(workflowId: string, version: string): Promise<LoadedDefinition> {
     const key = `${workflowId}@${version}`;
@@ -30,11 +50,7 @@ export class DefinitionCache {
   private async load(workflowId: string, version: string): Promise<LoadedDefinition> {
     const stored = await this.store.getDefinition(workflowId, version);
     if (stored === undefined) throw new NotFoundError(`workflow ${workflowId} version ${version}`);
-    return {
-      ...stored,
-      tasksById: new Map(stored.definition.tasks.map((task) => [task.id, task])),
-      dependents: dependentsIndex(stored.definition),
-    };
+    return loadDefinition(stored);
   }
 }
 

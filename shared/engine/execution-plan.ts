@@ -1,46 +1,51 @@
-// What one task message asks for: an ordinary task, or the compensation of one. The worker
-// runs the plan; the sweeper uses it to decide what an expired lease means (retry or fail).
+// What one task message asks for: an ordinary task, or the compensation of one. The worker runs
+// the plan; the sweeper and the dead-letter handler use it to decide how a lost attempt ends.
 import { compensatedTaskId, compensationSettings } from './compensation.js';
 import { taskOf, type LoadedDefinition } from './definition-cache.js';
 import type { RetryPolicy } from '../model/definition.js';
 import { compensationAction, type ExecutableAction } from '../tasks/executors.js';
+import { leaseMs, type EngineTimings } from './timing.js';
 
 /** What one message asks the worker to run: a task, or the compensation of one. */
 export interface ExecutionPlan {
+  taskId: string;
   action: ExecutableAction;
   /** Tasks whose outputs the attempt sees in ctx.upstream. */
   upstream: readonly string[];
   timeoutSeconds?: number;
   heartbeatSeconds?: number;
   retry?: RetryPolicy;
+  /** Whether its final failure fails the run (compensations never do). */
   critical: boolean;
-  /** The run status the attempt belongs to: anything else means the run moved on (cancelled). */
-  runStatus: 'RUNNING' | 'COMPENSATING';
+  /** How long an attempt's lease runs (its heartbeat interval or timeout, plus a grace). */
+  leaseMs: number;
 }
 
-export function executionPlan(definition: LoadedDefinition, taskId: string): ExecutionPlan {
+export function executionPlan(definition: LoadedDefinition, taskId: string, timings: EngineTimings): ExecutionPlan {
   const compensated = compensatedTaskId(taskId);
   if (compensated === undefined) {
     const task = taskOf(definition, taskId);
     return {
+      taskId,
       action: task,
       upstream: task.dependsOn,
       ...(task.timeoutSeconds === undefined ? {} : { timeoutSeconds: task.timeoutSeconds }),
       ...(task.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: task.heartbeatSeconds }),
       ...(task.retry === undefined ? {} : { retry: task.retry }),
       critical: task.critical,
-      runStatus: 'RUNNING',
+      leaseMs: leaseMs(task, timings),
     };
   }
   const task = taskOf(definition, compensated);
   if (task.compensate === undefined) throw new Error(`task ${compensated} has no compensation`);
+  const settings = compensationSettings(task.compensate);
   // A compensation sees what its task saw, and the task's own output (a refund needs the charge).
   return {
+    taskId,
     action: compensationAction(task.compensate),
     upstream: [...task.dependsOn, task.id],
-    ...compensationSettings(task.compensate),
+    ...settings,
     critical: false,
-    runStatus: 'COMPENSATING',
+    leaseMs: leaseMs(settings, timings),
   };
 }
-

@@ -1,7 +1,7 @@
 // Per-task statistics of a workflow's recent runs, for GET /workflows/{id}/stats and the
 // dashboard: how often each task ran, its attempt durations (p50/p95/p99), and its failure and
 // retry rates. A pure function of the runs read; CloudWatch has the same figures over all time.
-import type { TaskRecord } from '../aws/dynamo/store.js';
+import type { TaskRecord } from './records.js';
 
 export interface TaskStats {
   taskId: string;

@@ -1,376 +1,306 @@
-// The scheduler: reacts to one changed item of the table (a stream record) and does only the work
-// that change calls for (docs/architecture.md, invariants):
-// - a run became visible (RUNNING)   -> queue its root tasks;
-// - a task reached a final state     -> record it on each dependent (idempotent set ADD) and
-//                                       queue or skip the dependents whose join rule is now decided;
-// - a run's last task finished       -> finish the run, exactly once (conditional write).
-// Work per change is O(out-degree of the changed task); the run is never scanned.
-import { compensableAncestors, compensatedTaskId, compensationTaskId, planCompensations } from './compensation.js';
-import { evaluateCondition, type ValueScope } from '../model/condition.js';
-import { forEachLimited } from './concurrency.js';
-import { rootTasks } from '../model/dag.js';
-import type { DefinitionCache } from './definition-cache.js';
-import { taskOf } from './definition-cache.js';
-import type { TaskDefinition } from '../model/definition.js';
-import { decideTask } from './join-rules.js';
+// The scheduler: reacts to the changes of a run's items (the table's stream, in batches) and does
+// the work they call for, each step a conditional, idempotent write:
+// - a task reached a final state  -> its dependents get its outcome and go on when decided (the
+//                                    safety net of the worker's eager dispatch), and it is counted
+//                                    in its run's completion group;
+// - a completion group is complete -> marked done on the run, once; the last one ends the run
+//                                    (COMPLETED, or FAILED / CANCELLED after its compensations);
+// - a run was created               -> its roots are queued (the API did it at once; this completes it);
+// - a run is being cancelled        -> its tasks are cancelled, or asked to stop while they run;
+// - a run compensates               -> the compensations that wait for none are queued;
+// - a run was resumed               -> the tasks ready in its new phase are queued.
+// Work per change is O(out-degree of the changed task); only the one-off run events read the run.
 import { ENGINE_METRICS } from '../config/metrics.js';
-import { RecordedMetrics, type EngineMetrics } from './metrics.js';
+import { isFinalTaskStatus } from '../model/states.js';
+import { compensatedTaskId } from './compensation.js';
+import { COMPENSATION_GROUP, completionGroupOf, completionGroupSize } from './completion.js';
+import { joinCounts, joinGroupOf, joinGroupSizes, usesJoinGroups } from './join.js';
+import { decideTask } from './join-rules.js';
+import { forEachLimited } from './concurrency.js';
+import type { DefinitionSource, LoadedDefinition } from './definition-cache.js';
+import { dependencyStatuses, lazyScope, type Dispatcher, type DispatchRun, type ScopeSource } from './dispatch.js';
+import { compensationGraph, taskGraph, type PhaseGraph } from './graph.js';
+import { runServices, type RunKeeper } from './keeper.js';
+import type { RunEnd } from './run-end.js';
 import type { OutgoingMessage, TaskQueue } from './messages.js';
-import { QUEUES, TIMINGS } from '../config/settings.js';
-import { isFinalTaskStatus, type TaskStatus } from '../model/states.js';
-import type { DynamoStore, TaskError, TaskRecord } from '../aws/dynamo/store.js';
-import type { RunItem, TaskItem } from '../aws/dynamo/items.js';
+import { RecordedMetrics, type EngineMetrics } from './metrics.js';
+import type { CompletionStore, JoinStore, RunStore, TaskStore } from './ports.js';
+import type { FinalTaskStatus, RunRecord, TaskRecord } from './records.js';
+import { DEFAULT_TIMINGS, type EngineTimings } from './timing.js';
 
-/** One changed item, as a stream record shows it (images parsed). */
+/**
+ * One changed item, as a stream record shows it. `key` identifies the record (its operation tokens
+ * derive from it). Changes of completion and join groups only tell what was counted already.
+ */
 export type StoreChange =
-  | { kind: 'run'; old: RunItem | undefined; new: RunItem | undefined }
-  | { kind: 'task'; old: TaskItem | undefined; new: TaskItem | undefined };
+  | { kind: 'run'; key: string; old: RunRecord | undefined; new: RunRecord | undefined }
+  | { kind: 'task'; key: string; old: TaskRecord | undefined; new: TaskRecord | undefined }
+  | { kind: 'done'; key: string; runId: string; phase: number; group: string; finished: readonly string[] }
+  | { kind: 'join'; key: string; runId: string; phase: number; taskId: string; group: string; recorded: readonly string[] };
 
 export interface SchedulerDeps {
-  store: DynamoStore;
+  runs: RunStore;
+  tasks: TaskStore;
+  joins: JoinStore;
+  completion: CompletionStore;
   queue: TaskQueue;
-  definitions: DefinitionCache;
+  definitions: DefinitionSource;
   now?: () => Date;
   metrics?: EngineMetrics;
+  timings?: EngineTimings;
 }
 
-interface RunRef {
-  runId: string;
-  workflowId: string;
-  version: string;
-}
+/** Runs of one batch handled at once. */
+const RUN_CONCURRENCY = 8;
 
-/** How many dependents of one task are handled at once. */
-const DEPENDENT_CONCURRENCY = 16;
+/** What the records of a batch show (their latest images), and what was read of the rest. */
+interface LookAhead {
+  tasks: Map<string, Pick<TaskRecord, 'status' | 'phase' | 'dependencies' | 'joinGroups' | 'lastChange'>>;
+  /** `phase/taskId` of the tasks some completion group counts. */
+  counted: Set<string>;
+  /** By `phase/taskId/group`: the dependencies a fan-in's join group holds. */
+  joins: Map<string, ReadonlySet<string>>;
+  /** The latest image of each completion group of the batch, by `phase/group`. */
+  groups: Map<string, { runId: string; phase: number; group: string; finished: readonly string[] }>;
+  run: RunRecord | undefined;
+}
 
 export class Scheduler {
-  private readonly store: DynamoStore;
+  private readonly runs: RunStore;
+  private readonly tasks: TaskStore;
+  private readonly completion: CompletionStore;
   private readonly queue: TaskQueue;
-  private readonly definitions: DefinitionCache;
+  private readonly definitions: DefinitionSource;
   private readonly now: () => Date;
   private readonly metrics: EngineMetrics;
+  private readonly timings: EngineTimings;
+  private readonly dispatcher: Dispatcher;
+  private readonly runEnd: RunEnd;
+  private readonly keeper: RunKeeper;
 
   constructor(deps: SchedulerDeps) {
-    this.metrics = deps.metrics ?? new RecordedMetrics();
-    this.store = deps.store;
+    this.runs = deps.runs;
+    this.tasks = deps.tasks;
+    this.completion = deps.completion;
     this.queue = deps.queue;
     this.definitions = deps.definitions;
     this.now = deps.now ?? (() => new Date());
+    this.metrics = deps.metrics ?? new RecordedMetrics();
+    this.timings = deps.timings ?? DEFAULT_TIMINGS;
+    ({ dispatcher: this.dispatcher, runEnd: this.runEnd, keeper: this.keeper } = runServices({ ...deps, now: this.now, metrics: this.metrics, timings: this.timings }));
   }
 
-  /** Handles one change; safe to call again with the same change (a replayed record). */
+  /** Brings an unfinished run up to date from its tasks (the sweeper's periodic check). */
+  reconcile(runId: string): Promise<void> {
+    return this.keeper.reconcile(runId);
+  }
+
+  /**
+   * Handles a batch of changes. The changes of one run are handled in order, runs side by side.
+   * Returns the keys of the changes that failed: every change of a run from its first one, since
+   * handling them again is harmless and a run's later changes may depend on the earlier ones.
+   */
+  async handleBatch(changes: readonly StoreChange[]): Promise<{ failed: string[]; errors: unknown[] }> {
+    const byRun = new Map<string, StoreChange[]>();
+    for (const change of changes) {
+      const runId = change.kind === 'done' || change.kind === 'join' ? change.runId : (change.new ?? change.old)?.runId;
+      if (runId === undefined) continue;
+      byRun.set(runId, [...(byRun.get(runId) ?? []), change]);
+    }
+    const failed: string[] = [];
+    const errors: unknown[] = [];
+    await forEachLimited([...byRun.values()], RUN_CONCURRENCY, async (runChanges) => {
+      try {
+        await this.handleRunChanges(runChanges);
+      } catch (error) {
+        failed.push(...runChanges.map((change) => change.key));
+        errors.push(error);
+      }
+    });
+    return { failed, errors };
+  }
+
+  /** Handles one change (tests, and a batch of one). */
   async handleChange(change: StoreChange): Promise<void> {
+    await this.handleRunChanges([change]);
+  }
+
+  private async handleRunChanges(changes: readonly StoreChange[]): Promise<void> {
     const outbox: OutgoingMessage[] = [];
-    if (change.kind === 'run') await this.onRunChange(change.old, change.new, outbox);
-    else await this.onTaskChange(change.old, change.new, outbox);
-    // Tasks are marked QUEUED before their message is sent: a worker never sees a message for a
-    // task that is not yet claimable. If the send fails, the record is replayed and re-sends.
+    const seen = this.lookAhead(changes);
+    const finals: Array<{ task: TaskRecord; key: string }> = [];
+    for (const change of changes) {
+      if (change.kind === 'run') {
+        await this.onRunChange(change, outbox);
+        continue;
+      }
+      if (change.kind !== 'task') continue;
+      const task = change.new;
+      if (task === undefined || !isFinalTaskStatus(task.status) || change.old?.status === task.status) continue;
+      finals.push({ task, key: change.key });
+    }
+    if (finals.length > 0) {
+      // What the batch does not show done is read (one read for all of it) before it is written.
+      await this.readUnseen(finals, seen);
+      for (const { task, key } of finals) await this.dispatchAfter(task, key, seen, outbox);
+      // Counted already (a worker counts its task at once) is not counted again.
+      await this.runEnd.countFinished(finals.map(({ task }) => task).filter((task) => !seen.counted.has(`${task.phase}/${task.taskId}`)));
+    }
+    await this.endIfDone(seen);
+    // Tasks are moved on before their messages are sent: a worker never sees a message for a task
+    // that is not yet claimable. If the send fails, the records are replayed and send again.
     if (outbox.length > 0) await this.queue.send(outbox);
   }
 
-  private async onRunChange(old: RunItem | undefined, current: RunItem | undefined, outbox: OutgoingMessage[]): Promise<void> {
-    if (current === undefined) return;
-    if (current.status === 'RUNNING') {
-      const becameVisible = old === undefined || old.status === 'CREATING';
-      if (becameVisible) {
-        await this.startRun(current, outbox);
-        this.metrics.count(ENGINE_METRICS.names.runStarted);
+  /**
+   * Reads what the batch does not show of the dependents, join groups and completion groups the
+   * finished tasks touch, and adds it to what is seen: most of it a worker did already.
+   */
+  private async readUnseen(finals: ReadonlyArray<{ task: TaskRecord }>, seen: LookAhead): Promise<void> {
+    const runId = finals[0]?.task.runId ?? '';
+    const tasks = new Set<string>();
+    const joins: Array<{ taskId: string; phase: number; group: string }> = [];
+    const groups = new Map<string, { phase: number; group: string }>();
+    for (const { task } of finals) {
+      const definition = await this.definitions.get(task.workflowId, task.version);
+      if (!seen.counted.has(`${task.phase}/${task.taskId}`)) {
+        const group = completionGroupOf(definition, task.taskId);
+        groups.set(`${task.phase}/${group}`, { phase: task.phase, group });
       }
-      if (old?.status === 'RESUMING') await this.resumeScheduling(current, outbox);
-      if (current.finishedCount >= current.taskCount) {
-        if (current.failedCriticalCount > 0) await this.endRun(current, 'RUNNING', 'FAILED');
-        else await this.finishRun(current, { runId: current.runId, status: 'COMPLETED' });
-      }
-    } else if (current.status === 'CANCELLING') {
-      if (old?.status !== 'CANCELLING') await this.cancelTasks(current);
-      if (current.finishedCount >= current.taskCount) await this.endRun(current, 'CANCELLING', current.cancelOutcome ?? 'CANCELLED');
-    } else if (current.status === 'COMPENSATING') {
-      if (old?.status !== 'COMPENSATING') await this.startCompensations(current, outbox);
-      if ((current.compensationsFinished ?? 0) >= (current.compensationCount ?? 0)) {
-        await this.finishRun(current, {
-          runId: current.runId,
-          status: current.compensationOutcome ?? 'FAILED',
-          from: 'COMPENSATING',
-          ...errorOf(current, current.compensationOutcome ?? 'FAILED'),
-        });
+      if (compensatedTaskId(task.taskId) !== undefined) continue;
+      for (const dependentId of definition.dependents.get(task.taskId) ?? []) {
+        const dependsOn = definition.tasksById.get(dependentId)?.dependsOn ?? [];
+        // Read unless the batch shows it moved on (a PENDING image may be older than what happened since).
+        if (seen.tasks.get(dependentId)?.status === undefined || seen.tasks.get(dependentId)?.status === 'PENDING') tasks.add(dependentId);
+        if (usesJoinGroups(dependsOn) && !seen.joins.has(`${task.phase}/${dependentId}/${joinGroupOf(dependsOn, task.taskId)}`)) {
+          joins.push({ taskId: dependentId, phase: task.phase, group: joinGroupOf(dependsOn, task.taskId) });
+        }
       }
     }
+    if (tasks.size + joins.length + groups.size === 0) return;
+    const progress = await this.tasks.readProgress(runId, { tasks: [...tasks], joins, groups: [...groups.values()] });
+    for (const [taskId, known] of progress.tasks) seen.tasks.set(taskId, known);
+    for (const [key, members] of progress.joins) seen.joins.set(key, members);
+    for (const [key, members] of progress.groups) {
+      const phase = key.split('/')[0] ?? '';
+      for (const taskId of members) seen.counted.add(`${phase}/${taskId}`);
+    }
+  }
+
+  /** What the later records of a batch show was done already (by a worker, usually). */
+  private lookAhead(changes: readonly StoreChange[]): LookAhead {
+    const seen: LookAhead = { tasks: new Map(), counted: new Set(), joins: new Map(), groups: new Map(), run: undefined };
+    for (const change of changes) {
+      if (change.kind === 'task' && change.new !== undefined) seen.tasks.set(change.new.taskId, change.new);
+      if (change.kind === 'run' && change.new !== undefined) seen.run = change.new;
+      if (change.kind === 'done') {
+        for (const taskId of change.finished) seen.counted.add(`${change.phase}/${taskId}`);
+        seen.groups.set(`${change.phase}/${change.group}`, { ...change });
+      }
+      if (change.kind === 'join') seen.joins.set(`${change.phase}/${change.taskId}/${change.group}`, new Set(change.recorded));
+    }
+    return seen;
   }
 
   /**
-   * A run that failed or was cancelled: compensations of its SUCCEEDED tasks run first (the
-   * saga), in reverse dependency order; with none to run, the run ends at once.
+   * The steps after a count that a worker may not have got to (it died between them): a complete
+   * group the run does not show done yet is marked; a run whose groups are all done is ended.
+   * Each is idempotent, and skipped when a later record of the batch shows it done.
    */
-  private async endRun(run: RunItem, from: 'RUNNING' | 'CANCELLING', outcome: 'FAILED' | 'CANCELLED'): Promise<void> {
-    const definition = await this.definitions.get(run.workflowId, run.version);
-    const hasCompensations = definition.definition.tasks.some((task) => task.compensate !== undefined);
-    const found = hasCompensations ? await this.store.readRun(run.runId) : undefined;
-    const succeeded = new Set((found?.tasks ?? []).filter((task) => task.status === 'SUCCEEDED').map((task) => task.taskId));
-    const plans = planCompensations(definition, succeeded);
-    if (plans.length === 0) {
-      await this.finishRun(run, { runId: run.runId, status: outcome, from, ...errorOf(run, outcome) });
-      return;
+  private async endIfDone(seen: LookAhead): Promise<void> {
+    for (const { runId, phase, group, finished } of seen.groups.values()) {
+      if (seen.run !== undefined && seen.run.phase === phase && seen.run.doneGroups.includes(group)) continue;
+      const run = seen.run ?? (await this.runs.getRun(runId));
+      if (run === undefined || run.phase !== phase) continue;
+      const definition = await this.definitions.get(run.workflowId, run.version);
+      const size = group === COMPENSATION_GROUP ? (run.compensation?.tasks.length ?? Number.POSITIVE_INFINITY) : completionGroupSize(definition, group);
+      if (finished.length < size) continue;
+      const failed = group === COMPENSATION_GROUP ? [] : finished.filter((taskId) => seen.tasks.get(taskId)?.status === 'FAILED' && definition.tasksById.get(taskId)?.critical === true);
+      // (A failure not in this batch was counted by the group's item already: markGroupDone adds only what it is given.)
+      const marked = await this.runs.markGroupDone({ runId, phase, group, failed });
+      if (marked !== undefined) seen.run = marked;
     }
-    await this.store.beginCompensation({
-      runId: run.runId,
-      workflowId: run.workflowId,
-      version: run.version,
-      from,
-      outcome,
-      generation: run.resumeCount ?? 0,
-      compensations: plans.map((plan) => ({
-        taskId: compensationTaskId(plan.taskId),
-        blockers: plan.blockers.map(compensationTaskId),
-      })),
-    });
-  }
-
-  /**
-   * Brings an unfinished run up to date from its tasks' actual states, as if every stream record
-   * of it had been handled: the sweeper's safety net for records the stream mapping gave up on.
-   * One read of the run; everything it writes is conditional, like the record handlers.
-   */
-  async reconcile(runId: string): Promise<void> {
-    const run = await this.store.getRunItem(runId);
-    if (run === undefined) return;
-    const outbox: OutgoingMessage[] = [];
-    const definition = await this.definitions.get(run.workflowId, run.version);
-    const found = await this.store.readRun(runId);
-    const tasks = found?.tasks ?? [];
-    const statusOf = new Map(tasks.map((task) => [task.taskId, task.status]));
-    const lookup = (taskId: string) => statusOf.get(taskId) ?? 'PENDING';
-    const ref = { runId, workflowId: run.workflowId, version: run.version };
-    if (run.status === 'RUNNING') {
-      const outputs = Object.fromEntries(tasks.map((task) => [task.taskId, task.output === undefined ? {} : { output: task.output }]));
-      const scope = { input: found?.run.input, upstream: outputs };
-      await forEachLimited(
-        tasks.filter((task) => task.status === 'PENDING' && compensatedTaskId(task.taskId) === undefined),
-        DEPENDENT_CONCURRENCY,
-        (record) => this.decide(ref, taskOf(definition, record.taskId), record, outbox, { statusOf: lookup, scope }),
-      );
-    } else if (run.status === 'CANCELLING') {
-      await this.cancelTasks(run);
-    } else if (run.status === 'COMPENSATING') {
-      const pending = tasks.filter((task) => task.status === 'PENDING' && compensatedTaskId(task.taskId) !== undefined);
-      await forEachLimited(pending, DEPENDENT_CONCURRENCY, (record) => this.decideCompensation(ref, record, outbox, lookup));
+    const run = seen.run;
+    if (run !== undefined && (run.status === 'RUNNING' || run.status === 'CANCELLING' || run.status === 'COMPENSATING')) {
+      await this.runEnd.ifAllFinal(run, await this.definitions.get(run.workflowId, run.version));
     }
-    // A run whose last record was lost: its counters say whether it can end now.
-    const latest = await this.store.getRunItem(runId);
-    if (latest !== undefined) await this.onRunChange(latest, latest, outbox);
-    if (outbox.length > 0) await this.queue.send(outbox);
   }
 
-  /** Ends the run (once: a replay finds it ended) and counts how it ended. */
-  private async finishRun(run: RunItem, end: Parameters<DynamoStore['finishRun']>[0]): Promise<void> {
-    const finished = await this.store.finishRun(end);
-    if (finished.outcome !== 'ok') return;
-    if (end.status === 'COMPLETED') this.metrics.count(ENGINE_METRICS.names.runCompleted);
-    if (end.status === 'FAILED') this.metrics.count(ENGINE_METRICS.names.runFailed);
-    this.metrics.milliseconds(ENGINE_METRICS.names.runDuration, this.now().getTime() - Date.parse(run.createdAt));
-  }
+  // ---- a task finished ----------------------------------------------------------------------
 
-  /** Queues every compensation that waits for no other (the most downstream ones). */
-  private async startCompensations(run: RunItem, outbox: OutgoingMessage[]): Promise<void> {
-    const found = await this.store.readRun(run.runId);
-    const pending = (found?.tasks ?? []).filter((task) => task.status === 'PENDING' && compensatedTaskId(task.taskId) !== undefined);
-    await forEachLimited(pending, DEPENDENT_CONCURRENCY, (record) => this.decideCompensation(run, record, outbox));
-  }
-
-  private async decideCompensation(
-    run: RunRef,
-    record: TaskRecord,
-    outbox: OutgoingMessage[],
-    /** The run's tasks' actual statuses, when the caller read them (otherwise the recorded sets). */
-    statusOf?: (taskId: string) => TaskStatus,
-  ): Promise<void> {
-    if (record.status !== 'PENDING') return;
-    const lookup = statusOf ?? dependencyStatusLookup(record);
-    if (!(record.blockers ?? []).every((blocker) => isFinalTaskStatus(lookup(blocker)))) return;
-    await this.queueTask(run, record.taskId, undefined, { status: 'PENDING', attempt: record.attempt }, outbox);
-  }
-
-  /** A finished compensation unblocks the compensations of the tasks upstream of its task. */
-  private async onCompensationFinished(current: TaskItem, compensated: string, outbox: OutgoingMessage[]): Promise<void> {
-    const run = { runId: current.runId, workflowId: current.workflowId, version: current.version };
-    const definition = await this.definitions.get(run.workflowId, run.version);
-    await forEachLimited(compensableAncestors(definition, compensated), DEPENDENT_CONCURRENCY, async (ancestor) => {
-      const record = await this.store.recordDependencyOutcome({
-        runId: run.runId,
-        taskId: compensationTaskId(ancestor),
-        dependencyId: current.taskId,
-        dependencyStatus: current.status as 'SUCCEEDED' | 'FAILED' | 'SKIPPED' | 'CANCELLED',
-        generation: current.generation ?? 0,
-      });
-      if (record !== undefined) await this.decideCompensation(run, record, outbox);
+  private async dispatchAfter(task: TaskRecord, key: string, seen: LookAhead, outbox: OutgoingMessage[]): Promise<void> {
+    const definition = await this.definitions.get(task.workflowId, task.version);
+    const graph = await this.graphOf(definition, task);
+    if (graph === undefined) return;
+    const run: DispatchRun = { runId: task.runId, workflowId: task.workflowId, version: task.version, phase: task.phase, graph };
+    const result = await this.dispatcher.afterFinish(run, { taskId: task.taskId, status: task.status as FinalTaskStatus }, this.scopeOf(task), {
+      // A replay of this record makes the same changes with the same tokens, and so sends again.
+      opTokenFor: (taskId) => `s:${key}:${taskId}`,
+      alreadyHandled: (dependentId) => isHandled(graph, task, dependentId, seen, `s:${key}:${dependentId}`),
     });
+    outbox.push(...result.messages);
   }
 
-  /**
-   * A cancelled run: tasks not yet started end CANCELLED; running ones are asked to stop (their
-   * worker fires ctx.signal and records CANCELLED). One read of the run: cancelling is one-off.
-   */
-  private async cancelTasks(run: RunItem): Promise<void> {
-    const found = await this.store.readRun(run.runId);
-    const tasks = found?.tasks ?? [];
-    await forEachLimited(tasks, DEPENDENT_CONCURRENCY, async (task) => {
-      if (task.status === 'RUNNING') {
-        const asked = await this.store.requestTaskCancel(run.runId, task.taskId);
-        // It stopped running meanwhile (e.g. went back to the queue for a retry): cancel it there.
-        if (asked.outcome === 'stale') await this.store.cancelTask({ runId: run.runId, taskId: task.taskId, reason: 'run cancelled' });
-      } else if (task.status === 'PENDING' || task.status === 'QUEUED' || task.status === 'WAITING') {
-        await this.store.cancelTask({ runId: run.runId, taskId: task.taskId, reason: 'run cancelled' });
-      }
-    });
+  /** The graph a task belongs to: the workflow's, or its run's compensations (undefined if none). */
+  private async graphOf(definition: LoadedDefinition, task: Pick<TaskRecord, 'runId' | 'taskId'>): Promise<PhaseGraph | undefined> {
+    if (compensatedTaskId(task.taskId) === undefined) return taskGraph(definition, this.timings);
+    const compensated = (await this.runs.getRun(task.runId))?.compensation?.tasks;
+    return compensated === undefined ? undefined : compensationGraph(definition, compensated, this.timings);
   }
 
-  private async startRun(run: RunItem, outbox: OutgoingMessage[]): Promise<void> {
-    const definition = await this.definitions.get(run.workflowId, run.version);
-    const input = JSON.parse(run.inputJson) as unknown;
-    await forEachLimited(rootTasks(definition.definition), DEPENDENT_CONCURRENCY, async (taskId) => {
-      const task = taskOf(definition, taskId);
-      const fresh = { status: 'PENDING' as const, attempt: 0 };
-      if (task.when !== undefined && !evaluateCondition(task.when, { input, upstream: {} })) {
-        await this.store.skipTask({ runId: run.runId, taskId, reason: 'condition false' });
-        return;
-      }
-      await this.queueTask(run, task.id, task, fresh, outbox);
-    });
-  }
-
-  /** A resumed run: every reset (PENDING) task whose join rule is already decided goes on. */
-  private async resumeScheduling(run: RunItem, outbox: OutgoingMessage[]): Promise<void> {
-    const definition = await this.definitions.get(run.workflowId, run.version);
-    const found = await this.store.readRun(run.runId);
-    const pending = (found?.tasks ?? []).filter((task) => task.status === 'PENDING');
-    await forEachLimited(pending, DEPENDENT_CONCURRENCY, async (record) => {
-      await this.decide(run, taskOf(definition, record.taskId), record, outbox);
-    });
-  }
-
-  private async onTaskChange(old: TaskItem | undefined, current: TaskItem | undefined, outbox: OutgoingMessage[]): Promise<void> {
-    if (current === undefined || !isFinalTaskStatus(current.status) || old?.status === current.status) return;
-    const compensated = compensatedTaskId(current.taskId);
-    if (compensated !== undefined) {
-      await this.onCompensationFinished(current, compensated, outbox);
-      return;
-    }
-    const run = { runId: current.runId, workflowId: current.workflowId, version: current.version };
-    const definition = await this.definitions.get(run.workflowId, run.version);
-    const dependents = definition.dependents.get(current.taskId) ?? [];
-    const dependencyStatus = current.status as 'SUCCEEDED' | 'FAILED' | 'SKIPPED' | 'CANCELLED';
-    await forEachLimited(dependents, DEPENDENT_CONCURRENCY, async (dependentId) => {
-      const dependent = await this.store.recordDependencyOutcome({
-        runId: run.runId,
-        taskId: dependentId,
-        dependencyId: current.taskId,
-        dependencyStatus,
-        generation: current.generation ?? 0,
-      });
-      if (dependent !== undefined) await this.decide(run, taskOf(definition, dependentId), dependent, outbox);
-    });
-  }
-
-  /** Queues or skips a PENDING task whose dependencies' outcomes changed. */
-  private async decide(
-    run: RunRef,
-    task: TaskDefinition,
-    record: TaskRecord,
-    outbox: OutgoingMessage[],
-    /** What the caller already knows of the run: its tasks' statuses, and the condition's scope. */
-    known?: { statusOf: (taskId: string) => TaskStatus; scope: ValueScope },
-  ): Promise<void> {
-    if (record.status !== 'PENDING') return;
-    const statusOf = known?.statusOf ?? dependencyStatusLookup(record);
-    const join = decideTask({ ...task, when: undefined }, statusOf);
-    if (join.decision === 'wait') return;
-    if (join.decision === 'skip') {
-      await this.store.skipTask({ runId: run.runId, taskId: task.id, reason: join.reason ?? 'join rule not met' });
-      return;
-    }
-    if (task.when !== undefined) {
-      const scope = known?.scope ?? (await this.conditionScope(run.runId, task));
-      if (!evaluateCondition(task.when, scope)) {
-        await this.store.skipTask({ runId: run.runId, taskId: task.id, reason: 'condition false' });
-        return;
-      }
-    }
-    await this.queueTask(run, task.id, task, { status: 'PENDING', attempt: record.attempt }, outbox);
-  }
-
-  private async conditionScope(runId: string, task: TaskDefinition): Promise<ValueScope> {
-    const [runRecord, upstream] = await Promise.all([this.store.getRun(runId), this.store.getTaskOutputs(runId, task.dependsOn)]);
-    return { input: runRecord?.input, upstream };
-  }
-
-  private async queueTask(
-    run: RunRef,
-    taskId: string,
-    task: TaskDefinition | undefined,
-    expected: { status: 'PENDING'; attempt: number },
-    outbox: OutgoingMessage[],
-  ): Promise<void> {
-    const now = this.now().getTime();
-    const attempt = expected.attempt + 1;
-    // A wait task waits as WAITING (no worker held), woken by a delayed message at its end.
-    const wakeAt = task?.type === 'wait' ? waitEnd(task, now) : undefined;
-    const queued =
-      wakeAt === undefined
-        ? await this.store.queueTask({ runId: run.runId, taskId, expected, attempt, deliveryTimeoutSeconds: TIMINGS.deliveryGraceSeconds })
-        : await this.store.startWait({ runId: run.runId, taskId, attempt, wakeAt, graceSeconds: TIMINGS.deliveryGraceSeconds });
-    // A replayed record finds the task already queued (or waiting) for this attempt: its message
-    // may have been lost with the failed invocation, so it is sent again (a duplicate is harmless).
-    const expectedStatus = wakeAt === undefined ? 'QUEUED' : 'WAITING';
-    const alreadyQueued =
-      queued.outcome === 'conflict' && queued.current?.status === expectedStatus && queued.current.attempt === attempt;
-    if (queued.outcome !== 'queued' && !alreadyQueued) return;
-    // The stored wake-up time: a replay must not move the end of a wait that has begun.
-    const notBefore = queued.outcome === 'queued' ? queued.task.wakeAt : queued.current?.wakeAt;
-    const delaySeconds = notBefore === undefined ? 0 : Math.max(0, (notBefore - now) / 1000);
-    outbox.push({
-      message: {
-        runId: run.runId,
-        taskId,
-        attempt,
-        workflowId: run.workflowId,
-        version: run.version,
-        ...(notBefore === undefined ? {} : { notBefore }),
+  /** The scope a dependent's condition reads: the finished task's output from its image, the rest from the store. */
+  private scopeOf(task: TaskRecord): ScopeSource {
+    return lazyScope(
+      { outputs: { [task.taskId]: task.output === undefined ? {} : { output: task.output } } },
+      {
+        input: () => this.runs.getRunInput(task.runId),
+        outputs: async (ids) => (await this.tasks.readScope(task.runId, ids, false)).tasks,
       },
-      delaySeconds: Math.min(QUEUES.maxDelaySeconds, delaySeconds),
-    });
+    );
+  }
+
+  // ---- a run changed ------------------------------------------------------------------------
+
+  private async onRunChange(change: Extract<StoreChange, { kind: 'run' }>, outbox: OutgoingMessage[]): Promise<void> {
+    const run = change.new;
+    if (run === undefined) return;
+    const old = change.old;
+    if (run.status === 'RUNNING' && old === undefined) {
+      this.metrics.count(ENGINE_METRICS.names.runStarted);
+      outbox.push(...(await this.keeper.startRoots(run, `s:${change.key}`)));
+    } else if (run.status === 'RUNNING' && old?.status === 'RESUMING') {
+      await this.keeper.reconcile(run.runId);
+    } else if (run.status === 'CANCELLING' && old?.status !== 'CANCELLING') {
+      await this.keeper.cancelTasks(run);
+    } else if (run.status === 'COMPENSATING' && old?.status !== 'COMPENSATING') {
+      await this.runEnd.startCompensations(run, `s:${change.key}`);
+    }
   }
 
 }
 
-/** Failed tasks named in a run's error; more are counted, not listed. */
-const NAMED_FAILURES = 5;
-
-/** The error a run ends with: why it failed, naming the failed tasks (none for a cancelled run). */
-export function errorOf(run: RunItem, outcome: 'FAILED' | 'CANCELLED'): { error?: TaskError } {
-  if (outcome === 'CANCELLED') return {};
-  if (run.cancelOutcome === 'FAILED') {
-    return { error: { name: 'RunTimedOut', message: run.cancelReason ?? 'the run passed its deadline', retryable: false } };
+/**
+ * Whether what is known of `dependentId` shows the outcome of `finished` dealt with: the dependent
+ * moved on, or holds the outcome and its join rule still waits. Not when the last change is this
+ * record's own (a replay: its message is sent again), nor when the outcome is recorded but nothing
+ * was decided although it could be (its recorder died in between).
+ */
+function isHandled(graph: PhaseGraph, finished: TaskRecord, dependentId: string, seen: LookAhead, ownToken: string): boolean {
+  const known = seen.tasks.get(dependentId);
+  if (known !== undefined && (known.lastChange === ownToken || known.phase !== finished.phase)) return false;
+  if (known !== undefined && known.status !== 'PENDING') return true;
+  const node = graph.node(dependentId);
+  if (usesJoinGroups(node.dependsOn)) {
+    const group = joinGroupOf(node.dependsOn, finished.taskId);
+    const members = seen.joins.get(`${finished.phase}/${dependentId}/${group}`);
+    if (members === undefined || !members.has(finished.taskId)) return false;
+    if (members.size < (joinGroupSizes(node.dependsOn).get(group) ?? 0)) return true;
+    // A complete group: handled once the fan-in holds its counts and its rule still waits for other groups.
+    if (known?.joinGroups[group] === undefined) return false;
+    return joinCounts(known, node.dependsOn) === undefined;
   }
-  const failed = run.failedCritical;
-  const named = failed.slice(0, NAMED_FAILURES).join(', ');
-  const more = failed.length > NAMED_FAILURES ? ` and ${failed.length - NAMED_FAILURES} more` : '';
-  const message =
-    failed.length === 0
-      ? `${run.failedCriticalCount} critical task(s) failed`
-      : `${failed.length === 1 ? 'task' : 'tasks'} ${named}${more} failed`;
-  return { error: { name: 'TaskFailed', message, retryable: false, details: { failedTasks: failed } } };
-}
-
-/** Epoch ms at which a wait task is over, counted from when it became ready. */
-function waitEnd(task: Extract<TaskDefinition, { type: 'wait' }>, now: number): number {
-  if (task.until !== undefined) return Date.parse(task.until);
-  return now + (task.seconds ?? 0) * 1000;
-}
-
-function dependencyStatusLookup(record: TaskRecord): (taskId: string) => TaskStatus {
-  const statuses = new Map<string, TaskStatus>();
-  for (const id of record.dependencies.succeeded) statuses.set(id, 'SUCCEEDED');
-  for (const id of record.dependencies.failed) statuses.set(id, 'FAILED');
-  for (const id of record.dependencies.skipped) statuses.set(id, 'SKIPPED');
-  for (const id of record.dependencies.cancelled) statuses.set(id, 'CANCELLED');
-  return (taskId) => statuses.get(taskId) ?? 'PENDING';
+  if (known === undefined) return false;
+  const statuses = dependencyStatuses(known);
+  if (!statuses.has(finished.taskId)) return false;
+  return decideTask({ id: node.id, dependsOn: node.dependsOn, trigger: node.trigger }, (id) => statuses.get(id) ?? 'PENDING').decision === 'wait';
 }

@@ -1,32 +1,46 @@
-// The sweeper: the safety net that finds what nothing else will move (docs/architecture.md). It
-// reads only the sparse expiry index (never a scan) and, for each item past its deadline:
-// - RUNNING: the lease expired (worker crashed, or the attempt outlived its timeout): the attempt
-//   counts as timed out, and the task is retried by its policy or FAILED;
-// - QUEUED: the message never led to a claim (lost): it is sent again;
-// - WAITING: a retry whose backoff was longer than SQS can delay is due: it is queued;
-// - a run past its deadline (the definition's timeoutSeconds): it is cancelled, ending FAILED;
-// - any other unfinished run, every reconcileIntervalSeconds: it is checked against its tasks, so
-//   that a stream record the scheduler never handled cannot leave it hanging.
+// The sweeper: the safety net that finds what nothing else will move. It reads only the sparse
+// index of due times (never a scan), page after page across every partition of it, and handles
+// each item on its own: one that fails is logged and put off with a backoff, never in the way of
+// the others (so no item, however broken, can starve the rest). For each item past its due time:
+// - a QUEUED task: its message never led to a claim (lost): it is sent again;
+// - a RUNNING task: its lease ran out (the worker crashed, or stalled past it): the attempt ends
+//   as timed out, by the task's retry policy (a lease still alive is looked at again at its end);
+// - a WAITING task: a parked retry is due (queued), or a wait's wake-up was lost (sent again);
+// - a run past its deadline: it is cancelled, to end FAILED;
+// - a run being resumed whose owner went quiet: the resume is taken over and finished;
+// - any other unfinished run, every so often: it is checked against its tasks (the scheduler's
+//   reconcile), so that a stream record AWS gave up on cannot leave it hanging.
 // Every write is conditional on what was read, so sweepers that overlap do each thing once.
-import type { DefinitionCache } from './definition-cache.js';
-import { executionPlan } from './execution-plan.js';
 import { ENGINE_METRICS } from '../config/metrics.js';
-import { RecordedMetrics, type EngineMetrics } from './metrics.js';
-import type { OutgoingMessage, TaskQueue } from './messages.js';
-import { retryDelaySeconds, retryPlacement, shouldRetry } from './retry-policy.js';
+import { isFinalRunStatus } from '../model/states.js';
+import { endFailedAttempt, type AttemptDeps } from './attempts.js';
 import { forEachLimited } from './concurrency.js';
-import { QUEUES, TIMINGS } from '../config/settings.js';
-import type { DueRun, DueTask, DynamoStore } from '../aws/dynamo/store.js';
+import type { DefinitionSource } from './definition-cache.js';
+import { messageFor } from './dispatch.js';
+import { executionPlan } from './execution-plan.js';
+import type { OutgoingMessage, TaskQueue } from './messages.js';
+import { RecordedMetrics, type EngineMetrics } from './metrics.js';
+import type { DueRef, DueStore, RunStore, TaskStore } from './ports.js';
+import type { TaskRecord } from './records.js';
+import { DEFAULT_TIMINGS, deliveryDueAt, runDueAt, type EngineTimings } from './timing.js';
 
 export interface SweeperDeps {
-  store: DynamoStore;
+  tasks: TaskStore;
+  runs: RunStore;
+  due: DueStore;
   queue: TaskQueue;
-  definitions: DefinitionCache;
+  definitions: DefinitionSource;
   now?: () => Date;
   random?: () => number;
+  newToken?: () => string;
   metrics?: EngineMetrics;
+  timings?: EngineTimings;
   /** Brings an unfinished run up to date from its tasks (the scheduler's `reconcile`). */
   reconcile?: (runId: string) => Promise<void>;
+  /** Finishes a resume whose owner went quiet (run control's `takeOverResume`). */
+  takeOverResume?: (runId: string) => Promise<void>;
+  /** Items whose handling failed (they are put off and tried again later). */
+  onError?: (error: unknown, item: DueRef) => void;
 }
 
 export interface SweepReport {
@@ -34,66 +48,46 @@ export interface SweepReport {
   resent: number;
   released: number;
   overdueRuns: number;
-  /** Unfinished runs checked against their tasks. */
+  /** Unfinished runs checked against their tasks (or resumes taken over). */
   checkedRuns: number;
+  /** Items whose handling failed: put off with a backoff. */
+  failed: number;
 }
 
-/** Items handled per query; a sweep repeats the query until nothing is due or its budget ends. */
-const PAGE_SIZE = 200;
 const CONCURRENCY = 16;
+/** How long an item whose handling failed is put off: doubled per failure (a sweep later, up to an hour). */
+const FAILURE_BACKOFF_MS = 60_000;
+const MAX_BACKOFF_MS = 3_600_000;
+
+type Handled = keyof Omit<SweepReport, 'failed'> | undefined;
 
 export class Sweeper {
-  private readonly store: DynamoStore;
-  private readonly queue: TaskQueue;
-  private readonly definitions: DefinitionCache;
-  private readonly now: () => Date;
-  private readonly random: () => number;
-  private readonly metrics: EngineMetrics;
-  private readonly reconcile: ((runId: string) => Promise<void>) | undefined;
+  private readonly deps: Required<Omit<SweeperDeps, 'reconcile' | 'takeOverResume' | 'onError'>> & Pick<SweeperDeps, 'reconcile' | 'takeOverResume' | 'onError'>;
+  /** Failures per item, for the backoff of the items that keep failing. */
+  private readonly failures = new Map<string, number>();
 
   constructor(deps: SweeperDeps) {
-    this.metrics = deps.metrics ?? new RecordedMetrics();
-    this.reconcile = deps.reconcile;
-    this.store = deps.store;
-    this.queue = deps.queue;
-    this.definitions = deps.definitions;
-    this.now = deps.now ?? (() => new Date());
-    this.random = deps.random ?? Math.random;
+    this.deps = {
+      ...deps,
+      now: deps.now ?? (() => new Date()),
+      random: deps.random ?? Math.random,
+      newToken: deps.newToken ?? (() => crypto.randomUUID()),
+      metrics: deps.metrics ?? new RecordedMetrics(),
+      timings: deps.timings ?? DEFAULT_TIMINGS,
+    };
   }
 
   /** One sweep: handles everything due now, within `budgetMs`. */
   async sweep(budgetMs = 50_000): Promise<SweepReport> {
-    const report: SweepReport = { expiredLeases: 0, resent: 0, released: 0, overdueRuns: 0, checkedRuns: 0 };
+    const report = emptyReport();
     const started = Date.now();
-    const seen = new Set<string>();
-    while (Date.now() - started < budgetMs) {
-      const now = this.now();
-      const due = (await this.store.queryDue({ now, limit: PAGE_SIZE })).filter((item) => {
-        const key = item.kind === 'task' ? `${item.task.runId}/${item.task.taskId}/${item.task.status}/${item.task.attempt}` : `${item.run.runId}/RUN`;
-        if (seen.has(key)) return false;
-        seen.add(key);
-        return true;
-      });
-      if (due.length === 0) break;
-      const outbox: OutgoingMessage[] = [];
-      // What was already moved must get its message even if another item of the page failed.
-      await forEachLimited(due, CONCURRENCY, async (item) => {
-        if (item.kind === 'run') {
-          const outcome = await this.dueRun(item.run, now);
-          if (outcome === 'overdue') report.overdueRuns++;
-          if (outcome === 'checked') report.checkedRuns++;
-          return;
-        }
-        const task = item.task;
-        if (task.status === 'RUNNING' && (await this.expiredLease(task, now, outbox))) report.expiredLeases++;
-        if (task.status === 'QUEUED' && (await this.lostMessage(task, outbox))) report.resent++;
-        if (task.status === 'WAITING' && (await this.dueWait(task, outbox))) report.released++;
-      }).finally(async () => {
-        if (outbox.length > 0) await this.queue.send(outbox);
-      });
+    const now = this.deps.now().getTime();
+    for await (const page of this.deps.due.due(now)) {
+      await this.handlePage(page, (item) => this.handleDue(item, now), report);
+      if (Date.now() - started > budgetMs) break;
     }
     // Emitted on every sweep, 0 included, so the alarm on it always has data.
-    this.metrics.count(ENGINE_METRICS.names.overdueRuns, report.overdueRuns);
+    this.deps.metrics.count(ENGINE_METRICS.names.overdueRuns, report.overdueRuns);
     return report;
   }
 
@@ -101,148 +95,172 @@ export class Sweeper {
    * After a restart of an engine whose queue and workers did not survive it (the local runtime,
    * whose SQS server keeps messages in memory): every QUEUED task's message is sent again and
    * every RUNNING attempt is taken for crashed, at once, instead of after a delivery grace or a
-   * lease of minutes. Retries parked for later and run checks are left to the sweeps.
+   * lease of minutes. Parked retries and run checks are left to the sweeps.
    */
   async recoverAfterRestart(): Promise<SweepReport> {
-    const report: SweepReport = { expiredLeases: 0, resent: 0, released: 0, overdueRuns: 0, checkedRuns: 0 };
-    // Whatever lease or deadline an item carries, it is due now: nothing of before is alive.
-    const horizon = new Date(8.64e15);
-    for await (const page of this.store.allDue(horizon)) {
-      const outbox: OutgoingMessage[] = [];
-      await forEachLimited(page, CONCURRENCY, async (item) => {
-        if (item.kind !== 'task') return;
-        const task = item.task;
-        if (task.status === 'RUNNING' && (await this.expiredLease(task, horizon, outbox, 'the engine restarted while the attempt ran'))) {
-          report.expiredLeases++;
-        }
-        if (task.status === 'QUEUED' && (await this.lostMessage(task, outbox))) report.resent++;
-        const definition = await this.definitions.get(task.workflowId, task.version);
-        const isTimer = executionPlan(definition, task.taskId).action.type === 'wait';
-        if (task.status === 'WAITING' && isTimer && (await this.dueWait(task, outbox))) report.released++;
-      }).finally(async () => {
-        if (outbox.length > 0) await this.queue.send(outbox);
-      });
+    const report = emptyReport();
+    for await (const page of this.deps.due.all()) {
+      await this.handlePage(page, (item) => (item.kind === 'task' ? this.recoverTask(item) : Promise.resolve({ handled: undefined, messages: [] })), report);
     }
     return report;
   }
 
-  private async expiredLease(
-    due: DueTask,
-    now: Date,
-    outbox: OutgoingMessage[],
-    why = 'the attempt lost its lease: its worker crashed or it ran past its timeout',
-  ): Promise<boolean> {
-    const definition = await this.definitions.get(due.workflowId, due.version);
-    const task = executionPlan(definition, due.taskId);
-    const fence = {
-      runId: due.runId,
-      taskId: due.taskId,
-      attempt: due.attempt,
-      leaseToken: due.leaseToken ?? '',
-      startedAt: due.startedAt ?? now.toISOString(),
-      leaseExpiredBy: now,
-    };
-    const error = { name: 'TimedOut', message: why, retryable: true };
-    const record = await this.store.getTask(due.runId, due.taskId);
-    const attemptInRun = due.attempt - (record?.attemptBase ?? 0);
-    if (record?.cancelRequested === true) {
-      const cancelled = await this.store.commitTaskResult({ ...fence, critical: task.critical, result: { status: 'CANCELLED', error: { ...error, name: 'Cancelled' } } });
-      return cancelled.outcome === 'ok';
-    }
-    if (task.retry !== undefined && shouldRetry(task.retry, attemptInRun, error)) {
-      const delaySeconds = retryDelaySeconds(task.retry, attemptInRun, this.random);
-      const placement = retryPlacement(delaySeconds);
-      const retried = await this.store.retryTask({
-        ...fence,
-        error,
-        outcome: 'TIMED_OUT',
-        status: placement === 'queue' ? 'QUEUED' : 'WAITING',
-        dueAt: new Date(now.getTime() + delaySeconds * 1000),
-      });
-      if (retried.outcome !== 'ok') {
-        // Refused because the run is being cancelled meanwhile: the attempt ends CANCELLED.
-        if (retried.current?.cancelRequested === true && retried.current.status === 'RUNNING') {
-          const cancelled = await this.store.commitTaskResult({ ...fence, critical: task.critical, result: { status: 'CANCELLED', error: { ...error, name: 'Cancelled' } } });
-          return cancelled.outcome === 'ok';
-        }
-        return false;
+  private async handlePage(page: readonly DueRef[], handle: (item: DueRef) => Promise<{ handled: Handled; messages: OutgoingMessage[] }>, report: SweepReport): Promise<void> {
+    const outbox: OutgoingMessage[] = [];
+    await forEachLimited(page, CONCURRENCY, async (item) => {
+      const key = item.kind === 'task' ? `${item.runId}/${item.taskId}` : item.runId;
+      try {
+        const { handled, messages } = await handle(item);
+        outbox.push(...messages);
+        if (handled !== undefined) report[handled]++;
+        this.failures.delete(key);
+      } catch (error) {
+        report.failed++;
+        this.deps.onError?.(error, item);
+        await this.putOff(item, key).catch(() => undefined);
       }
-      if (placement === 'queue') {
-        outbox.push({ message: messageOf(due, due.attempt + 1), delaySeconds: Math.min(QUEUES.maxDelaySeconds, delaySeconds) });
+    });
+    if (outbox.length > 0) await this.deps.queue.send(outbox);
+  }
+
+  /** An item whose handling failed waits a while before the next try, so that it costs little. */
+  private async putOff(item: DueRef, key: string): Promise<void> {
+    const failures = (this.failures.get(key) ?? 0) + 1;
+    this.failures.set(key, failures);
+    const next = this.deps.now().getTime() + Math.min(MAX_BACKOFF_MS, FAILURE_BACKOFF_MS * 2 ** (failures - 1));
+    if (item.kind === 'run') await this.deps.runs.rescheduleRun({ runId: item.runId, previous: item.dueAt, next });
+    else {
+      const task = await this.deps.tasks.getTask(item.runId, item.taskId);
+      if (task !== undefined && (task.status === 'QUEUED' || task.status === 'WAITING' || task.status === 'RUNNING')) {
+        await this.deps.tasks.deferDue({ runId: item.runId, taskId: item.taskId, status: task.status, attempt: task.attempt, previous: item.dueAt, next });
       }
-      return true;
     }
-    const failed = await this.store.commitTaskResult({ ...fence, critical: task.critical, result: { status: 'FAILED', error } });
-    return failed.outcome === 'ok';
   }
 
-  private async lostMessage(due: DueTask, outbox: OutgoingMessage[]): Promise<boolean> {
-    // The deadline is when the message was due plus the grace: a retry's backoff is kept.
-    const dueAt = due.expiresAt - TIMINGS.deliveryGraceSeconds * 1000;
-    const extended = await this.store.extendDelivery({
-      runId: due.runId,
-      taskId: due.taskId,
-      attempt: due.attempt,
-      expiresAt: due.expiresAt,
-      deliveryTimeoutSeconds: secondsUntil(dueAt, this.now()) + TIMINGS.deliveryGraceSeconds,
-    });
-    if (extended.outcome !== 'ok') return false;
-    outbox.push({ message: messageOf(due, due.attempt), delaySeconds: secondsUntil(dueAt, this.now()) });
+  private async handleDue(item: DueRef, now: number): Promise<{ handled: Handled; messages: OutgoingMessage[] }> {
+    if (item.kind === 'run') return { handled: await this.dueRun(item, now), messages: [] };
+    const task = await this.deps.tasks.getTask(item.runId, item.taskId);
+    if (task === undefined || task.dueAt !== item.dueAt) return { handled: undefined, messages: [] };
+    const messages: OutgoingMessage[] = [];
+    if (task.status === 'QUEUED') return { handled: (await this.resend(task, now, messages)) ? 'resent' : undefined, messages };
+    if (task.status === 'WAITING') return { handled: (await this.dueWaiting(task, now, messages)) ? 'released' : undefined, messages };
+    if (task.status === 'RUNNING') {
+      if ((task.leaseExpiresAt ?? 0) > now) {
+        // Alive (it heartbeats, or runs long): looked at again when its lease would run out.
+        await this.deps.tasks.deferDue({ runId: task.runId, taskId: task.taskId, status: 'RUNNING', attempt: task.attempt, previous: item.dueAt, next: task.leaseExpiresAt ?? now });
+        return { handled: undefined, messages };
+      }
+      const why = 'the attempt lost its lease: its worker crashed, stalled or ran past its timeout';
+      return { handled: (await this.expiredLease(task, now, why)) ? 'expiredLeases' : undefined, messages };
+    }
+    return { handled: undefined, messages };
+  }
+
+  private async recoverTask(item: Extract<DueRef, { kind: 'task' }>): Promise<{ handled: Handled; messages: OutgoingMessage[] }> {
+    const task = await this.deps.tasks.getTask(item.runId, item.taskId);
+    const messages: OutgoingMessage[] = [];
+    if (task === undefined || task.dueAt === undefined) return { handled: undefined, messages };
+    const now = this.deps.now().getTime();
+    if (task.status === 'QUEUED') return { handled: (await this.resend(task, now, messages)) ? 'resent' : undefined, messages };
+    if (task.status === 'RUNNING') {
+      // Whatever its lease says, the worker that held it is gone with the engine.
+      const ended = await this.expiredLease(task, Number.MAX_SAFE_INTEGER, 'the engine restarted while the attempt ran');
+      return { handled: ended ? 'expiredLeases' : undefined, messages };
+    }
+    if (task.status === 'WAITING' && (await this.isWaitTask(task))) {
+      return { handled: (await this.resendWakeUp(task, now, messages)) ? 'released' : undefined, messages };
+    }
+    return { handled: undefined, messages };
+  }
+
+  /** A QUEUED task whose message is taken for lost: sent again (with what is left of its delay). */
+  private async resend(task: TaskRecord, now: number, messages: OutgoingMessage[]): Promise<boolean> {
+    const definition = await this.deps.definitions.get(task.workflowId, task.version);
+    const plan = executionPlan(definition, task.taskId, this.deps.timings);
+    const previous = task.dueAt ?? now;
+    const next = deliveryDueAt(now, 0, Math.max(plan.leaseMs, this.deps.timings.deliveryGraceSeconds * 1000), this.deps.timings);
+    const deferred = await this.deps.tasks.deferDue({ runId: task.runId, taskId: task.taskId, status: 'QUEUED', attempt: task.attempt, previous, next });
+    if (deferred.outcome !== 'ok') return false;
+    messages.push(messageFor(task, task, now));
     return true;
   }
 
-  /** A parked retry is queued; a wait task whose wake-up message was lost gets it again. */
-  private async dueWait(due: DueTask, outbox: OutgoingMessage[]): Promise<boolean> {
-    const definition = await this.definitions.get(due.workflowId, due.version);
-    if (executionPlan(definition, due.taskId).action.type !== 'wait') return this.dueRetry(due, outbox);
-    const extended = await this.store.extendDelivery({
-      runId: due.runId,
-      taskId: due.taskId,
-      attempt: due.attempt,
-      expiresAt: due.expiresAt,
-      deliveryTimeoutSeconds: secondsUntil(due.expiresAt - TIMINGS.deliveryGraceSeconds * 1000, this.now()) + TIMINGS.deliveryGraceSeconds,
-      status: 'WAITING',
+  private async dueWaiting(task: TaskRecord, now: number, messages: OutgoingMessage[]): Promise<boolean> {
+    if (await this.isWaitTask(task)) return this.resendWakeUp(task, now, messages);
+    // A retry parked beyond SQS's longest delay is due: it is queued.
+    const definition = await this.deps.definitions.get(task.workflowId, task.version);
+    const plan = executionPlan(definition, task.taskId, this.deps.timings);
+    const released = await this.deps.tasks.release({
+      runId: task.runId,
+      taskId: task.taskId,
+      attempt: task.attempt,
+      dueAt: deliveryDueAt(now, 0, plan.leaseMs, this.deps.timings),
+      opToken: this.deps.newToken(),
     });
-    if (extended.outcome !== 'ok') return false;
-    // Its deadline is the wake-up time plus the grace: a wait not yet over is not ended early.
-    const notBefore = due.expiresAt - TIMINGS.deliveryGraceSeconds * 1000;
-    outbox.push({ message: { ...messageOf(due, due.attempt), notBefore }, delaySeconds: secondsUntil(notBefore, this.now()) });
+    if (released.outcome !== 'ok') return false;
+    messages.push(messageFor(task, { ...task, status: 'QUEUED' }, now));
     return true;
   }
 
-  private async dueRetry(due: DueTask, outbox: OutgoingMessage[]): Promise<boolean> {
-    const queued = await this.store.queueTask({
-      runId: due.runId,
-      taskId: due.taskId,
-      expected: { status: 'WAITING', attempt: due.attempt },
-      attempt: due.attempt,
-      deliveryTimeoutSeconds: TIMINGS.deliveryGraceSeconds,
-    });
-    if (queued.outcome !== 'queued') return false;
-    outbox.push({ message: messageOf(due, due.attempt) });
+  /** A wait task whose wake-up message was lost gets it again (delayed until its end, if not yet). */
+  private async resendWakeUp(task: TaskRecord, now: number, messages: OutgoingMessage[]): Promise<boolean> {
+    const wakeAt = task.wakeAt ?? now;
+    const next = Math.max(wakeAt, now) + this.deps.timings.deliveryGraceSeconds * 1000;
+    const deferred = await this.deps.tasks.deferDue({ runId: task.runId, taskId: task.taskId, status: 'WAITING', attempt: task.attempt, previous: task.dueAt ?? now, next });
+    if (deferred.outcome !== 'ok') return false;
+    messages.push(messageFor(task, task, now));
     return true;
   }
 
-  /** A run past its deadline is stopped; any other unfinished run is checked against its tasks. */
-  private async dueRun(due: DueRun, now: Date): Promise<'overdue' | 'checked' | 'skipped'> {
-    if (due.status !== 'RUNNING' && due.status !== 'CANCELLING' && due.status !== 'COMPENSATING') return 'skipped';
+  private async isWaitTask(task: TaskRecord): Promise<boolean> {
+    const definition = await this.deps.definitions.get(task.workflowId, task.version);
+    return executionPlan(definition, task.taskId, this.deps.timings).action.type === 'wait';
+  }
+
+  /** The attempt's lease ran out by `now`: it ends as timed out, by the task's retry policy. */
+  private async expiredLease(task: TaskRecord, now: number, why: string): Promise<boolean> {
+    const definition = await this.deps.definitions.get(task.workflowId, task.version);
+    const plan = executionPlan(definition, task.taskId, this.deps.timings);
+    const outcome = await endFailedAttempt(this.attemptDeps(), { task, plan, fence: { kind: 'expired', now } }, { name: 'TimedOut', message: why, retryable: true }, { timedOut: true });
+    return outcome !== 'stale';
+  }
+
+  private async dueRun(item: Extract<DueRef, { kind: 'run' }>, now: number): Promise<Handled> {
+    const run = await this.deps.runs.getRun(item.runId);
+    if (run === undefined || run.dueAt !== item.dueAt) return undefined;
+    if (isFinalRunStatus(run.status)) {
+      await this.deps.runs.rescheduleRun({ runId: run.runId, previous: item.dueAt });
+      return undefined;
+    }
+    if (run.status === 'RESUMING') {
+      if ((run.resume?.expiresAt ?? 0) > now) return undefined;
+      await this.deps.takeOverResume?.(run.runId);
+      return 'checkedRuns';
+    }
     // Moved on first, so that one sweeper handles it (the others find it rescheduled).
-    const claimed = await this.store.rescheduleRunCheck(due.runId, due.expiresAt, due.deadlineAt);
-    if (claimed.outcome !== 'ok') return 'skipped';
-    if (due.status === 'RUNNING' && due.deadlineAt !== undefined && due.deadlineAt <= now.getTime()) {
-      const result = await this.store.requestCancel(due.runId, 'the run passed its deadline', 'FAILED');
-      return result.outcome === 'cancelling' ? 'overdue' : 'skipped';
+    const moved = await this.deps.runs.rescheduleRun({ runId: run.runId, previous: item.dueAt, next: runDueAt(now, run.deadlineAt, this.deps.timings) });
+    if (moved.outcome !== 'ok') return undefined;
+    if (run.status === 'RUNNING' && run.deadlineAt !== undefined && run.deadlineAt <= now) {
+      const result = await this.deps.runs.requestCancel({ runId: run.runId, reason: 'the run passed its deadline', outcome: 'FAILED' });
+      return result.outcome === 'cancelling' ? 'overdueRuns' : undefined;
     }
-    await this.reconcile?.(due.runId);
-    return 'checked';
+    await this.deps.reconcile?.(run.runId);
+    return 'checkedRuns';
+  }
+
+  private attemptDeps(): AttemptDeps {
+    return {
+      tasks: this.deps.tasks,
+      queue: this.deps.queue,
+      metrics: this.deps.metrics,
+      timings: this.deps.timings,
+      now: this.deps.now,
+      random: this.deps.random,
+      newToken: this.deps.newToken,
+    };
   }
 }
 
-function messageOf(due: DueTask, attempt: number) {
-  return { runId: due.runId, taskId: due.taskId, attempt, workflowId: due.workflowId, version: due.version };
-}
-
-/** SQS DelaySeconds until `at` (0 when past, at most SQS's 15 minutes). */
-function secondsUntil(at: number, now: Date): number {
-  return Math.min(QUEUES.maxDelaySeconds, Math.max(0, Math.ceil((at - now.getTime()) / 1000)));
+function emptyReport(): SweepReport {
+  return { expiredLeases: 0, resent: 0, released: 0, overdueRuns: 0, checkedRuns: 0, failed: 0 };
 }

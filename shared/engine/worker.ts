@@ -1,37 +1,54 @@
-// The worker: runs one attempt of one task, following the check-then-execute-then-record
-// protocol. It claims the attempt (conditional write), builds the handler context, executes the
-// task with a signal that fires on timeout and before the Lambda's deadline, then records the
-// result with a fenced write, or schedules the next attempt by the task's retry policy.
-// A task's own error is a result; only infrastructure errors escape (and the message is retried).
-import type { DefinitionCache } from './definition-cache.js';
-import { executionPlan, type ExecutionPlan } from './execution-plan.js';
-import { ENGINE_METRICS, type EngineMetricName } from '../config/metrics.js';
-import { RecordedMetrics, type EngineMetrics } from './metrics.js';
-import { PayloadTooLargeError } from '../model/errors.js';
-import type { TaskMessage, TaskQueue } from './messages.js';
-import { retryDelaySeconds, retryPlacement, shouldRetry } from './retry-policy.js';
-import { QUEUES, TIMINGS } from '../config/settings.js';
-import type { DynamoStore, RunRecord, TaskError, TaskRecord } from '../aws/dynamo/store.js';
+// The worker: runs one attempt of one task, following the check-then-execute-then-record protocol.
+// It claims the attempt (a conditional write that hands out a lease), runs the task with a signal
+// that fires on cancellation, on timeout and before the Lambda's deadline, and records the result
+// with a write fenced by the lease. Then, at once, it dispatches the task's dependents (eager
+// dispatch: the stream scheduler only completes what it did not), and when one becomes ready and
+// this invocation has the time, it claims that one too and runs it here, through the same fenced
+// writes: a chain of tasks runs without a queue hop. A task's own error is a result; only
+// infrastructure errors escape (and the message is retried by SQS).
+import { ENGINE_METRICS } from '../config/metrics.js';
+import { QUEUES } from '../config/settings.js';
+import { EngineError } from '../model/errors.js';
 import type { TaskContext, TaskLogger } from '../tasks/context.js';
 import { LambdaDeadline, TaskCancelled, TaskTimedOut, toTaskError } from '../tasks/errors.js';
 import { executeAction, type ExecutorEnv } from '../tasks/executors.js';
 import { untilAborted } from '../tasks/until-aborted.js';
+import { attemptRecord, endFailedAttempt, finishAttempt, type AttemptDeps, type EndOutcome } from './attempts.js';
+import type { DefinitionSource, LoadedDefinition } from './definition-cache.js';
+import { lazyScope, type Dispatcher } from './dispatch.js';
+import { executionPlan, type ExecutionPlan } from './execution-plan.js';
+import { taskGraph, compensationGraph, type GraphNode } from './graph.js';
+import { compensatedTaskId } from './compensation.js';
+import type { CarriedScope, TaskMessage, TaskQueue } from './messages.js';
+import { RecordedMetrics, type EngineMetrics } from './metrics.js';
+import type { CompletionStore, JoinStore, RunStore, TaskStore } from './ports.js';
+import type { RunEnd } from './run-end.js';
+import { runServices } from './keeper.js';
+import type { FinalTaskStatus, TaskRecord } from './records.js';
+import { DEFAULT_TIMINGS, type EngineTimings } from './timing.js';
+import type { TaskError } from '../model/task-error.js';
 
 export interface WorkerDeps {
-  store: DynamoStore;
+  tasks: TaskStore;
+  joins: JoinStore;
+  runs: RunStore;
+  completion: CompletionStore;
   queue: TaskQueue;
-  definitions: DefinitionCache;
+  definitions: DefinitionSource;
   executorEnv: ExecutorEnv;
   /** A logger for one attempt, with runId, taskId and attempt on every line. */
   loggerFor: (keys: { runId: string; taskId: string; attempt: number }) => TaskLogger;
   now?: () => Date;
   /** Random source in [0, 1) for retry jitter. */
   random?: () => number;
+  /** Tokens for leases and operations. */
+  newToken?: () => string;
   /** How often a running attempt checks whether its run is being cancelled. */
   cancelPollMs?: number;
-  /** Lease beyond the task's timeout, so a slow commit is not taken for a crash. */
-  leaseGraceSeconds?: number;
+  timings?: EngineTimings;
   metrics?: EngineMetrics;
+  /** Whether a dependent that becomes ready may run in the same invocation (default: yes). */
+  chain?: boolean;
 }
 
 /** What the worker knows of its own invocation (the Lambda context). */
@@ -39,102 +56,176 @@ export interface InvocationDeadline {
   getRemainingTimeInMillis(): number;
 }
 
-/** Extra lease beyond the task's timeout, so a slow commit is not mistaken for a crash. */
-const DEFAULT_LEASE_GRACE_SECONDS = 30;
 /** The signal fires this long before the Lambda's deadline, leaving time to record the result. */
 const DEADLINE_MARGIN_MS = 3_000;
 /** A wait task's message arriving this early is still taken as due (SQS delays are in seconds). */
 const WAIT_TOLERANCE_MS = 1_000;
+/** A recording write that fails for the store's own reasons is tried again until this close to the deadline... */
+const RECORD_MARGIN_MS = 1_000;
+/** ...or this many times (outside Lambda, where no deadline is known). */
+const MAX_RECORD_TRIES = 20;
 
-export type AttemptOutcome = 'succeeded' | 'failed' | 'retrying' | 'cancelled' | 'not-claimable' | 'stale' | 'not-due';
+export type WorkerOutcome = EndOutcome | 'not-claimable' | 'not-due';
 
 type ExecutionResult = { ok: true; output: unknown } | { ok: false; error: TaskError; cancelled: boolean };
 
+interface Claimed {
+  task: TaskRecord;
+  plan: ExecutionPlan;
+  input: unknown;
+  upstream: Record<string, { output?: unknown }>;
+}
+
 export class Worker {
-  private readonly store: DynamoStore;
-  private readonly queue: TaskQueue;
-  private readonly definitions: DefinitionCache;
-  private readonly executorEnv: ExecutorEnv;
-  private readonly loggerFor: WorkerDeps['loggerFor'];
-  private readonly now: () => Date;
-  private readonly random: () => number;
-  private readonly cancelPollMs: number;
-  private readonly leaseGraceSeconds: number;
-  private readonly metrics: EngineMetrics;
+  private readonly deps: Required<Omit<WorkerDeps, 'chain'>> & { chain: boolean };
+  private readonly dispatcher: Dispatcher;
+  private readonly runEnd: RunEnd;
 
   constructor(deps: WorkerDeps) {
-    this.metrics = deps.metrics ?? new RecordedMetrics();
-    this.cancelPollMs = deps.cancelPollMs ?? 2_000;
-    this.leaseGraceSeconds = deps.leaseGraceSeconds ?? DEFAULT_LEASE_GRACE_SECONDS;
-    this.store = deps.store;
-    this.queue = deps.queue;
-    this.definitions = deps.definitions;
-    this.executorEnv = deps.executorEnv;
-    this.loggerFor = deps.loggerFor;
-    this.now = deps.now ?? (() => new Date());
-    this.random = deps.random ?? Math.random;
+    this.deps = {
+      ...deps,
+      now: deps.now ?? (() => new Date()),
+      random: deps.random ?? Math.random,
+      newToken: deps.newToken ?? (() => crypto.randomUUID()),
+      cancelPollMs: deps.cancelPollMs ?? 2_000,
+      timings: deps.timings ?? DEFAULT_TIMINGS,
+      metrics: deps.metrics ?? new RecordedMetrics(),
+      chain: deps.chain ?? true,
+    };
+    ({ dispatcher: this.dispatcher, runEnd: this.runEnd } = runServices(this.deps));
   }
 
-  private leaseSecondsOf(task: ExecutionPlan): number {
-    return (task.heartbeatSeconds ?? task.timeoutSeconds ?? TIMINGS.defaultTaskTimeoutSeconds) + this.leaseGraceSeconds;
-  }
-
-  async process(message: TaskMessage, invocation?: InvocationDeadline): Promise<AttemptOutcome> {
-    const definition = await this.definitions.get(message.workflowId, message.version);
-    const task = executionPlan(definition, message.taskId);
-    const logger = this.loggerFor({ runId: message.runId, taskId: message.taskId, attempt: message.attempt });
+  /** Handles one message; a chain of tasks that become ready runs on in the same call. */
+  async process(message: TaskMessage, invocation?: InvocationDeadline): Promise<WorkerOutcome> {
+    const definition = await this.deps.definitions.get(message.workflowId, message.version);
+    const plan = executionPlan(definition, message.taskId, this.deps.timings);
 
     // A wait longer than SQS can delay a message is carried by re-sending it until it is due.
-    const remainingWaitMs = (message.notBefore ?? 0) - this.now().getTime();
+    const remainingWaitMs = (message.notBefore ?? 0) - this.deps.now().getTime();
     if (remainingWaitMs > WAIT_TOLERANCE_MS) {
-      await this.queue.send([{ message, delaySeconds: Math.min(QUEUES.maxDelaySeconds, remainingWaitMs / 1000) }]);
+      await this.deps.queue.send([{ message, delaySeconds: Math.min(QUEUES.maxDelaySeconds, remainingWaitMs / 1000) }]);
       return 'not-due';
     }
-    // A wait task has nothing to run: its time has come, so it ends, its attempt spanning the wait.
-    if (task.action.type === 'wait') {
-      const finished = await this.store.finishWait({ runId: message.runId, taskId: message.taskId, attempt: message.attempt });
-      if (finished.outcome === 'ok') this.recordFinished(ENGINE_METRICS.names.taskSucceeded, undefined);
-      return finished.outcome === 'ok' ? 'succeeded' : 'stale';
-    }
+    if (plan.action.type === 'wait') return this.endWait(definition, message, invocation);
 
-    // Read before the claim: a failing read is an infrastructure error (the message is retried),
-    // never the task's own failure.
-    const [run, upstreamOutputs] = await Promise.all([
-      this.store.getRun(message.runId),
-      this.store.getTaskOutputs(message.runId, task.upstream),
+    // The scope the message carries, when it is whole; otherwise read alongside the claim (the
+    // read is wasted only when the message was a duplicate).
+    const carried = message.scopeJson === undefined ? undefined : (JSON.parse(message.scopeJson) as CarriedScope);
+    const whole = carried !== undefined && plan.upstream.every((id) => Object.hasOwn(carried.upstream, id));
+    const leaseToken = this.deps.newToken();
+    const [scope, claim] = await Promise.all([
+      whole ? Promise.resolve({ input: carried.input, tasks: carried.upstream }) : this.deps.tasks.readScope(message.runId, plan.upstream, true),
+      this.deps.tasks.claim({
+        runId: message.runId,
+        taskId: message.taskId,
+        attempt: message.attempt,
+        leaseToken,
+        leaseExpiresAt: this.deps.now().getTime() + plan.leaseMs,
+        opToken: this.deps.newToken(),
+      }),
     ]);
-    const claim = await this.store.claimTask({
+    if (claim.outcome === 'not-claimable') {
+      this.deps.loggerFor({ runId: message.runId, taskId: message.taskId, attempt: message.attempt }).debug('attempt not claimable: a duplicate or stale message', {
+        status: claim.current?.status,
+      });
+      return 'not-claimable';
+    }
+    const task = claim.task;
+    if (task.queuedAt !== undefined && task.startedAt !== undefined) {
+      this.deps.metrics.milliseconds(ENGINE_METRICS.names.schedulingLatency, Date.parse(task.startedAt) - Date.parse(task.queuedAt));
+    }
+    return this.runChain(definition, { task, plan, input: scope.input, upstream: scope.tasks }, invocation);
+  }
+
+  /** Runs a claimed attempt, records it, dispatches its dependents, and goes on with one it claimed. */
+  private async runChain(definition: LoadedDefinition, first: Claimed, invocation: InvocationDeadline | undefined): Promise<WorkerOutcome> {
+    let current: Claimed | undefined = first;
+    let firstOutcome: WorkerOutcome | undefined;
+    while (current !== undefined) {
+      const claimed: Claimed = current;
+      const { task } = claimed;
+      const logger = this.deps.loggerFor({ runId: task.runId, taskId: task.taskId, attempt: task.attempt });
+      logger.debug('task started');
+      const result = await this.execute(claimed, logger, invocation);
+      const outcome = await this.record(claimed, result, logger, invocation);
+      firstOutcome ??= outcome;
+      current =
+        outcome === 'succeeded' || outcome === 'failed'
+          ? await this.dispatchAfter(definition, task, outcome === 'succeeded' ? 'SUCCEEDED' : 'FAILED', result.ok ? result.output : undefined, claimed.input, invocation)
+          : undefined;
+    }
+    return firstOutcome ?? 'stale';
+  }
+
+  /** Eager dispatch of a finished task's dependents; returns the dependent claimed to run here, if any. */
+  private async dispatchAfter(
+    definition: LoadedDefinition,
+    finished: TaskRecord,
+    status: FinalTaskStatus,
+    output: unknown,
+    input: unknown,
+    invocation: InvocationDeadline | undefined,
+  ): Promise<Claimed | undefined> {
+    const isCompensation = compensatedTaskId(finished.taskId) !== undefined;
+    const graph = isCompensation
+      ? compensationGraph(definition, (await this.deps.runs.getRun(finished.runId))?.compensation?.tasks ?? [], this.deps.timings)
+      : taskGraph(definition, this.deps.timings);
+    const run = { runId: finished.runId, workflowId: finished.workflowId, version: finished.version, phase: finished.phase, graph };
+    const scope = lazyScope(
+      { input: { value: input }, outputs: { [finished.taskId]: status === 'SUCCEEDED' ? { output } : {} } },
+      {
+        input: () => this.deps.runs.getRunInput(finished.runId),
+        outputs: async (ids) => (await this.deps.tasks.readScope(finished.runId, ids, false)).tasks,
+      },
+    );
+    const result = await this.dispatcher.afterFinish(run, { taskId: finished.taskId, status }, scope, {
+      opTokenFor: () => this.deps.newToken(),
+      newLeaseToken: () => this.deps.newToken(),
+      ...(this.deps.chain && !isCompensation ? { mayClaim: (node: GraphNode) => this.hasTimeFor(node, invocation) } : {}),
+    });
+    if (result.messages.length > 0) await this.persist(() => this.deps.queue.send(result.messages), invocation);
+    // Counted in its run's completion group at once (the run may end here); the scheduler does it
+    // again from the stream only if this does not happen.
+    await this.persist(() => this.runEnd.countFinished([{ ...finished, status }]), invocation);
+    if (result.claimed === undefined) return undefined;
+    const claimed = result.claimed.task;
+    const plan = executionPlan(definition, claimed.taskId, this.deps.timings);
+    return { task: claimed, plan, input, upstream: await scope.outputs(plan.upstream) };
+  }
+
+  /** A ready task may run here if this invocation outlives its whole lease (with a margin). */
+  private hasTimeFor(node: GraphNode, invocation: InvocationDeadline | undefined): boolean {
+    if (node.waitEnd !== undefined) return false;
+    const remaining = invocation?.getRemainingTimeInMillis() ?? Number.POSITIVE_INFINITY;
+    return remaining - DEADLINE_MARGIN_MS - RECORD_MARGIN_MS > node.leaseMs;
+  }
+
+  /** A wait task whose time has come ends, its attempt spanning the wait; then its dependents go on. */
+  private async endWait(definition: LoadedDefinition, message: TaskMessage, invocation: InvocationDeadline | undefined): Promise<WorkerOutcome> {
+    const task = await this.deps.tasks.getTask(message.runId, message.taskId);
+    if (task === undefined || task.status !== 'WAITING' || task.attempt !== message.attempt) return 'not-claimable';
+    const ended = await this.deps.tasks.endWait({
       runId: message.runId,
       taskId: message.taskId,
       attempt: message.attempt,
-      leaseSeconds: this.leaseSecondsOf(task),
+      record: attemptRecord(task, this.deps.now(), 'SUCCEEDED', undefined),
+      opToken: this.deps.newToken(),
     });
-    if (claim.outcome === 'not-claimable') {
-      logger.info('attempt not claimable: a duplicate or stale message', { status: claim.current?.status });
-      return 'not-claimable';
-    }
-    const claimed = claim.task;
-    logger.info('task started');
-    if (claimed.queuedAt !== undefined && claimed.startedAt !== undefined) {
-      this.metrics.milliseconds(ENGINE_METRICS.names.schedulingLatency, Date.parse(claimed.startedAt) - Date.parse(claimed.queuedAt));
-    }
-
-    const result = await this.execute(task, claimed, { run, upstreamOutputs }, logger, invocation);
-    return this.record(message, task, claimed, result, logger);
+    if (ended.outcome !== 'ok') return 'stale';
+    this.deps.metrics.count(ENGINE_METRICS.names.taskSucceeded);
+    const input = await this.deps.runs.getRunInput(message.runId);
+    const next = await this.dispatchAfter(definition, task, 'SUCCEEDED', null, input, invocation);
+    if (next !== undefined) await this.runChain(definition, next, invocation);
+    return 'succeeded';
   }
 
-  private async execute(
-    task: ExecutionPlan,
-    claimed: TaskRecord,
-    { run, upstreamOutputs }: { run: RunRecord | undefined; upstreamOutputs: Record<string, { output?: unknown }> },
-    logger: TaskLogger,
-    invocation: InvocationDeadline | undefined,
-  ): Promise<ExecutionResult> {
-    const { runId, taskId, attempt } = claimed;
-    const leaseToken = claimed.leaseToken ?? '';
+  private async execute(claimed: Claimed, logger: TaskLogger, invocation: InvocationDeadline | undefined): Promise<ExecutionResult> {
+    const { task, plan } = claimed;
+    const { runId, taskId, attempt } = task;
+    const leaseToken = task.leaseToken ?? '';
     const controller = new AbortController();
     const timers: NodeJS.Timeout[] = [];
-    const timeoutSeconds = task.timeoutSeconds ?? TIMINGS.defaultTaskTimeoutSeconds;
+    const timeoutSeconds = plan.timeoutSeconds ?? this.deps.timings.defaultTaskTimeoutSeconds;
     timers.push(setTimeout(() => controller.abort(new TaskTimedOut(timeoutSeconds)), timeoutSeconds * 1000));
     if (invocation !== undefined) {
       const untilDeadline = invocation.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS;
@@ -143,135 +234,106 @@ export class Worker {
     // Cancellation reaches a running attempt through its task item, polled while it runs.
     timers.push(
       setInterval(() => {
-        this.store.isCancelRequested(runId, taskId).then(
+        this.deps.tasks.isStopRequested(runId, taskId).then(
           (requested) => {
             if (requested) controller.abort(new TaskCancelled());
           },
           (error: unknown) => logger.warn('could not check for cancellation', { error: String(error) }),
         );
-      }, this.cancelPollMs),
+      }, this.deps.cancelPollMs),
     );
     try {
-      // A task queued just before its run was cancelled is not started.
-      if (run === undefined || run.status !== task.runStatus || claimed.cancelRequested) controller.abort(new TaskCancelled());
+      // A task whose run was cancelled between its queueing and its claim is not started.
+      if (task.cancelRequested) controller.abort(new TaskCancelled());
       const upstream = Object.fromEntries(
-        Object.entries(upstreamOutputs).map(([id, value]) => [id, value.output === undefined ? {} : { output: value.output }]),
+        plan.upstream.map((id) => [id, claimed.upstream[id]?.output === undefined ? {} : { output: claimed.upstream[id]?.output }]),
       );
       const ctx: TaskContext = {
         runId,
         taskId,
-        input: run?.input,
+        input: claimed.input,
         upstream,
         attempt,
-        checkpoint: claimed.checkpoint,
+        checkpoint: task.checkpoint,
         signal: controller.signal,
         // Stable across attempts; a task that runs again after a compensation undid it gets a new one.
-        idempotencyKey: claimed.keyGeneration === undefined ? `${runId}:${taskId}` : `${runId}:${taskId}:${claimed.keyGeneration}`,
+        idempotencyKey: task.keyGeneration === undefined ? `${runId}:${taskId}` : `${runId}:${taskId}:${task.keyGeneration}`,
         logger,
         saveCheckpoint: async (data) => {
-          const saved = await this.store.saveCheckpoint({ runId, taskId, attempt, leaseToken, checkpoint: data });
+          const saved = await this.deps.tasks.saveCheckpoint({ runId, taskId, attempt, leaseToken, checkpoint: data });
           if (saved.outcome === 'stale') throw new Error('the attempt lost its lease; checkpoint not saved');
         },
         heartbeat: async () => {
-          const extended = await this.store.extendLease({
+          const extended = await this.deps.tasks.extendLease({
             runId,
             taskId,
             attempt,
             leaseToken,
-            leaseSeconds: this.leaseSecondsOf(task),
+            leaseExpiresAt: this.deps.now().getTime() + plan.leaseMs,
           });
           if (extended.outcome === 'stale') throw new Error('the attempt lost its lease');
         },
       };
-      const output = await untilAborted(executeAction(task.action, ctx, this.executorEnv), controller.signal);
+      const output = await untilAborted(executeAction(plan.action, ctx, this.deps.executorEnv), controller.signal);
       return { ok: true, output };
     } catch (error) {
-      return {
-        ok: false,
-        error: toTaskError(error, controller.signal),
-        cancelled: controller.signal.reason instanceof TaskCancelled,
-      };
+      return { ok: false, error: toTaskError(error, controller.signal), cancelled: controller.signal.reason instanceof TaskCancelled };
     } finally {
       for (const timer of timers) clearTimeout(timer);
     }
   }
 
-  private async record(
-    message: TaskMessage,
-    task: ExecutionPlan,
-    claimed: TaskRecord,
-    result: ExecutionResult,
-    logger: TaskLogger,
-  ): Promise<AttemptOutcome> {
-    const fence = {
-      runId: claimed.runId,
-      taskId: claimed.taskId,
-      attempt: claimed.attempt,
-      leaseToken: claimed.leaseToken ?? '',
-      startedAt: claimed.startedAt ?? this.now().toISOString(),
-    };
+  private async record(claimed: Claimed, result: ExecutionResult, logger: TaskLogger, invocation: InvocationDeadline | undefined): Promise<EndOutcome> {
+    const { task, plan } = claimed;
+    const ending = { task, plan, fence: { kind: 'lease' as const, leaseToken: task.leaseToken ?? '' } };
+    const deps = this.attemptDeps();
+    let outcome: EndOutcome;
     if (result.ok) {
-      try {
-        const committed = await this.store.commitTaskResult({
-          ...fence,
-          critical: task.critical,
-          result: { status: 'SUCCEEDED', output: result.output },
-        });
-        logger.info(committed.outcome === 'ok' ? 'task succeeded' : 'result refused: the attempt lost its lease');
-        if (committed.outcome === 'ok') this.recordFinished(ENGINE_METRICS.names.taskSucceeded, fence.startedAt);
-        return committed.outcome === 'ok' ? 'succeeded' : 'stale';
-      } catch (error) {
-        if (!(error instanceof PayloadTooLargeError)) throw error;
+      outcome = await this.persist(() => finishAttempt(deps, ending, { status: 'SUCCEEDED', output: result.output }), invocation).catch((error: unknown) => {
+        if (!(error instanceof EngineError) || error.code !== 'PAYLOAD_TOO_LARGE') throw error;
+        // An output the store cannot hold is the task's failure, not retried.
         const tooLarge = { name: 'OutputTooLarge', message: error.message, retryable: false };
-        return this.record(message, task, claimed, { ok: false, error: tooLarge, cancelled: false }, logger);
-      }
-    }
-
-    if (result.cancelled) {
-      const committed = await this.store.commitTaskResult({ ...fence, critical: task.critical, result: { status: 'CANCELLED', error: result.error } });
-      logger.info('task cancelled');
-      return committed.outcome === 'ok' ? 'cancelled' : 'stale';
-    }
-
-    // Attempts made before a resume do not count against the retry policy.
-    const attemptInRun = claimed.attempt - claimed.attemptBase;
-    if (task.retry !== undefined && shouldRetry(task.retry, attemptInRun, result.error)) {
-      const delaySeconds = retryDelaySeconds(task.retry, attemptInRun, this.random);
-      const placement = retryPlacement(delaySeconds);
-      const retried = await this.store.retryTask({
-        ...fence,
-        error: result.error,
-        status: placement === 'queue' ? 'QUEUED' : 'WAITING',
-        dueAt: new Date(this.now().getTime() + delaySeconds * 1000),
+        return this.persist(() => finishAttempt(deps, ending, { status: 'FAILED', error: tooLarge }), invocation);
       });
-      if (retried.outcome === 'stale') {
-        // Refused because the run is being cancelled: the attempt ends CANCELLED, not retried.
-        if (retried.current?.cancelRequested === true && retried.current.status === 'RUNNING') {
-          return this.record(message, task, claimed, { ok: false, error: result.error, cancelled: true }, logger);
-        }
-        return 'stale';
-      }
-      if (placement === 'queue') {
-        await this.queue.send([{ message: { ...message, attempt: claimed.attempt + 1 }, delaySeconds }]);
-      }
-      logger.warn('task failed; retrying', { error: result.error, delaySeconds });
-      this.metrics.count(ENGINE_METRICS.names.taskRetried);
-      return 'retrying';
+    } else if (result.cancelled) {
+      outcome = await this.persist(() => finishAttempt(deps, ending, { status: 'CANCELLED', error: result.error }), invocation);
+    } else {
+      outcome = await this.persist(() => endFailedAttempt(deps, ending, result.error), invocation);
     }
-
-    const committed = await this.store.commitTaskResult({
-      ...fence,
-      critical: task.critical,
-      result: { status: 'FAILED', error: result.error },
-    });
-    logger.warn('task failed', { error: result.error });
-    if (committed.outcome === 'ok') this.recordFinished(ENGINE_METRICS.names.taskFailed, fence.startedAt);
-    return committed.outcome === 'ok' ? 'failed' : 'stale';
+    if (outcome === 'stale') logger.warn('result refused: the attempt lost its lease');
+    else if (outcome === 'failed' || outcome === 'retrying') logger.warn(`task ${outcome === 'failed' ? 'failed' : 'failed; retrying'}`, { error: result.ok ? undefined : result.error });
+    else logger.info(`task ${outcome}`);
+    return outcome;
   }
 
-  /** A finished task's count, and its duration when it ran (a wait task's time is not work). */
-  private recordFinished(name: EngineMetricName, startedAt: string | undefined): void {
-    this.metrics.count(name);
-    if (startedAt !== undefined) this.metrics.milliseconds(ENGINE_METRICS.names.taskDuration, this.now().getTime() - Date.parse(startedAt));
+  private attemptDeps(): AttemptDeps {
+    return {
+      tasks: this.deps.tasks,
+      queue: this.deps.queue,
+      metrics: this.deps.metrics,
+      timings: this.deps.timings,
+      now: this.deps.now,
+      random: this.deps.random,
+      newToken: this.deps.newToken,
+    };
+  }
+
+  /**
+   * A write that records work already done is tried again while the store is unavailable
+   * (throttling, conflicts the SDK gave up on), until the invocation's deadline is near: giving
+   * up would leave the attempt to time out and be done again.
+   */
+  private async persist<T>(write: () => Promise<T>, invocation: InvocationDeadline | undefined): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await write();
+      } catch (error) {
+        const transient = error instanceof EngineError && error.retryable;
+        const remaining = invocation?.getRemainingTimeInMillis() ?? Number.POSITIVE_INFINITY;
+        const pause = Math.min(2_000, 50 * 2 ** attempt) * (0.5 + this.deps.random() / 2);
+        if (!transient || attempt >= MAX_RECORD_TRIES || remaining - pause < RECORD_MARGIN_MS + DEADLINE_MARGIN_MS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, pause));
+      }
+    }
   }
 }

@@ -78,11 +78,11 @@ describe('a worker killed mid-task', () => {
     const runId = await startRunViaApi(api, workflowId);
 
     const deadline = Date.now() + 30_000;
-    let running = await runtime.engine.store.getTask(runId, 't');
+    let running = await runtime.engine.store.tasks.getTask(runId, 't');
     while (running?.status !== 'RUNNING') {
       if (Date.now() > deadline) throw new Error('the first worker never claimed the task');
       await new Promise((resolve) => setTimeout(resolve, 50));
-      running = await runtime.engine.store.getTask(runId, 't');
+      running = await runtime.engine.store.tasks.getTask(runId, 't');
     }
     const zombie = { leaseToken: running.leaseToken ?? '', startedAt: running.startedAt ?? '' };
     first.kill('SIGKILL');
@@ -103,17 +103,18 @@ describe('a worker killed mid-task', () => {
     ]);
 
     // The killed worker's commit, had it come late, is refused and changes nothing.
-    const late = await runtime.engine.store.commitTaskResult({
+    const late = await runtime.engine.store.tasks.finish({
       runId,
       taskId: 't',
       attempt: 1,
-      leaseToken: zombie.leaseToken,
-      startedAt: zombie.startedAt,
-      critical: true,
+      fence: { kind: 'lease', leaseToken: zombie.leaseToken },
+      record: { attempt: 1, phase: 0, startedAt: zombie.startedAt, completedAt: new Date().toISOString(), durationMs: 1, outcome: 'SUCCEEDED' },
+      keptAttempts: [],
+      opToken: 'zombie',
       result: { status: 'SUCCEEDED', output: { zombie: true } },
     });
     expect(late.outcome).toBe('stale');
-    expect((await runtime.engine.store.getTask(runId, 't'))?.output).toEqual({ attempt: 2, pid: second.pid });
-    expect((await runtime.engine.store.getRun(runId))?.finishedCount).toBe(2);
+    expect((await runtime.engine.store.tasks.getTask(runId, 't'))?.output).toEqual({ attempt: 2, pid: second.pid });
+    expect((await runtime.engine.store.runs.getRun(runId))?.doneGroups).toEqual(['0']);
   }, 120_000);
 });

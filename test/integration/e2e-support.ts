@@ -7,7 +7,7 @@ import { expect } from 'vitest';
 import { LOCAL_AWS } from '../../local/dynamodb-local.js';
 import type { TaskContext, TaskHandler } from '../../shared/tasks/context.js';
 import { handlers as exampleHandlers } from '../../workflows/index.js';
-import { startLocalRuntime, type LocalRuntime } from '../../local/runtime.js';
+import { startLocalRuntime, type LocalRuntime, type LocalRuntimeOptions } from '../../local/runtime.js';
 
 export interface ApiResponse<T = any> {
   status: number;
@@ -65,6 +65,7 @@ export class ExecutionLog {
 export async function startRuntime(
   extraHandlers: Record<string, TaskHandler> = {},
   onError: (source: string, error: unknown) => void = (source, error) => console.error(source, error),
+  options: Partial<LocalRuntimeOptions> = {},
 ): Promise<{ runtime: LocalRuntime; api: ApiClient }> {
   const runtime = await startLocalRuntime({
     port: 0,
@@ -72,6 +73,7 @@ export async function startRuntime(
     logLevel: 'SILENT',
     workerConcurrency: 8,
     onError,
+    ...options,
   });
   return { runtime, api: new ApiClient(runtime.apiUrl) };
 }

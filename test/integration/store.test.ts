@@ -1,35 +1,21 @@
+// The DynamoDB adapter on DynamoDB Local: every state change conditional, outcomes named, a write
+// whose answer was lost recognized by its token, and items that stay under DynamoDB's limits.
 import { randomUUID } from 'node:crypto';
-import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertDefinition, type WorkflowDefinitionInput } from '../../shared/model/definition.js';
 import { ConflictError, PayloadTooLargeError, ValidationError } from '../../shared/model/errors.js';
-import { DynamoStore, type StoredDefinition } from '../../shared/aws/dynamo/store.js';
+import { LIMITS } from '../../shared/model/limits.js';
+import { MAX_ERROR_DETAILS_BYTES, MAX_ERROR_MESSAGE_BYTES } from '../../shared/tasks/errors.js';
+import { KEPT_ATTEMPTS } from '../../shared/engine/attempts.js';
+import { INLINE_JOIN_LIMIT } from '../../shared/engine/join.js';
+import type { EngineStore } from '../../shared/engine/ports.js';
+import type { AttemptRecord, StoredDefinition } from '../../shared/engine/records.js';
+import { keys } from '../../shared/aws/dynamo/keys.js';
 import { createTestTable, type TestTable } from './support.js';
 
-const orderProcessing: WorkflowDefinitionInput = {
-  id: 'order_processing',
-  tasks: [
-    { id: 'validate_payment', handler: 'check_payment' },
-    { id: 'reserve_inventory', handler: 'reserve_items' },
-    { id: 'charge_payment', handler: 'run_charge', dependsOn: ['validate_payment'], compensate: 'refund_charge' },
-    { id: 'ship_order', handler: 'create_shipment', dependsOn: ['reserve_inventory', 'charge_payment'] },
-    { id: 'send_confirmation', handler: 'notify_customer', dependsOn: ['ship_order'] },
-  ],
-};
-
-/** A fan-out workflow: one root and `width` tasks depending on it. */
-function wideWorkflow(id: string, width: number): WorkflowDefinitionInput {
-  return {
-    id,
-    tasks: [
-      { id: 'root', type: 'pass' },
-      ...Array.from({ length: width - 1 }, (_, i) => ({ id: `t${i}`, type: 'pass' as const, dependsOn: ['root'] })),
-    ],
-  };
-}
-
 let table: TestTable;
-let store: DynamoStore;
+let store: EngineStore;
 
 beforeAll(async () => {
   table = await createTestTable();
@@ -40,370 +26,266 @@ afterAll(async () => {
   await table.drop();
 });
 
+function wide(id: string, width: number): WorkflowDefinitionInput {
+  return { id, tasks: [{ id: 'root', type: 'pass' }, ...Array.from({ length: width - 1 }, (_, i) => ({ id: `t${i}`, type: 'pass' as const, dependsOn: ['root'] }))] };
+}
+
 async function register(input: WorkflowDefinitionInput): Promise<StoredDefinition> {
   const definition = assertDefinition(input);
-  const { version } = await store.saveDefinition(definition);
-  const stored = await store.getDefinition(definition.id, version);
+  const { version } = await store.definitions.saveDefinition(definition);
+  const stored = await store.definitions.getDefinition(definition.id, version);
   if (stored === undefined) throw new Error('definition was not saved');
   return stored;
 }
 
-async function startRun(definition: StoredDefinition, input: unknown = {}): Promise<string> {
-  const { runId } = await store.createRun({ runId: randomUUID(), definition, input });
+async function startRun(definition: StoredDefinition, input: unknown = {}, idempotency?: { key: string; requestFingerprint: string }): Promise<string> {
+  const { runId } = await store.runs.createRun({ runId: randomUUID(), definition, input, dueAt: Date.now() + 60_000, groupCount: 1, ...(idempotency === undefined ? {} : { idempotency }) });
   return runId;
 }
 
-/** Moves a fresh task to QUEUED for attempt 1, as the scheduler would. */
-async function queueFirstAttempt(runId: string, taskId: string): Promise<void> {
-  const queued = await store.queueTask({
+/** Queues a task for its first attempt, as dispatch would. */
+async function queue(runId: string, definition: StoredDefinition, taskId: string, dueAt = Date.now() + 60_000): Promise<void> {
+  const queued = await store.tasks.advance({
     runId,
     taskId,
-    expected: { status: 'PENDING', attempt: 0 },
-    attempt: 1,
-    deliveryTimeoutSeconds: 300,
+    workflowId: definition.workflowId,
+    version: definition.version,
+    phase: 0,
+    next: { kind: 'queue', dueAt },
+    opToken: randomUUID(),
   });
-  expect(queued.outcome).toBe('queued');
+  expect(queued).toMatchObject({ outcome: 'ok', task: { status: 'QUEUED', attempt: 1 } });
 }
 
-describe('saveDefinition', () => {
-  it('gives the same content the same version, and a change a new one that becomes the latest', async () => {
-    const id = `wf_${randomUUID().slice(0, 8)}`;
-    const first = await store.saveDefinition(assertDefinition({ ...orderProcessing, id }));
-    const again = await store.saveDefinition(assertDefinition({ ...orderProcessing, id }));
-    expect(first.created).toBe(true);
-    expect(again).toEqual({ version: first.version, created: false });
+function record(attempt: number, outcome: AttemptRecord['outcome'] = 'SUCCEEDED'): AttemptRecord {
+  const now = new Date().toISOString();
+  return { attempt, phase: 0, startedAt: now, completedAt: now, durationMs: 1, outcome };
+}
 
-    const changed = await store.saveDefinition(
-      assertDefinition({ ...orderProcessing, id, tasks: [...orderProcessing.tasks, { id: 'audit', type: 'pass' }] }),
-    );
+describe('definitions', () => {
+  it('give the same content the same version, and a change a new one that becomes the latest', async () => {
+    const first = await store.definitions.saveDefinition(assertDefinition(wide('versions', 3)));
+    const again = await store.definitions.saveDefinition(assertDefinition(wide('versions', 3)));
+    const changed = await store.definitions.saveDefinition(assertDefinition(wide('versions', 4)));
+    expect(again).toEqual({ version: first.version, created: false });
     expect(changed.created).toBe(true);
-    expect(changed.version).not.toBe(first.version);
-    expect((await store.getWorkflow(id))?.latestVersion).toBe(changed.version);
-    expect((await store.listVersions(id)).map((v) => v.version).sort()).toEqual([first.version, changed.version].sort());
-    expect((await store.getDefinition(id, first.version))?.definition.tasks).toHaveLength(5);
-    expect((await store.listWorkflows()).map((w) => w.workflowId)).toContain(id);
+    expect((await store.definitions.getWorkflow('versions'))?.latestVersion).toBe(changed.version);
+    expect((await store.definitions.listVersions('versions')).map((v) => v.version)).toEqual([first.version, changed.version]);
+  });
+
+  it('stores a definition of 10,000 tasks (compressed) and reads it back whole', async () => {
+    const definition = await register(wide('huge', LIMITS.maxTasks));
+    expect(definition.definition.tasks).toHaveLength(10_000);
+    expect(definition.definition.tasks[9_999]).toMatchObject({ id: 't9998', dependsOn: ['root'] });
   });
 });
 
-describe('createRun and readRun', () => {
-  it('creates a run with all its task runs PENDING and reads it back', async () => {
-    const definition = await register(orderProcessing);
-    const runId = await startRun(definition, { orderId: 'o-1' });
-    const read = await store.readRun(runId);
-    expect(read?.run).toMatchObject({
-      runId,
-      workflowId: 'order_processing',
-      version: definition.version,
-      status: 'RUNNING',
-      input: { orderId: 'o-1' },
-      taskCount: 5,
-      finishedCount: 0,
-    });
-    expect(read?.tasks.map((t) => [t.taskId, t.status, t.attempt]).sort()).toEqual(
-      definition.definition.tasks.map((t) => [t.id, 'PENDING', 0]).sort(),
-    );
-  });
-
-  it('creates a 2,000-task run and reads it back whole', async () => {
-    const definition = await register(wideWorkflow(`wide_${randomUUID().slice(0, 8)}`, 2_000));
-    const runId = await startRun(definition);
-    const read = await store.readRun(runId);
-    expect(read?.run.status).toBe('RUNNING');
-    expect(read?.run.taskCount).toBe(2_000);
-    expect(read?.tasks).toHaveLength(2_000);
-    expect(new Set(read?.tasks.map((t) => t.taskId))).toEqual(new Set(definition.definition.tasks.map((t) => t.id)));
-    expect(read?.tasks.every((t) => t.status === 'PENDING')).toBe(true);
-    const listed = await store.listRuns({ workflowId: definition.workflowId });
-    expect(listed.runs.map((r) => r.runId)).toEqual([runId]);
+describe('createRun', () => {
+  it('writes the run and its input only: a run of 10,000 tasks costs what a run of one does', async () => {
+    const definition = await register(wide('huge', LIMITS.maxTasks));
+    const runId = await startRun(definition, { n: 1 });
+    expect(await store.runs.getRun(runId)).toMatchObject({ runId, status: 'RUNNING', phase: 0, taskCount: 10_000, doneGroups: [], failedCount: 0 });
+    expect(await store.runs.getRunInput(runId)).toEqual({ n: 1 });
+    expect((await store.tasks.readTasks(runId)).tasks).toEqual([]);
   });
 
   it('refuses an input over the limit and writes nothing', async () => {
-    const definition = await register(orderProcessing);
+    const definition = await register(wide('small', 2));
     const runId = randomUUID();
     await expect(
-      store.createRun({ runId, definition, input: { blob: 'x'.repeat(300 * 1024) } }),
-    ).rejects.toBeInstanceOf(PayloadTooLargeError);
-    expect(await store.readRun(runId)).toBeUndefined();
+      store.runs.createRun({ runId, definition, input: { blob: 'x'.repeat(LIMITS.maxInputBytes) }, dueAt: 0, groupCount: 1 }),
+    ).rejects.toThrow(PayloadTooLargeError);
+    expect(await store.runs.getRun(runId)).toBeUndefined();
   });
 });
 
 describe('createRun with an idempotency key', () => {
-  it('yields one run when the same key is used twice', async () => {
-    const definition = await register(orderProcessing);
-    const idempotency = { key: `key-${randomUUID()}`, requestFingerprint: 'request-a' };
-    const first = await store.createRun({ runId: randomUUID(), definition, input: {}, idempotency });
-    const second = await store.createRun({ runId: randomUUID(), definition, input: {}, idempotency });
-    expect(first.created).toBe(true);
-    expect(second).toEqual({ runId: first.runId, created: false });
-    const listed = await store.listRuns({ workflowId: definition.workflowId, limit: 1000 });
-    expect(listed.runs.filter((r) => r.runId === second.runId)).toHaveLength(1);
+  it('yields one run when 20 requests with the same key race, and refuses the key for another request', async () => {
+    const definition = await register(wide('idem', 2));
+    const key = { key: `k-${randomUUID()}`, requestFingerprint: 'same' };
+    const runIds = await Promise.all(Array.from({ length: 20 }, () => startRun(definition, {}, key)));
+    expect(new Set(runIds).size).toBe(1);
+    await expect(startRun(definition, {}, { key: key.key, requestFingerprint: 'other' })).rejects.toThrow(ConflictError);
   });
 
-  it('yields one run when 20 requests with the same key race', async () => {
-    const definition = await register({ ...orderProcessing, id: `race_${randomUUID().slice(0, 8)}` });
-    const idempotency = { key: `key-${randomUUID()}`, requestFingerprint: 'request-a' };
-    const results = await Promise.all(
-      Array.from({ length: 20 }, () => store.createRun({ runId: randomUUID(), definition, input: {}, idempotency })),
+  it('finishes creating the run of a first request that died after writing its key', async () => {
+    const definition = await register(wide('idem', 2));
+    const key = `k-${randomUUID()}`;
+    const orphan = randomUUID();
+    await table.client.send(
+      new PutCommand({
+        TableName: table.tableName,
+        Item: { ...keys.idempotency(key), runId: orphan, requestHash: 'h', workflowId: definition.workflowId, version: definition.version, createdAt: new Date().toISOString() },
+      }),
     );
-    expect(new Set(results.map((r) => r.runId)).size).toBe(1);
-    expect(results.filter((r) => r.created)).toHaveLength(1);
-    expect((await store.listRuns({ workflowId: definition.workflowId })).runs).toHaveLength(1);
-  });
-
-  it('refuses the same key for a different request', async () => {
-    const definition = await register(orderProcessing);
-    const key = `key-${randomUUID()}`;
-    await store.createRun({ runId: randomUUID(), definition, input: {}, idempotency: { key, requestFingerprint: 'a' } });
-    await expect(
-      store.createRun({ runId: randomUUID(), definition, input: {}, idempotency: { key, requestFingerprint: 'b' } }),
-    ).rejects.toBeInstanceOf(ConflictError);
-  });
-
-  it('yields one run for a large (staged) run created twice with the same key', async () => {
-    const definition = await register(wideWorkflow(`wide_${randomUUID().slice(0, 8)}`, 300));
-    const idempotency = { key: `key-${randomUUID()}`, requestFingerprint: 'request-a' };
-    const [a, b] = await Promise.all([
-      store.createRun({ runId: randomUUID(), definition, input: {}, idempotency }),
-      store.createRun({ runId: randomUUID(), definition, input: {}, idempotency }),
-    ]);
-    expect(a?.runId).toBe(b?.runId);
-    expect([a?.created, b?.created].filter(Boolean)).toHaveLength(1);
-    const read = await store.readRun(a?.runId ?? '');
-    expect(read?.tasks).toHaveLength(300);
-  });
-
-  it('never shows a half-created large run, and a retry after the creation lease finishes it', async () => {
-    const definition = await register(wideWorkflow(`wide_${randomUUID().slice(0, 8)}`, 500));
-    let clock = Date.now();
-    let batchWrites = 0;
-    const crashing = new DynamoStore({
-      client: failAfterBatchWrites(table.client, 5, () => batchWrites++),
-      tableName: table.tableName,
-      now: () => new Date(clock),
-    });
-    const idempotency = { key: `key-${randomUUID()}`, requestFingerprint: 'request-a' };
-    await expect(crashing.createRun({ runId: randomUUID(), definition, input: {}, idempotency })).rejects.toThrow(
-      'simulated crash',
-    );
-    expect(batchWrites).toBeGreaterThan(5);
-
-    const retrying = new DynamoStore({ client: table.client, tableName: table.tableName, now: () => new Date(clock) });
-    // While the first creator's lease holds, a retry returns the run id but does not write.
-    const early = await retrying.createRun({ runId: randomUUID(), definition, input: {}, idempotency });
-    expect(early.created).toBe(false);
-    expect(await retrying.readRun(early.runId)).toBeUndefined();
-    expect(await retrying.getRun(early.runId)).toBeUndefined();
-    expect((await retrying.listRuns({ workflowId: definition.workflowId })).runs).toEqual([]);
-
-    clock += 3 * 60_000;
-    const late = await retrying.createRun({ runId: randomUUID(), definition, input: {}, idempotency });
-    expect(late).toEqual({ runId: early.runId, created: false });
-    const read = await retrying.readRun(late.runId);
-    expect(read?.run.status).toBe('RUNNING');
-    expect(read?.tasks).toHaveLength(500);
-    expect((await retrying.listRuns({ workflowId: definition.workflowId })).runs.map((r) => r.runId)).toEqual([late.runId]);
+    const again = await store.runs.createRun({ runId: randomUUID(), definition, input: {}, dueAt: 0, groupCount: 1, idempotency: { key, requestFingerprint: 'h' } });
+    expect(again).toEqual({ runId: orphan, created: true });
+    expect((await store.runs.getRun(orphan))?.status).toBe('RUNNING');
   });
 });
 
-describe('claimTask', () => {
+describe('advance', () => {
+  it('creates a task when first touched, and records the same outcome once however often', async () => {
+    const definition = await register(wide('join', 3));
+    const runId = await startRun(definition);
+    const outcome = { dependencyId: 'root', status: 'SUCCEEDED' as const };
+    const base = { runId, taskId: 't0', workflowId: definition.workflowId, version: definition.version, phase: 0 };
+    await store.tasks.advance({ ...base, outcome, opToken: 'a' });
+    const twice = await store.tasks.advance({ ...base, outcome, opToken: 'b' });
+    expect(twice).toMatchObject({ outcome: 'ok', task: { status: 'PENDING', attempt: 0, phase: 0, dependencies: { succeeded: ['root'] } } });
+  });
+
+  it('moves a task on only from PENDING, and only in its phase', async () => {
+    const definition = await register(wide('moves', 2));
+    const runId = await startRun(definition);
+    const base = { runId, taskId: 't0', workflowId: definition.workflowId, version: definition.version };
+    expect(await store.tasks.advance({ ...base, phase: 0, next: { kind: 'queue', dueAt: 1 }, opToken: 'q1' })).toMatchObject({ outcome: 'ok' });
+    expect(await store.tasks.advance({ ...base, phase: 0, next: { kind: 'queue', dueAt: 1 }, opToken: 'q2' })).toMatchObject({ outcome: 'conflict', current: { status: 'QUEUED' } });
+    expect(await store.tasks.advance({ ...base, phase: 1, next: { kind: 'skip', reason: 'x' }, opToken: 'q3' })).toMatchObject({ outcome: 'conflict' });
+  });
+
+  it('recognizes its own change when it is tried again after a lost answer', async () => {
+    const definition = await register(wide('lost-answer', 2));
+    const runId = await startRun(definition);
+    const params = { runId, taskId: 't0', workflowId: definition.workflowId, version: definition.version, phase: 0, next: { kind: 'queue' as const, dueAt: 1 }, opToken: 'once' };
+    await store.tasks.advance(params);
+    // The same change again (an SDK retry of an applied write fails its condition): still "done".
+    expect(await store.tasks.advance(params)).toMatchObject({ outcome: 'ok', task: { status: 'QUEUED', attempt: 1 } });
+  });
+});
+
+describe('claim', () => {
   it('lets exactly one of 50 concurrent claims of the same attempt win', async () => {
-    const runId = await startRun(await register(orderProcessing));
-    await queueFirstAttempt(runId, 'validate_payment');
-    const outcomes = await Promise.all(
-      Array.from({ length: 50 }, () =>
-        store.claimTask({ runId, taskId: 'validate_payment', attempt: 1, leaseSeconds: 60 }),
-      ),
+    const definition = await register(wide('claims', 2));
+    const runId = await startRun(definition);
+    await queue(runId, definition, 't0');
+    const claims = await Promise.all(
+      Array.from({ length: 50 }, () => store.tasks.claim({ runId, taskId: 't0', attempt: 1, leaseToken: randomUUID(), leaseExpiresAt: Date.now() + 60_000, opToken: randomUUID() })),
     );
-    const winners = outcomes.filter((o) => o.outcome === 'claimed');
-    expect(winners).toHaveLength(1);
-    const stored = await store.getTask(runId, 'validate_payment');
-    expect(stored?.status).toBe('RUNNING');
-    expect(winners[0]?.outcome === 'claimed' && winners[0].task.leaseToken).toBe(stored?.leaseToken);
-    for (const loser of outcomes.filter((o) => o.outcome === 'not-claimable')) {
-      expect(loser.current?.status).toBe('RUNNING');
-    }
-  });
-
-  it('refuses a claim for another attempt than the queued one', async () => {
-    const runId = await startRun(await register(orderProcessing));
-    await queueFirstAttempt(runId, 'reserve_inventory');
-    const claim = await store.claimTask({ runId, taskId: 'reserve_inventory', attempt: 2, leaseSeconds: 60 });
-    expect(claim.outcome).toBe('not-claimable');
-    expect((await store.getTask(runId, 'reserve_inventory'))?.status).toBe('QUEUED');
+    expect(claims.filter((claim) => claim.outcome === 'claimed')).toHaveLength(1);
+    expect(await store.tasks.claim({ runId, taskId: 't0', attempt: 2, leaseToken: 'x', leaseExpiresAt: 0, opToken: 'y' })).toMatchObject({ outcome: 'not-claimable' });
   });
 });
 
-describe('commitTaskResult', () => {
-  it('refuses a commit with a stale attempt or lease token and keeps the stored result', async () => {
-    const runId = await startRun(await register(orderProcessing));
-    await queueFirstAttempt(runId, 'validate_payment');
-    const claim = await store.claimTask({ runId, taskId: 'validate_payment', attempt: 1, leaseSeconds: 60 });
-    if (claim.outcome !== 'claimed' || claim.task.leaseToken === undefined || claim.task.startedAt === undefined) {
-      throw new Error('claim failed');
-    }
-    const base = { runId, taskId: 'validate_payment', startedAt: claim.task.startedAt, critical: true };
-    const wrongToken = await store.commitTaskResult({
-      ...base,
-      attempt: 1,
-      leaseToken: randomUUID(),
-      result: { status: 'SUCCEEDED', output: { from: 'zombie' } },
-    });
-    const wrongAttempt = await store.commitTaskResult({
-      ...base,
-      attempt: 2,
-      leaseToken: claim.task.leaseToken,
-      result: { status: 'SUCCEEDED', output: { from: 'zombie' } },
-    });
-    expect(wrongToken.outcome).toBe('stale');
-    expect(wrongAttempt.outcome).toBe('stale');
-    expect((await store.getTask(runId, 'validate_payment'))?.status).toBe('RUNNING');
+describe('finish', () => {
+  async function claimed(): Promise<{ runId: string; leaseToken: string }> {
+    const definition = await register(wide('finish', 2));
+    const runId = await startRun(definition);
+    await queue(runId, definition, 't0');
+    const leaseToken = randomUUID();
+    await store.tasks.claim({ runId, taskId: 't0', attempt: 1, leaseToken, leaseExpiresAt: Date.now() + 60_000, opToken: randomUUID() });
+    return { runId, leaseToken };
+  }
+  const end = (runId: string, fence: Parameters<EngineStore["tasks"]["finish"]>[0]["fence"], output: unknown, opToken: string = randomUUID()) =>
+    store.tasks.finish({ runId, taskId: 't0', attempt: 1, fence, record: record(1), keptAttempts: [], opToken, result: { status: 'SUCCEEDED', output } });
 
-    const real = await store.commitTaskResult({
-      ...base,
-      attempt: 1,
-      leaseToken: claim.task.leaseToken,
-      result: { status: 'SUCCEEDED', output: { approved: true } },
-    });
-    expect(real.outcome).toBe('ok');
-    const replay = await store.commitTaskResult({
-      ...base,
-      attempt: 1,
-      leaseToken: claim.task.leaseToken,
-      result: { status: 'FAILED', error: { name: 'Late', message: 'late duplicate', retryable: false } },
-    });
-    expect(replay.outcome).toBe('stale');
-    expect(replay.outcome === 'stale' && replay.current?.status).toBe('SUCCEEDED');
-
-    const stored = await store.getTask(runId, 'validate_payment');
-    expect(stored).toMatchObject({ status: 'SUCCEEDED', output: { approved: true }, attempt: 1 });
-    expect(stored?.error).toBeUndefined();
-    expect(stored?.leaseToken).toBeUndefined();
-    const run = await store.getRun(runId);
-    expect(run?.finishedCount).toBe(1);
-    expect(run?.failedCriticalCount).toBe(0);
+  it('refuses a commit with a stale lease token and keeps the stored result (a zombie)', async () => {
+    const { runId, leaseToken } = await claimed();
+    expect(await end(runId, { kind: 'lease', leaseToken: 'zombie' }, { zombie: true })).toMatchObject({ outcome: 'stale' });
+    expect(await end(runId, { kind: 'lease', leaseToken }, { ok: 1 })).toEqual({ outcome: 'ok' });
+    expect(await end(runId, { kind: 'lease', leaseToken: 'zombie' }, { zombie: true })).toMatchObject({ outcome: 'stale' });
+    expect(await store.tasks.getTask(runId, 't0')).toMatchObject({ status: 'SUCCEEDED', output: { ok: 1 }, attempts: [{ attempt: 1, outcome: 'SUCCEEDED' }] });
   });
 
-  it('counts a failed critical task on its run', async () => {
-    const runId = await startRun(await register(orderProcessing));
-    await queueFirstAttempt(runId, 'reserve_inventory');
-    const claim = await store.claimTask({ runId, taskId: 'reserve_inventory', attempt: 1, leaseSeconds: 60 });
-    if (claim.outcome !== 'claimed') throw new Error('claim failed');
-    const committed = await store.commitTaskResult({
-      runId,
-      taskId: 'reserve_inventory',
-      attempt: 1,
-      leaseToken: claim.task.leaseToken ?? '',
-      startedAt: claim.task.startedAt ?? '',
-      critical: true,
-      result: { status: 'FAILED', error: { name: 'OutOfStock', message: 'none left', retryable: false } },
-    });
-    expect(committed.outcome).toBe('ok');
-    expect(await store.getRun(runId)).toMatchObject({ finishedCount: 1, failedCriticalCount: 1 });
-    expect(await store.getTask(runId, 'reserve_inventory')).toMatchObject({
-      status: 'FAILED',
-      error: { name: 'OutOfStock', message: 'none left', retryable: false },
-    });
-  });
-});
-
-describe('recordDependencyOutcome', () => {
-  it('counts the same satisfied dependency once when recorded twice', async () => {
-    const runId = await startRun(await register(orderProcessing));
-    const record = { runId, taskId: 'ship_order', dependencyId: 'charge_payment', dependencyStatus: 'SUCCEEDED', generation: 0 } as const;
-    await store.recordDependencyOutcome(record);
-    const twice = await store.recordDependencyOutcome(record);
-    expect(twice?.dependencies.succeeded).toEqual(['charge_payment']);
-    const third = await store.recordDependencyOutcome({ ...record, dependencyId: 'reserve_inventory' });
-    expect(third?.dependencies.succeeded).toEqual(['charge_payment', 'reserve_inventory']);
-    expect(third?.dependencies.failed).toEqual([]);
-    // A record of another phase of the run (a resumed run's earlier generation) changes nothing.
-    expect(await store.recordDependencyOutcome({ ...record, dependencyId: 'late', generation: 1 })).toBeUndefined();
-    expect((await store.getTask(runId, 'ship_order'))?.dependencies.succeeded).toEqual(['charge_payment', 'reserve_inventory']);
+  it('takes a commit whose answer was lost and which is tried again for done', async () => {
+    const { runId, leaseToken } = await claimed();
+    expect(await end(runId, { kind: 'lease', leaseToken }, { ok: 1 }, 'commit-1')).toEqual({ outcome: 'ok' });
+    expect(await end(runId, { kind: 'lease', leaseToken }, { ok: 1 }, 'commit-1')).toEqual({ outcome: 'ok' });
   });
 
-  it('does not create a task that does not exist', async () => {
-    const runId = await startRun(await register(orderProcessing));
-    expect(
-      await store.recordDependencyOutcome({ runId, taskId: 'nope', dependencyId: 'x', dependencyStatus: 'SUCCEEDED', generation: 0 }),
-    ).toBeUndefined();
-    expect(await store.getTask(runId, 'nope')).toBeUndefined();
+  it('lets the sweeper end an attempt only once its lease has run out (a heartbeat may have won)', async () => {
+    const { runId } = await claimed();
+    expect(await end(runId, { kind: 'expired', now: Date.now() }, null)).toMatchObject({ outcome: 'stale' });
+    expect(await end(runId, { kind: 'expired', now: Date.now() + 120_000 }, null)).toEqual({ outcome: 'ok' });
+  });
+
+  it('never lets a dead letter end an attempt that a worker holds with a live lease', async () => {
+    const { runId } = await claimed();
+    const dead = (now: number) =>
+      store.tasks.finish({ runId, taskId: 't0', attempt: 1, fence: { kind: 'dead-letter', now }, record: record(1, 'FAILED'), keptAttempts: [], opToken: randomUUID(), result: { status: 'FAILED', error: { name: 'DeadLettered', message: 'x', retryable: false } } });
+    expect(await dead(Date.now())).toMatchObject({ outcome: 'stale', current: { status: 'RUNNING' } });
+    expect(await dead(Date.now() + 120_000)).toEqual({ outcome: 'ok' });
+  });
+
+  it('keeps a task item under 400 KB with every field at its limit', async () => {
+    const dependencies = Array.from({ length: INLINE_JOIN_LIMIT }, (_, i) => `d${'x'.repeat(70)}${i}`);
+    const definition = await register({
+      id: 'budget',
+      tasks: [
+        ...dependencies.map((id) => ({ id, type: 'pass' as const })),
+        ...['failing', 'succeeding'].map((id) => ({ id, type: 'pass' as const, dependsOn: dependencies, retry: { maxRetries: 20 } })),
+      ],
+    });
+    const runId = await startRun(definition);
+    const longError = { name: 'E'.repeat(256), message: 'm'.repeat(512), retryable: true };
+    const attempts = Array.from({ length: KEPT_ATTEMPTS - 1 }, (_, i) => ({ ...record(i + 1, 'RETRIED'), error: longError }));
+    // Every dependency recorded, a checkpoint at its limit, a full attempt list: then the result.
+    const atItsLimits = async (taskId: string, result: Parameters<EngineStore['tasks']['finish']>[0]['result']) => {
+      const base = { runId, taskId, workflowId: definition.workflowId, version: definition.version, phase: 0 };
+      for (const dependencyId of dependencies) await store.tasks.advance({ ...base, outcome: { dependencyId, status: 'SUCCEEDED' }, opToken: randomUUID() });
+      await store.tasks.advance({ ...base, next: { kind: 'queue', dueAt: 1 }, opToken: randomUUID() });
+      const leaseToken = randomUUID();
+      await store.tasks.claim({ runId, taskId, attempt: 1, leaseToken, leaseExpiresAt: Date.now() + 60_000, opToken: randomUUID() });
+      await store.tasks.saveCheckpoint({ runId, taskId, attempt: 1, leaseToken, checkpoint: 'c'.repeat(LIMITS.maxCheckpointBytes - 2) });
+      return store.tasks.finish({ runId, taskId, attempt: 1, fence: { kind: 'lease', leaseToken }, record: { ...record(KEPT_ATTEMPTS, 'FAILED'), error: longError }, keptAttempts: attempts, opToken: randomUUID(), result });
+    };
+    const maximalError = { name: 'E'.repeat(256), message: 'm'.repeat(MAX_ERROR_MESSAGE_BYTES), retryable: false, details: { blob: 'd'.repeat(MAX_ERROR_DETAILS_BYTES - 20) } };
+    expect(await atItsLimits('failing', { status: 'FAILED', error: maximalError })).toEqual({ outcome: 'ok' });
+    expect(await atItsLimits('succeeding', { status: 'SUCCEEDED', output: 'o'.repeat(LIMITS.maxOutputBytes - 2) })).toEqual({ outcome: 'ok' });
+    expect((await store.tasks.getTask(runId, 'succeeding'))?.status).toBe('SUCCEEDED');
+    // And an output over its limit is refused before it is sent.
+    await expect(
+      store.tasks.finish({ runId, taskId: 'failing', attempt: 1, fence: { kind: 'lease', leaseToken: 'x' }, record: record(1), keptAttempts: [], opToken: randomUUID(), result: { status: 'SUCCEEDED', output: 'o'.repeat(LIMITS.maxOutputBytes) } }),
+    ).rejects.toThrow(PayloadTooLargeError);
   });
 });
 
-describe('queryDueTasks', () => {
-  it('finds an expired lease through the sparse index, and forgets it once committed', async () => {
-    const runId = await startRun(await register(orderProcessing));
-    await queueFirstAttempt(runId, 'validate_payment');
-    const claim = await store.claimTask({ runId, taskId: 'validate_payment', attempt: 1, leaseSeconds: 30 });
-    if (claim.outcome !== 'claimed') throw new Error('claim failed');
-    const dueNow = await store.queryDueTasks({ now: new Date(), limit: 1000 });
-    expect(dueNow.some((d) => d.runId === runId)).toBe(false);
-
-    const later = new Date(Date.now() + 31_000);
-    const dueLater = await store.queryDueTasks({ now: later, limit: 1000 });
-    expect(dueLater.find((d) => d.runId === runId)).toMatchObject({
-      taskId: 'validate_payment',
-      status: 'RUNNING',
-      attempt: 1,
-      leaseToken: claim.task.leaseToken,
-    });
-
-    await store.commitTaskResult({
-      runId,
-      taskId: 'validate_payment',
-      attempt: 1,
-      leaseToken: claim.task.leaseToken ?? '',
-      startedAt: claim.task.startedAt ?? '',
-      critical: true,
-      result: { status: 'SUCCEEDED', output: null },
-    });
-    const afterCommit = await store.queryDueTasks({ now: later, limit: 1000 });
-    expect(afterCommit.some((d) => d.runId === runId && d.taskId === 'validate_payment')).toBe(false);
-  });
-
-  it('extends a lease only for the holder of the token', async () => {
-    const runId = await startRun(await register(orderProcessing));
-    await queueFirstAttempt(runId, 'reserve_inventory');
-    const claim = await store.claimTask({ runId, taskId: 'reserve_inventory', attempt: 1, leaseSeconds: 5 });
-    if (claim.outcome !== 'claimed') throw new Error('claim failed');
-    const base = { runId, taskId: 'reserve_inventory', attempt: 1, leaseSeconds: 600 };
-    expect((await store.extendLease({ ...base, leaseToken: 'someone-else' })).outcome).toBe('stale');
-    expect((await store.extendLease({ ...base, leaseToken: claim.task.leaseToken ?? '' })).outcome).toBe('ok');
-    const extended = await store.getTask(runId, 'reserve_inventory');
-    expect(extended?.expiresAt).toBeGreaterThan(Date.now() + 500_000);
+describe('the due index', () => {
+  it('finds a queued task at its due time, keeps it when claimed, and forgets it once finished', async () => {
+    const definition = await register(wide('due', 2));
+    const runId = await startRun(definition);
+    const dueAt = Date.now() + 5_000;
+    await queue(runId, definition, 't0', dueAt);
+    const dueRefs = async (until: number) => {
+      const refs = [];
+      for await (const page of store.due.due(until)) refs.push(...page.filter((ref) => ref.runId === runId));
+      return refs;
+    };
+    expect(await dueRefs(dueAt - 1)).toEqual([]);
+    expect(await dueRefs(dueAt)).toEqual([{ kind: 'task', runId, taskId: 't0', dueAt }]);
+    const leaseToken = randomUUID();
+    await store.tasks.claim({ runId, taskId: 't0', attempt: 1, leaseToken, leaseExpiresAt: Date.now() + 60_000, opToken: randomUUID() });
+    expect(await dueRefs(dueAt)).toHaveLength(1);
+    expect(await store.tasks.extendLease({ runId, taskId: 't0', attempt: 1, leaseToken: 'other', leaseExpiresAt: 0 })).toMatchObject({ outcome: 'stale' });
+    await store.tasks.finish({ runId, taskId: 't0', attempt: 1, fence: { kind: 'lease', leaseToken }, record: record(1), keptAttempts: [], opToken: randomUUID(), result: { status: 'SUCCEEDED', output: 1 } });
+    expect(await dueRefs(Number.MAX_SAFE_INTEGER)).toEqual([{ kind: 'run', runId, dueAt: expect.any(Number) }]);
   });
 });
 
-describe('listRuns', () => {
-  it('lists newest first, filters by status and pages with a token', async () => {
-    const definition = await register({ ...orderProcessing, id: `list_${randomUUID().slice(0, 8)}` });
-    const created: string[] = [];
+describe('runs', () => {
+  it('marks a completion group done once, counting its failures once', async () => {
+    const definition = await register(wide('groups', 2));
+    const runId = await startRun(definition);
+    const first = await store.runs.markGroupDone({ runId, phase: 0, group: '0', failed: ['t0'] });
+    const again = await store.runs.markGroupDone({ runId, phase: 0, group: '0', failed: ['t0'] });
+    expect(first).toMatchObject({ doneGroups: ['0'], failedCount: 1, failedTasks: ['t0'] });
+    expect(again).toMatchObject({ doneGroups: ['0'], failedCount: 1, failedTasks: ['t0'] });
+    expect(await store.runs.markGroupDone({ runId, phase: 1, group: '0', failed: [] })).toBeUndefined();
+  });
+
+  it('lists runs newest first, filters by status in any phase, and pages with a token', async () => {
+    const definition = await register(wide('listed', 2));
+    const runIds: string[] = [];
     for (let i = 0; i < 5; i++) {
-      created.push(await startRun(definition));
+      runIds.push(await startRun(definition));
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    const first = await store.listRuns({ workflowId: definition.workflowId, limit: 2 });
-    expect(first.runs.map((r) => r.runId)).toEqual([created[4], created[3]]);
-    expect(first.nextToken).toBeDefined();
-    const second = await store.listRuns({ workflowId: definition.workflowId, limit: 10, nextToken: first.nextToken ?? '' });
-    expect(second.runs.map((r) => r.runId)).toEqual([created[2], created[1], created[0]]);
-    expect((await store.listRuns({ workflowId: definition.workflowId, status: 'COMPLETED' })).runs).toEqual([]);
-    expect((await store.listRuns({ workflowId: definition.workflowId, status: 'RUNNING' })).runs).toHaveLength(5);
-    await expect(store.listRuns({ workflowId: definition.workflowId, nextToken: 'garbage' })).rejects.toBeInstanceOf(
-      ValidationError,
-    );
+    await store.runs.requestCancel({ runId: runIds[0] ?? '', reason: 'x', outcome: 'CANCELLED' });
+    const first = await store.runs.listRuns({ workflowId: 'listed', limit: 3 });
+    expect(first.runs.map((run) => run.runId)).toEqual([...runIds].reverse().slice(0, 3));
+    const rest = await store.runs.listRuns({ workflowId: 'listed', limit: 3, ...(first.nextToken === undefined ? {} : { nextToken: first.nextToken }) });
+    expect(rest.runs.map((run) => run.runId)).toEqual([...runIds].reverse().slice(3));
+    expect((await store.runs.listRuns({ workflowId: 'listed', status: 'CANCELLING' })).runs.map((run) => run.runId)).toEqual([runIds[0]]);
+    await expect(store.runs.listRuns({ workflowId: 'listed', nextToken: 'garbage' })).rejects.toThrow(ValidationError);
   });
 });
-
-/** The real client, except that BatchWrite calls after the first `okCalls` throw. */
-function failAfterBatchWrites(client: DynamoDBDocumentClient, okCalls: number, onCall: () => number): DynamoDBDocumentClient {
-  return new Proxy(client, {
-    get(target, property, receiver) {
-      if (property !== 'send') return Reflect.get(target, property, receiver) as unknown;
-      return async (command: unknown) => {
-        if (command instanceof BatchWriteCommand && onCall() >= okCalls) throw new Error('simulated crash');
-        return target.send(command as Parameters<typeof target.send>[0]);
-      };
-    },
-  });
-}

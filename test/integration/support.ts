@@ -5,24 +5,25 @@ import { CreateTableCommand, DeleteTableCommand, DynamoDBClient, waitUntilTableE
 import { inject } from 'vitest';
 import { LOCAL_AWS } from '../../local/dynamodb-local.js';
 import { createDocumentClient } from '../../shared/aws/dynamo/client.js';
-import { DynamoStore } from '../../shared/aws/dynamo/store.js';
+import { createDynamoStore } from '../../shared/aws/dynamo/store.js';
+import type { EngineStore } from '../../shared/engine/ports.js';
 import { createTableInput } from '../../shared/config/table-schema.js';
 
 export interface TestTable {
   tableName: string;
-  store: DynamoStore;
+  store: EngineStore;
   client: ReturnType<typeof createDocumentClient>;
   drop(): Promise<void>;
 }
 
-export async function createTestTable(options: { now?: () => Date } = {}): Promise<TestTable> {
+export async function createTestTable(options: { now?: () => Date; client?: ReturnType<typeof createDocumentClient> } = {}): Promise<TestTable> {
   const endpoint = inject('dynamoEndpoint');
   const raw = new DynamoDBClient({ ...LOCAL_AWS, endpoint });
   const tableName = `test-${randomUUID()}`;
   await raw.send(new CreateTableCommand(createTableInput(tableName)));
   await waitUntilTableExists({ client: raw, maxWaitTime: 30 }, { TableName: tableName });
-  const client = createDocumentClient({ ...LOCAL_AWS, endpoint });
-  const store = new DynamoStore({ client, tableName, ...(options.now === undefined ? {} : { now: options.now }) });
+  const client = options.client ?? createDocumentClient({ ...LOCAL_AWS, endpoint });
+  const store = createDynamoStore({ client, tableName, ...(options.now === undefined ? {} : { now: options.now }) });
   return {
     tableName,
     store,

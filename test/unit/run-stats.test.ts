@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { percentile, taskStats } from '../../shared/engine/run-stats.js';
-import type { AttemptRecord, TaskRecord } from '../../shared/aws/dynamo/store.js';
+import type { AttemptRecord, TaskRecord } from '../../shared/engine/records.js';
 
 function task(taskId: string, status: TaskRecord['status'], attempts: Array<Pick<AttemptRecord, 'durationMs' | 'outcome'>>): TaskRecord {
   return {
@@ -11,9 +11,10 @@ function task(taskId: string, status: TaskRecord['status'], attempts: Array<Pick
     status,
     attempt: attempts.length,
     attemptBase: 0,
-    generation: 0,
+    phase: 0,
     cancelRequested: false,
-    attempts: attempts.map((a, i) => ({ attempt: i + 1, startedAt: 't', completedAt: 't', ...a })),
+    joinGroups: {},
+    attempts: attempts.map((a, i) => ({ attempt: i + 1, phase: 0, startedAt: 't', completedAt: 't', ...a })),
     dependencies: { succeeded: [], failed: [], skipped: [], cancelled: [] },
     updatedAt: 't',
   };

@@ -1,49 +1,28 @@
-// The shapes of the table's items (docs/architecture.md) and the records the store hands out.
-// Items are parsed with zod on the way out of DynamoDB, so a malformed item is an error that
-// names its key and attribute, never a silently wrong object.
-import { createHash } from 'node:crypto';
+// The shapes of the table's items, parsed with zod on the way out of DynamoDB (a malformed item is
+// an error naming its key and attribute, never a silently wrong record), and their mapping to the
+// engine's records. Inputs, outputs and checkpoints are stored as JSON text: exactly what was sent,
+// whatever its keys, and their size is what the limits count.
+import { gunzipSync } from 'node:zlib';
 import { z } from 'zod';
+import { STORED_RUN_STATUSES, TASK_STATUSES } from '../../model/states.js';
 import { TaskErrorSchema } from '../../model/task-error.js';
-import { TASK_STATUSES, RUN_STATUSES } from '../../model/states.js';
-import { TABLE } from '../../config/table-schema.js';
+import type { AttemptRecord, PhaseSummary, RunRecord, StoredDefinition, TaskRecord, WorkflowSummary } from '../../engine/records.js';
+import { WorkflowDefinitionSchema } from '../../model/definition.js';
 
-export const keys = {
-  workflowCatalog: () => ({ pk: 'WORKFLOWS' }),
-  workflowEntry: (workflowId: string) => ({ pk: 'WORKFLOWS', sk: `WF#${workflowId}` }),
-  definitionVersion: (workflowId: string, version: string) => ({ pk: `WF#${workflowId}`, sk: `V#${version}` }),
-  run: (runId: string) => ({ pk: `RUN#${runId}`, sk: 'RUN' }),
-  task: (runId: string, taskId: string) => ({ pk: `RUN#${runId}`, sk: `TASK#${taskId}` }),
-  idempotency: (key: string) => ({ pk: `IDEMP#${key}`, sk: 'IDEMP' }),
-  runsByWorkflow: (workflowId: string) => `WF#${workflowId}`,
-  runsByWorkflowSort: (createdAt: string, runId: string) => `${createdAt}#${runId}`,
-};
-
-/** The expiry-index partition of a task: a stable hash, so a task stays in one shard. */
-export function expiryShard(runId: string, taskId: string): string {
-  const digest = createHash('sha1').update(`${runId}/${taskId}`).digest();
-  return `EXP#${digest.readUInt32BE(0) % TABLE.indexes.expiries.shardCount}`;
-}
-
-
-/**
- * The run's own status, plus two internal ones: CREATING while a large run's tasks are being
- * written (the run is invisible), RESUMING while a retried run's tasks are being reset (readers
- * see RUNNING; nothing executes until it is RUNNING).
- */
-export const STORED_RUN_STATUSES = ['CREATING', 'RESUMING', ...RUN_STATUSES] as const;
-
-const jsonText = z.string();
+const stringSet = z
+  .union([z.set(z.string()), z.array(z.string())])
+  .optional()
+  .transform((value) => [...(value ?? [])].sort());
 
 export const DefinitionItemSchema = z.object({
-  pk: z.string(),
-  sk: z.string(),
   workflowId: z.string(),
   version: z.string(),
-  definitionJson: jsonText,
+  /** The definition as JSON, or (a large one) gzipped JSON. */
+  definitionJson: z.string().optional(),
+  definitionGz: z.instanceof(Uint8Array).optional(),
   taskCount: z.number(),
   createdAt: z.string(),
 });
-export type DefinitionItem = z.infer<typeof DefinitionItemSchema>;
 
 export const WorkflowEntryItemSchema = z.object({
   workflowId: z.string(),
@@ -53,111 +32,88 @@ export const WorkflowEntryItemSchema = z.object({
   updatedAt: z.string(),
 });
 
+const CancelSchema = z.object({ requestedAt: z.string(), reason: z.string(), outcome: z.enum(['CANCELLED', 'FAILED']) });
+
 export const RunItemSchema = z.object({
   runId: z.string(),
   workflowId: z.string(),
   version: z.string(),
   status: z.enum(STORED_RUN_STATUSES),
-  inputJson: jsonText,
-  outputJson: jsonText.optional(),
-  error: TaskErrorSchema.optional(),
+  phase: z.number(),
   createdAt: z.string(),
-  startedAt: z.string().optional(),
+  startedAt: z.string(),
   completedAt: z.string().optional(),
   updatedAt: z.string(),
   taskCount: z.number(),
-  finishedCount: z.number(),
-  failedCriticalCount: z.number(),
-  idempotencyKey: z.string().optional(),
-  cancelReason: z.string().optional(),
-  /** Epoch ms after which a still RUNNING run is stopped and fails (the definition's timeoutSeconds). */
+  groupCount: z.number(),
+  doneGroups: stringSet,
+  failedCount: z.number().optional(),
+  failedTasks: z.array(z.string()).optional(),
+  error: TaskErrorSchema.optional(),
   deadlineAt: z.number().optional(),
-  cancelOutcome: z.enum(['CANCELLED', 'FAILED']).optional(),
-  /** While COMPENSATING: how the run ends once its compensations are done. */
-  compensationOutcome: z.enum(['CANCELLED', 'FAILED']).optional(),
-  compensationCount: z.number().optional(),
-  compensationsFinished: z.number().optional(),
-  failedCritical: z
-    .union([z.set(z.string()), z.array(z.string())])
-    .optional()
-    .transform((value) => [...(value ?? [])].sort()),
+  cancel: CancelSchema.optional(),
+  compensation: z.object({ outcome: z.enum(['CANCELLED', 'FAILED']), error: TaskErrorSchema.optional(), tasks: z.array(z.string()) }).optional(),
+  resume: z.object({ owner: z.string(), expiresAt: z.number(), from: z.enum(['FAILED', 'CANCELLED']) }).optional(),
   resumedAt: z.string().optional(),
-  resumeCount: z.number().optional(),
+  idempotencyKey: z.string().optional(),
+  dueAt: z.number().optional(),
 });
-export type RunItem = z.infer<typeof RunItemSchema>;
 
-/** A run summary as the runs-by-workflow index projects it. */
+/** A run as the runs-by-workflow index projects it. */
 export const RunSummaryItemSchema = RunItemSchema.pick({
   runId: true,
   workflowId: true,
   version: true,
   status: true,
   createdAt: true,
-  startedAt: true,
   completedAt: true,
   taskCount: true,
-  finishedCount: true,
 });
 
-const stringSet = z
-  .union([z.set(z.string()), z.array(z.string())])
-  .optional()
-  .transform((value) => [...(value ?? [])].sort());
-
-/** One finished attempt of a task, kept on the task item for the run's history. */
 export const AttemptRecordSchema = z.object({
   attempt: z.number(),
+  phase: z.number().optional(),
   startedAt: z.string(),
   completedAt: z.string(),
   durationMs: z.number(),
-  /** SUCCEEDED, FAILED, RETRIED (failed, another attempt follows), TIMED_OUT or CANCELLED. */
   outcome: z.enum(['SUCCEEDED', 'FAILED', 'RETRIED', 'TIMED_OUT', 'CANCELLED']),
   error: TaskErrorSchema.optional(),
 });
-export type AttemptRecord = z.infer<typeof AttemptRecordSchema>;
+
+const CountsSchema = z.object({ total: z.number(), succeeded: z.number(), failed: z.number(), skipped: z.number(), cancelled: z.number() });
 
 export const TaskItemSchema = z.object({
   runId: z.string(),
   taskId: z.string(),
-  /** The run's workflow and version, so a task's change is handled without reading its run. */
   workflowId: z.string(),
   version: z.string(),
+  phase: z.number(),
   status: z.enum(TASK_STATUSES),
   attempt: z.number(),
+  attemptBase: z.number().optional(),
   leaseToken: z.string().optional(),
-  expiresAt: z.number().optional(),
-  outputJson: jsonText.optional(),
-  checkpointJson: jsonText.optional(),
+  leaseExpiresAt: z.number().optional(),
+  dueAt: z.number().optional(),
+  outputJson: z.string().optional(),
+  checkpointJson: z.string().optional(),
   error: TaskErrorSchema.optional(),
   reason: z.string().optional(),
-  /** A WAITING wait task's wake-up time (epoch ms). */
   wakeAt: z.number().optional(),
-  /** Finished attempts, oldest first (errors abridged: the last error is kept whole in `error`). */
   attempts: z.array(AttemptRecordSchema).optional(),
-  /** Attempts made before the run was resumed; the retry policy counts from here. */
-  attemptBase: z.number().optional(),
-  /**
-   * Which phase of its run the task belongs to: the run's resumeCount when the task was (re)set.
-   * Stream records of an earlier phase carry an older generation and change nothing.
-   */
-  generation: z.number().optional(),
-  /** Set when a compensated task runs again after a resume: its idempotency key gets a new suffix. */
-  keyGeneration: z.number().optional(),
-  /** A compensation's: the compensations that must finish before it starts. */
-  blockers: z.array(z.string()).optional(),
-  /** Set when the run is being cancelled while this task runs: its worker fires ctx.signal. */
-  cancelRequested: z.boolean().optional(),
   depsSucceeded: stringSet,
   depsFailed: stringSet,
   depsSkipped: stringSet,
   depsCancelled: stringSet,
+  joinGroups: z.record(z.string(), CountsSchema).optional(),
+  keyGeneration: z.number().optional(),
+  cancelRequested: z.boolean().optional(),
   queuedAt: z.string().optional(),
   startedAt: z.string().optional(),
   completedAt: z.string().optional(),
   durationMs: z.number().optional(),
   updatedAt: z.string(),
+  opToken: z.string().optional(),
 });
-export type TaskItem = z.infer<typeof TaskItemSchema>;
 
 export const IdempotencyItemSchema = z.object({
   runId: z.string(),
@@ -166,7 +122,19 @@ export const IdempotencyItemSchema = z.object({
   version: z.string(),
   createdAt: z.string(),
 });
-export type IdempotencyItem = z.infer<typeof IdempotencyItemSchema>;
+
+export const OutcomeSetsSchema = z.object({
+  SUCCEEDED: stringSet,
+  FAILED: stringSet,
+  SKIPPED: stringSet,
+  CANCELLED: stringSet,
+});
+
+export const DoneItemSchema = z.object({ finished: stringSet, failed: stringSet });
+
+export const PhaseItemSchema = z.object({ summaryJson: z.string() });
+
+export const AttemptsItemSchema = z.object({ taskId: z.string(), attempts: z.array(AttemptRecordSchema) });
 
 /** Parses an item, naming the item and the attribute when it does not fit. */
 export function parseItem<T extends z.ZodType>(schema: T, item: unknown, what: string): z.output<T> {
@@ -175,4 +143,63 @@ export function parseItem<T extends z.ZodType>(schema: T, item: unknown, what: s
   const issue = parsed.error.issues[0];
   const where = issue === undefined ? '' : ` at ${issue.path.join('.') || '(root)'}: ${issue.message}`;
   throw new Error(`malformed ${what} item${where}`);
+}
+
+export function toStoredDefinition(item: unknown): StoredDefinition {
+  const stored = parseItem(DefinitionItemSchema, item, 'definition');
+  const json = stored.definitionGz === undefined ? (stored.definitionJson ?? 'null') : gunzipSync(stored.definitionGz).toString('utf8');
+  return {
+    workflowId: stored.workflowId,
+    version: stored.version,
+    definition: WorkflowDefinitionSchema.parse(JSON.parse(json)),
+    createdAt: stored.createdAt,
+  };
+}
+
+export function toWorkflowSummary(item: unknown): WorkflowSummary {
+  return withoutUndefined(parseItem(WorkflowEntryItemSchema, item, 'workflow'));
+}
+
+export function toRunRecord(item: unknown): RunRecord {
+  const run = parseItem(RunItemSchema, item, 'run');
+  return withoutUndefined({
+    ...run,
+    failedCount: run.failedCount ?? 0,
+    failedTasks: run.failedTasks ?? [],
+    ...(run.compensation === undefined ? {} : { compensation: withoutUndefined(run.compensation) }),
+  });
+}
+
+function toAttempt(attempt: z.output<typeof AttemptRecordSchema>): AttemptRecord {
+  return withoutUndefined({ ...attempt, phase: attempt.phase ?? 0 });
+}
+
+export function toTaskRecord(item: unknown): TaskRecord {
+  const task = parseItem(TaskItemSchema, item, 'task');
+  const { outputJson, checkpointJson, depsSucceeded, depsFailed, depsSkipped, depsCancelled, attempts, attemptBase, cancelRequested, joinGroups, opToken, ...rest } = task;
+  return withoutUndefined({
+    ...rest,
+    lastChange: opToken,
+    attemptBase: attemptBase ?? 0,
+    attempts: (attempts ?? []).map(toAttempt),
+    cancelRequested: cancelRequested ?? false,
+    joinGroups: joinGroups ?? {},
+    output: outputJson === undefined ? undefined : (JSON.parse(outputJson) as unknown),
+    checkpoint: checkpointJson === undefined ? undefined : (JSON.parse(checkpointJson) as unknown),
+    dependencies: { succeeded: depsSucceeded, failed: depsFailed, skipped: depsSkipped, cancelled: depsCancelled },
+  });
+}
+
+export function toPhaseSummary(item: unknown): PhaseSummary {
+  return JSON.parse(parseItem(PhaseItemSchema, item, 'phase').summaryJson) as PhaseSummary;
+}
+
+export function toArchivedAttempts(item: unknown): { taskId: string; attempts: AttemptRecord[] } {
+  const archived = parseItem(AttemptsItemSchema, item, 'attempts');
+  return { taskId: archived.taskId, attempts: archived.attempts.map(toAttempt) };
+}
+
+/** Drops keys whose value is undefined, so records compare and serialize cleanly. */
+export function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }

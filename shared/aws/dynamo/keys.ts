@@ -1,0 +1,50 @@
+// The single table's keys: every item of a run lives in the run's partition (one query reads a
+// run), definitions in their workflow's, idempotency keys in their own.
+//
+//   WORKFLOWS            / WF#<workflowId>               the catalog entry (latest version)
+//   WF#<workflowId>      / V#<version>                   a definition version
+//   RUN#<runId>          / RUN                           the run (small: no input)
+//   RUN#<runId>          / INPUT                         its input, written once
+//   RUN#<runId>          / TASK#<taskId>                 a task run (created when first touched)
+//   RUN#<runId>          / JOIN#<phase>#<taskId>#<group> a fan-in's outcomes, one group of dependencies
+//   RUN#<runId>          / DONE#<phase>#<group>          a completion group's finished tasks
+//   RUN#<runId>          / ATTEMPTS#<taskId>#<attempt>   attempts moved off a task item
+//   RUN#<runId>          / PHASE#<phase>                 what a resume kept of the phase it ended
+//   IDEMP#<key>          / IDEMP                         the run an Idempotency-Key created
+import { createHash } from 'node:crypto';
+import { TABLE } from '../../config/table-schema.js';
+
+export const keys = {
+  workflowCatalog: () => ({ pk: 'WORKFLOWS' }),
+  workflowEntry: (workflowId: string) => ({ pk: 'WORKFLOWS', sk: `WF#${workflowId}` }),
+  definitionVersion: (workflowId: string, version: string) => ({ pk: `WF#${workflowId}`, sk: `V#${version}` }),
+  run: (runId: string) => ({ pk: runPartition(runId), sk: 'RUN' }),
+  input: (runId: string) => ({ pk: runPartition(runId), sk: 'INPUT' }),
+  task: (runId: string, taskId: string) => ({ pk: runPartition(runId), sk: `${TASK_PREFIX}${taskId}` }),
+  join: (runId: string, phase: number, taskId: string, group: string) => ({ pk: runPartition(runId), sk: `JOIN#${phase}#${taskId}#${group}` }),
+  done: (runId: string, phase: number, group: string) => ({ pk: runPartition(runId), sk: `DONE#${phase}#${group}` }),
+  attempts: (runId: string, taskId: string, firstAttempt: number) => ({ pk: runPartition(runId), sk: `${ATTEMPTS_PREFIX}${taskId}#${String(firstAttempt).padStart(6, '0')}` }),
+  phase: (runId: string, phase: number) => ({ pk: runPartition(runId), sk: `${PHASE_PREFIX}${String(phase).padStart(6, '0')}` }),
+  idempotency: (key: string) => ({ pk: `IDEMP#${key}`, sk: 'IDEMP' }),
+  runsByWorkflow: (workflowId: string) => `WF#${workflowId}`,
+  runsByWorkflowSort: (createdAt: string, runId: string) => `${createdAt}#${runId}`,
+};
+
+export const TASK_PREFIX = 'TASK#';
+export const ATTEMPTS_PREFIX = 'ATTEMPTS#';
+export const PHASE_PREFIX = 'PHASE#';
+
+export function runPartition(runId: string): string {
+  return `RUN#${runId}`;
+}
+
+/** The run id of a run partition's key. */
+export function runIdOf(pk: string): string {
+  return pk.slice('RUN#'.length);
+}
+
+/** The expiry-index partition of an item: a stable hash, so an item stays in one of them. */
+export function expiryShard(pk: string, sk: string): string {
+  const digest = createHash('sha1').update(`${pk}/${sk}`).digest();
+  return `EXP#${digest.readUInt32BE(0) % TABLE.indexes.expiries.shardCount}`;
+}

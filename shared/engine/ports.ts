@@ -1,0 +1,278 @@
+// The ports the engine's services talk through: small interfaces the engine owns, one per entity,
+// which the DynamoDB adapter implements (shared/aws/dynamo) and the unit tests implement in
+// memory. Every state change is conditional, and comes back as a named outcome:
+// - `ok`: the change was made (by this call, or by an earlier try of the same call whose answer
+//   was lost: each change carries an operation token, recognized on a retry);
+// - `stale` / `conflict`: the item was not as expected; `current` is how it is (when known).
+// The conditions themselves come from the tables of model/transitions.ts.
+import type { WorkflowDefinition } from '../model/definition.js';
+import type { RunStatus, StoredRunStatus } from '../model/states.js';
+import type { TaskError } from '../model/task-error.js';
+import type {
+  AttemptRecord,
+  CancelOutcome,
+  DependencyCounts,
+  FinalTaskStatus,
+  PhaseSummary,
+  RunRecord,
+  StoredDefinition,
+  TaskRecord,
+  WorkflowSummary,
+} from './records.js';
+
+export type Outcome = { outcome: 'ok' } | { outcome: 'stale'; current?: TaskRecord | undefined };
+
+// ---- definitions ---------------------------------------------------------------------------
+
+export interface DefinitionStore {
+  saveDefinition(
+    definition: WorkflowDefinition,
+    options?: { makeLatest?: 'always' | 'if-created' },
+  ): Promise<{ version: string; created: boolean }>;
+  getDefinition(workflowId: string, version: string): Promise<StoredDefinition | undefined>;
+  getWorkflow(workflowId: string): Promise<WorkflowSummary | undefined>;
+  listWorkflows(): Promise<WorkflowSummary[]>;
+  listVersions(workflowId: string): Promise<Array<{ version: string; createdAt: string; taskCount: number }>>;
+}
+
+// ---- runs ------------------------------------------------------------------------------------
+
+export interface CreateRunParams {
+  runId: string;
+  definition: StoredDefinition;
+  input: unknown;
+  /** With a key, a second create with the same key returns the first run instead. */
+  idempotency?: { key: string; requestFingerprint: string };
+  /** When the run's next check (or its deadline) is due, epoch ms. */
+  dueAt: number;
+  deadlineAt?: number;
+  groupCount: number;
+}
+
+export type RunSummary = Pick<RunRecord, 'runId' | 'workflowId' | 'version' | 'createdAt' | 'completedAt' | 'taskCount'> & {
+  status: RunStatus;
+};
+
+export interface RunStore {
+  /** Creates a run (and its input); `created: false` with the first run's id for a repeated key. */
+  createRun(params: CreateRunParams): Promise<{ runId: string; created: boolean }>;
+  getRun(runId: string): Promise<RunRecord | undefined>;
+  getRunInput(runId: string): Promise<unknown>;
+  listRuns(query: { workflowId: string; status?: RunStatus; limit?: number; nextToken?: string }): Promise<{
+    runs: RunSummary[];
+    nextToken?: string;
+  }>;
+  /** RUNNING -> CANCELLING; a run already CANCELLING is `cancelling` too; otherwise `refused`. */
+  requestCancel(params: { runId: string; reason: string; outcome: CancelOutcome }): Promise<
+    { outcome: 'cancelling'; run: RunRecord } | { outcome: 'refused'; run: RunRecord | undefined }
+  >;
+  /**
+   * Marks a completion group of the phase done, once: the critical failures it counted are added
+   * to the run's. Returns the run as it now is (also when the group was done already), or
+   * undefined when the run is gone or in another phase.
+   */
+  markGroupDone(params: { runId: string; phase: number; group: string; failed: readonly string[] }): Promise<RunRecord | undefined>;
+  /** Ends the run from `from` (in `phase`), exactly once. */
+  finishRun(params: { runId: string; phase: number; from: StoredRunStatus; status: RunStatus; error?: TaskError }): Promise<Outcome>;
+  /** RUNNING or CANCELLING -> COMPENSATING with the tasks to compensate; their group starts empty. */
+  beginCompensation(params: {
+    runId: string;
+    phase: number;
+    from: 'RUNNING' | 'CANCELLING';
+    outcome: CancelOutcome;
+    error?: TaskError;
+    tasks: readonly string[];
+  }): Promise<Outcome>;
+  /** Moves the run's next due time on (or, without `next`, out of the index), only if it is still `previous`. */
+  rescheduleRun(params: { runId: string; previous: number; next?: number }): Promise<Outcome>;
+  /** FAILED or CANCELLED -> RESUMING, owned by `owner` until `expiresAt` (or taken over after it). */
+  beginResume(params: { runId: string; owner: string; expiresAt: number }): Promise<
+    { outcome: 'resuming'; run: RunRecord } | { outcome: 'refused'; run: RunRecord | undefined }
+  >;
+  /** The owner, still at work, keeps its lease. */
+  saveResumeProgress(params: { runId: string; owner: string; expiresAt: number }): Promise<Outcome>;
+  /** RESUMING -> RUNNING in the next phase, with the groups already complete. */
+  finishResume(params: {
+    runId: string;
+    owner: string;
+    phase: number;
+    groupCount: number;
+    doneGroups: readonly string[];
+    dueAt: number;
+    deadlineAt?: number;
+  }): Promise<Outcome>;
+  /** Keeps what the history must show of a phase that a resume ends (idempotent). */
+  archivePhase(runId: string, summary: PhaseSummary): Promise<void>;
+  phaseArchives(runId: string): Promise<PhaseSummary[]>;
+}
+
+// ---- tasks -----------------------------------------------------------------------------------
+
+/** What the next state of a task is, once its join rule is decided. */
+export type NextStep =
+  /** QUEUED for the next attempt (the attempt number is the stored one plus one). */
+  | { kind: 'queue'; dueAt: number }
+  /** WAITING until `wakeAt` (a wait task). */
+  | { kind: 'wait'; wakeAt: number; dueAt: number }
+  /** RUNNING at once, for the next attempt, with a lease (the worker runs it in the same invocation). */
+  | { kind: 'claim'; leaseToken: string; leaseExpiresAt: number }
+  | { kind: 'skip'; reason: string };
+
+export interface AdvanceParams {
+  runId: string;
+  taskId: string;
+  workflowId: string;
+  version: string;
+  phase: number;
+  /** A dependency's final state to record (idempotent), if any. */
+  outcome?: { dependencyId: string; status: FinalTaskStatus };
+  /** The task's next state, when the caller has decided it: only from PENDING (or no item yet). */
+  next?: NextStep;
+  /** Identifies this change, so that a retry whose first try was applied is recognized. */
+  opToken: string;
+}
+
+export type AdvanceOutcome =
+  /** Applied: the task as it now is. */
+  | { outcome: 'ok'; task: TaskRecord }
+  /** Not applied: the task is of another phase, or already past PENDING. */
+  | { outcome: 'conflict'; current: TaskRecord | undefined };
+
+/** Which write a failed or finished attempt is fenced by. */
+export type Fence =
+  /** The worker that holds the attempt's lease. */
+  | { kind: 'lease'; leaseToken: string }
+  /** The sweeper, once the lease has run out by `now` (a heartbeat may still have won). */
+  | { kind: 'expired'; now: number }
+  /** The DLQ handler: the attempt was never claimed, its lease ran out, or it is a wait's wake-up. */
+  | { kind: 'dead-letter'; now: number };
+
+export interface AttemptEnd {
+  runId: string;
+  taskId: string;
+  attempt: number;
+  fence: Fence;
+  /** The finished attempt, for the history. */
+  record: AttemptRecord;
+  /** When the attempt list is full, the oldest are moved aside first (see TaskStore.archiveAttempts). */
+  keptAttempts: readonly AttemptRecord[];
+  opToken: string;
+}
+
+export type AttemptResult =
+  | { status: 'SUCCEEDED'; output: unknown }
+  | { status: 'FAILED'; error: TaskError }
+  | { status: 'CANCELLED'; error: TaskError };
+
+/** What a run has recorded already, as `readProgress` reads it. */
+export interface Progress {
+  /** By task id: its status, phase, the outcomes of its dependencies it holds, and its last change. */
+  tasks: Map<string, Pick<TaskRecord, 'status' | 'phase' | 'dependencies' | 'joinGroups' | 'lastChange'>>;
+  /** By `phase/taskId/group`: the dependencies a fan-in's join group holds. */
+  joins: Map<string, ReadonlySet<string>>;
+  /** By `phase/group`: the tasks a completion group counts. */
+  groups: Map<string, ReadonlySet<string>>;
+}
+
+export interface TaskStore {
+  getTask(runId: string, taskId: string): Promise<TaskRecord | undefined>;
+  /**
+   * What is recorded already, in one read: some tasks' statuses and dependency outcomes, some join
+   * groups and completion groups. A safety net reads this before it writes what is probably done.
+   */
+  readProgress(
+    runId: string,
+    query: { tasks: readonly string[]; joins: ReadonlyArray<{ taskId: string; phase: number; group: string }>; groups: ReadonlyArray<{ phase: number; group: string }> },
+  ): Promise<Progress>;
+  /** The status and output of some tasks (a task's upstream), and the run's input: one read. */
+  readScope(runId: string, taskIds: readonly string[], withInput: boolean): Promise<{
+    input?: unknown;
+    tasks: Record<string, { status: TaskRecord['status']; output?: unknown }>;
+  }>;
+  /** Every task item of a run, page by page (`cursor` continues). */
+  readTasks(runId: string, cursor?: string): Promise<{ tasks: TaskRecord[]; cursor?: string }>;
+  /** Records a dependency's outcome and/or moves the task on (see NextStep); creates the item if need be. */
+  advance(params: AdvanceParams): Promise<AdvanceOutcome>;
+  /** QUEUED -> RUNNING for `attempt`, with a lease. */
+  claim(params: { runId: string; taskId: string; attempt: number; leaseToken: string; leaseExpiresAt: number; opToken: string }): Promise<
+    { outcome: 'claimed'; task: TaskRecord } | { outcome: 'not-claimable'; current: TaskRecord | undefined }
+  >;
+  /** The attempt ends: SUCCEEDED, FAILED or CANCELLED (fenced). */
+  finish(params: AttemptEnd & { result: AttemptResult }): Promise<Outcome>;
+  /** A failed attempt with retries left: the next attempt QUEUED (or parked WAITING) for `dueAt`. */
+  retry(params: AttemptEnd & { error: TaskError; next: { status: 'QUEUED' | 'WAITING'; dueAt: number } }): Promise<Outcome>;
+  /** WAITING -> SUCCEEDED: a wait task's time has come; its attempt spans the wait. */
+  endWait(params: { runId: string; taskId: string; attempt: number; record: AttemptRecord; opToken: string }): Promise<Outcome>;
+  /** WAITING (a parked retry) -> QUEUED. */
+  release(params: { runId: string; taskId: string; attempt: number; dueAt: number; opToken: string }): Promise<Outcome>;
+  /** PENDING, QUEUED or WAITING (or no item yet) -> CANCELLED, in `phase`. */
+  cancel(params: { runId: string; taskId: string; workflowId: string; version: string; phase: number; reason: string; opToken: string }): Promise<Outcome>;
+  /** Asks a RUNNING task of `phase` to stop: its worker fires ctx.signal. */
+  requestStop(params: { runId: string; taskId: string; phase: number }): Promise<Outcome>;
+  /** Pushes a QUEUED or WAITING task's due time on (its message is sent again), if it is still `previous`. */
+  deferDue(params: { runId: string; taskId: string; status: 'QUEUED' | 'WAITING' | 'RUNNING'; attempt: number; previous: number; next: number }): Promise<Outcome>;
+  extendLease(params: { runId: string; taskId: string; attempt: number; leaseToken: string; leaseExpiresAt: number }): Promise<Outcome>;
+  saveCheckpoint(params: { runId: string; taskId: string; attempt: number; leaseToken: string; checkpoint: unknown }): Promise<Outcome>;
+  isStopRequested(runId: string, taskId: string): Promise<boolean>;
+  /** Moves attempts off a task item (its list is bounded); idempotent. */
+  archiveAttempts(runId: string, taskId: string, attempts: readonly AttemptRecord[]): Promise<void>;
+  archivedAttempts(runId: string): Promise<Array<{ taskId: string; attempts: AttemptRecord[] }>>;
+  /** A resumed run: the task moves into `phase` as PENDING (created so when it has no item yet), with the outcomes of the kept dependencies. */
+  resetForPhase(params: {
+    runId: string;
+    taskId: string;
+    workflowId: string;
+    version: string;
+    fromPhase: number;
+    phase: number;
+    succeededDependencies: readonly string[];
+    joinGroups: Record<string, DependencyCounts>;
+    newIdempotencyKey: boolean;
+  }): Promise<Outcome>;
+}
+
+// ---- joins and completion ------------------------------------------------------------------
+
+export interface JoinStore {
+  /**
+   * Records one dependency's outcome in its join group (idempotent); returns the group's outcomes
+   * so far. A group of another phase is started afresh.
+   */
+  recordInGroup(params: { runId: string; taskId: string; phase: number; group: string; dependencyId: string; status: FinalTaskStatus }): Promise<
+    Record<FinalTaskStatus, string[]>
+  >;
+  /** Seeds a group of the next phase with the dependencies that SUCCEEDED and are kept. */
+  seedGroup(params: { runId: string; taskId: string; phase: number; group: string; succeeded: readonly string[] }): Promise<void>;
+  /** Puts a complete group's counts on the task (idempotent); returns the task as it now is. */
+  completeGroup(params: { runId: string; taskId: string; workflowId: string; version: string; phase: number; group: string; counts: DependencyCounts }): Promise<TaskRecord | undefined>;
+}
+
+export interface CompletionStore {
+  /** Counts tasks of a group as finished (idempotent); returns every finished and failed one so far. */
+  recordFinished(params: { runId: string; phase: number; group: string; taskIds: readonly string[]; failed: readonly string[] }): Promise<{
+    finished: string[];
+    failed: string[];
+  }>;
+  /** Seeds a group of a new phase with the tasks already finished (the kept successes). */
+  seedGroup(params: { runId: string; phase: number; group: string; taskIds: readonly string[] }): Promise<void>;
+}
+
+// ---- the sweeper's index -------------------------------------------------------------------
+
+export type DueRef = { kind: 'task'; runId: string; taskId: string; dueAt: number } | { kind: 'run'; runId: string; dueAt: number };
+
+export interface DueStore {
+  /** Everything due by `now`, page by page, across every partition of the index. */
+  due(now: number): AsyncIterable<DueRef[]>;
+  /** Everything in the index, whatever its due time (the local runtime's recovery after a restart). */
+  all(): AsyncIterable<DueRef[]>;
+}
+
+export interface EngineStore {
+  definitions: DefinitionStore;
+  runs: RunStore;
+  tasks: TaskStore;
+  joins: JoinStore;
+  completion: CompletionStore;
+  due: DueStore;
+}

@@ -7,7 +7,9 @@ import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFo
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBRecord } from 'aws-lambda';
+import type { SchedulerHandler } from '../lambdas/scheduler/handler.js';
 import { wireEngine, type Engine } from '../lambdas/wiring.js';
+import type { FaultInjector } from '../shared/aws/fault-injection.js';
 import { RecordedMetrics } from '../shared/engine/metrics.js';
 import type { SweepReport } from '../shared/engine/sweeper.js';
 import type { EngineTimings } from '../shared/engine/timing.js';
@@ -77,6 +79,13 @@ export interface LocalRuntimeOptions {
    * retries (for tests of the sweeper's safety net).
    */
   dropStreamRecord?: (record: DynamoDBRecord) => boolean;
+  /**
+   * Wraps the scheduler's handler as the stream poller calls it (the chaos suite replays batches,
+   * as AWS may after a failed or timed-out invocation).
+   */
+  wrapScheduler?: (handler: SchedulerHandler) => SchedulerHandler;
+  /** Faults injected into the engine's own DynamoDB and SQS clients (the chaos suite). */
+  faults?: FaultInjector;
   /** Called on errors of the pollers (a failing batch is retried as AWS would). */
   onError?: (source: string, error: unknown) => void;
 }
@@ -111,6 +120,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     const rawDynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: dynamoLocal.endpoint });
     const dynamo = createDocumentClient({ ...LOCAL_AWS, endpoint: dynamoLocal.endpoint });
     const sqs = new SQSClient({ ...LOCAL_AWS, endpoint: sqsServer.endpoint });
+    options.faults?.attach(dynamo);
+    options.faults?.attach(sqs);
     const streams = new DynamoDBStreamsClient({ ...LOCAL_AWS, endpoint: dynamoLocal.endpoint });
     stops.push(() => {
       for (const client of [rawDynamo, dynamo, sqs, streams]) client.destroy();
@@ -163,7 +174,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       idleDelayMs: 250,
       handler: (event) => {
         const drop = options.dropStreamRecord;
-        return engine.schedulerHandler(drop === undefined ? event : { Records: event.Records.filter((record) => !drop(record)) });
+        const handler = options.wrapScheduler?.(engine.schedulerHandler) ?? engine.schedulerHandler;
+        return handler(drop === undefined ? event : { Records: event.Records.filter((record) => !drop(record)) });
       },
       onError: onError('stream poller'),
     });

@@ -84,6 +84,14 @@ describe('Sweeper', () => {
     expect(engine.store.task(runId, 'a')?.dueAt).toBeGreaterThan(engine.clock.ms);
   });
 
+  it('re-sends it once however many sweepers overlap (the due time moves on conditionally)', async () => {
+    const { engine, runId } = await started(one());
+    engine.clock.ms = (engine.store.task(runId, 'a')?.dueAt ?? 0) + SECOND;
+    const reports = await Promise.all([engine.sweeper().sweep(), engine.sweeper().sweep(), engine.sweeper().sweep()]);
+    expect(reports.map((report) => report.resent).reduce((a, b) => a + b)).toBe(1);
+    expect(engine.queue.messages()).toHaveLength(1);
+  });
+
   it('releases a retry parked beyond SQS delays once it is due', async () => {
     const { engine, runId, firstMessage } = await started({ id: 'slow', tasks: [{ id: 'a', handler: 'h', retry: { maxRetries: 3, initialDelaySeconds: 3_600, maxDelaySeconds: 3_600 } }] });
     const worker = engine.worker({

@@ -233,5 +233,16 @@ describe('MemoryStore (the contract of the ports, as the DynamoDB adapter keeps 
       await engine.store.tasks.claim({ runId, taskId: 't0', attempt: 9, leaseToken: 'x', leaseExpiresAt: 0, opToken: 'refused' });
       expect(engine.store.drainChanges()).toEqual([{ kind: 'task', key: expect.any(String), old: undefined, new: expect.objectContaining({ taskId: 't0', status: 'QUEUED' }) }]);
     });
+
+    it('streams nothing for a write that leaves the item as it was (a set member added again)', async () => {
+      const { engine, runId } = await setUp();
+      engine.store.drainChanges();
+      const record = { runId, taskId: 'fan', phase: 0, group: '0', dependencyId: 'root', status: 'SUCCEEDED' as const };
+      await engine.store.joins.recordInGroup(record);
+      await engine.store.joins.recordInGroup(record);
+      await engine.store.completion.recordFinished({ runId, phase: 0, group: '0', taskIds: ['root'], failed: [] });
+      await engine.store.completion.recordFinished({ runId, phase: 0, group: '0', taskIds: ['root'], failed: [] });
+      expect(engine.store.drainChanges().map((change) => change.kind)).toEqual(['join', 'done']);
+    });
   });
 });

@@ -15,9 +15,11 @@
 // - calls (every call, in order) and writes() (the calls to operations that may change something);
 // - task(), run(), tasksOf(), joinGroup(), doneGroup(), dueRefs(): the state as it is;
 // - patchTask(): sets a task's state directly (what a crash or the passing of time leaves);
-// - drainChanges(): what a DynamoDB stream would show of the writes since the last drain, as the
-//   scheduler's StoreChange values.
+// - drainChanges(): what a DynamoDB stream would show of the writes since the last drain (a record
+//   per write that changed an item, with its old and new images), as the scheduler's StoreChange
+//   values.
 // Deterministic: time comes from the injected `now` (see ManualClock).
+import { isDeepStrictEqual } from 'node:util';
 import type { WorkflowDefinition } from '../../../shared/model/definition.js';
 import { ConflictError, EngineError, PayloadTooLargeError, ValidationError } from '../../../shared/model/errors.js';
 import { LIMITS } from '../../../shared/model/limits.js';
@@ -229,22 +231,24 @@ export class MemoryStore implements EngineStore {
     return tasks;
   }
 
+  // A write that leaves an item as it was shows nothing on a stream (as DynamoDB Streams).
   putRun(run: RunRecord, old: RunRecord | undefined): void {
     this.runItems.set(run.runId, run);
-    this.changes.push({ kind: 'run', key: this.nextKey(), old: old === undefined ? undefined : clone(old), new: clone(run) });
+    if (!isDeepStrictEqual(run, old)) this.changes.push({ kind: 'run', key: this.nextKey(), old: old === undefined ? undefined : clone(old), new: clone(run) });
   }
 
   putTask(task: TaskRecord, old: TaskRecord | undefined): void {
     this.tasksIn(task.runId).set(task.taskId, task);
-    this.changes.push({ kind: 'task', key: this.nextKey(), old: old === undefined ? undefined : clone(old), new: clone(task) });
+    if (!isDeepStrictEqual(task, old)) this.changes.push({ kind: 'task', key: this.nextKey(), old: old === undefined ? undefined : clone(old), new: clone(task) });
   }
 
   joinSets(runId: string, phase: number, taskId: string, group: string, add: (sets: OutcomeSets) => void): OutcomeSets {
     const key = `${runId}/${phase}/${taskId}/${group}`;
     const sets = this.joinItems.get(key) ?? { SUCCEEDED: new Set(), FAILED: new Set(), SKIPPED: new Set(), CANCELLED: new Set() };
     this.joinItems.set(key, sets);
+    const before = outcomeLists(sets);
     add(sets);
-    this.changes.push({ kind: 'join', key: this.nextKey(), runId, phase, taskId, group, recorded: Object.values(outcomeLists(sets)).flat() });
+    if (!isDeepStrictEqual(before, outcomeLists(sets))) this.changes.push({ kind: 'join', key: this.nextKey(), runId, phase, taskId, group, recorded: Object.values(outcomeLists(sets)).flat() });
     return sets;
   }
 
@@ -252,8 +256,9 @@ export class MemoryStore implements EngineStore {
     const key = `${runId}/${phase}/${group}`;
     const item = this.doneItems.get(key) ?? { finished: new Set<string>(), failed: new Set<string>() };
     this.doneItems.set(key, item);
+    const before = [item.finished.size, item.failed.size];
     add(item);
-    this.changes.push({ kind: 'done', key: this.nextKey(), runId, phase, group, finished: sorted(item.finished) });
+    if (before[0] !== item.finished.size || before[1] !== item.failed.size) this.changes.push({ kind: 'done', key: this.nextKey(), runId, phase, group, finished: sorted(item.finished) });
     return { finished: sorted(item.finished), failed: sorted(item.failed) };
   }
 

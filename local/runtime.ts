@@ -5,10 +5,11 @@
 // both use it.
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFoundException, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBRecord } from 'aws-lambda';
 import type { SchedulerHandler } from '../lambdas/scheduler/handler.js';
 import { wireEngine, type Engine } from '../lambdas/wiring.js';
+import { createSqsClient } from '../shared/aws/sqs-queue.js';
 import type { FaultInjector } from '../shared/aws/fault-injection.js';
 import { RecordedMetrics } from '../shared/engine/metrics.js';
 import type { SweepReport } from '../shared/engine/sweeper.js';
@@ -119,7 +120,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
 
     const rawDynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: dynamoLocal.endpoint });
     const dynamo = createDocumentClient({ ...LOCAL_AWS, endpoint: dynamoLocal.endpoint });
-    const sqs = new SQSClient({ ...LOCAL_AWS, endpoint: sqsServer.endpoint });
+    const sqs = createSqsClient({ ...LOCAL_AWS, endpoint: sqsServer.endpoint });
     options.faults?.attach(dynamo);
     options.faults?.attach(sqs);
     const streams = new DynamoDBStreamsClient({ ...LOCAL_AWS, endpoint: dynamoLocal.endpoint });

@@ -223,10 +223,14 @@ export const routes: Route[] = [
   },
 ];
 
+/**
+ * The run, then its tasks: read in this order, the tasks are never older than the run, so a run
+ * shown finished never shows a task still running (read side by side, a slow task read could).
+ */
 async function readRun(deps: ApiDeps, runId: string): Promise<{ run: RunRecord; tasks: TaskRecord[] }> {
-  const [run, tasks] = await Promise.all([deps.store.runs.getRun(runId), readTasks(deps, runId)]);
+  const run = await deps.store.runs.getRun(runId);
   if (run === undefined) throw new NotFoundError(`run "${runId}"`);
-  return { run, tasks };
+  return { run, tasks: await readTasks(deps, runId) };
 }
 
 async function readTasks(deps: ApiDeps, runId: string): Promise<TaskRecord[]> {

@@ -1,12 +1,12 @@
 // Lambda entry point of the sweeper function: its configuration from the environment (parsed at
 // load, failing loudly), AWS clients created once per container, and only what it uses.
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { createSqsClient } from '../../shared/aws/sqs-queue.js';
 import { createDocumentClient } from '../../shared/aws/dynamo/client.js';
 import { loadQueueingConfig } from '../../shared/config/env.js';
 import { engineParts } from '../parts.js';
 import { buildSweeper } from './handler.js';
 
 const config = loadQueueingConfig();
-const parts = engineParts({ clients: { dynamo: createDocumentClient(), sqs: new SQSClient({}) }, tableName: config.tableName, taskQueueUrl: config.taskQueueUrl });
+const parts = engineParts({ clients: { dynamo: createDocumentClient(), sqs: createSqsClient() }, tableName: config.tableName, taskQueueUrl: config.taskQueueUrl });
 
 export const handler = buildSweeper(parts).handler;

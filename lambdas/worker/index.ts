@@ -2,7 +2,7 @@
 // load, failing loudly), AWS clients created once per container, and the team's handlers (the one
 // function that carries their code).
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { createSqsClient } from '../../shared/aws/sqs-queue.js';
 import { createDocumentClient } from '../../shared/aws/dynamo/client.js';
 import { createLambdaInvoker } from '../../shared/aws/lambda-invoker.js';
 import { loadWorkerConfig } from '../../shared/config/env.js';
@@ -11,7 +11,7 @@ import { engineParts } from '../parts.js';
 import { buildWorker } from './handler.js';
 
 const config = loadWorkerConfig();
-const parts = engineParts({ clients: { dynamo: createDocumentClient(), sqs: new SQSClient({}) }, tableName: config.tableName, taskQueueUrl: config.taskQueueUrl });
+const parts = engineParts({ clients: { dynamo: createDocumentClient(), sqs: createSqsClient() }, tableName: config.tableName, taskQueueUrl: config.taskQueueUrl });
 
 export const handler = buildWorker(parts, {
   handlers,

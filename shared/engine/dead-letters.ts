@@ -35,5 +35,8 @@ export async function handleDeadLetter(
     retryable: false,
     details: { messageId: delivery.messageId, body: delivery.body.slice(0, MAX_BODY_CHARS) },
   };
-  return endFailedAttempt(deps, { task, plan, fence: { kind: 'dead-letter', now: deps.now().getTime() } }, error);
+  // A wait task's wake-up that could not be processed ends the wait FAILED: its retry policy is
+  // for failures of work, and a wait retried could only wait for a wake-up that never comes.
+  const policy = plan.action.type === 'wait' ? { ...plan, retry: undefined } : plan;
+  return endFailedAttempt(deps, { task, plan: policy, fence: { kind: 'dead-letter', now: deps.now().getTime() } }, error);
 }

@@ -226,7 +226,9 @@ export interface TaskStore {
     fromPhase: number;
     phase: number;
     succeededDependencies: readonly string[];
+    /** The counts of the fan-in's join groups that start complete; every other group of `allJoinGroups` starts empty. */
     joinGroups: Record<string, DependencyCounts>;
+    allJoinGroups: readonly string[];
     newIdempotencyKey: boolean;
   }): Promise<Outcome>;
 }

@@ -185,6 +185,7 @@ export class RunControl {
           phase,
           succeededDependencies: usesJoinGroups(task.dependsOn) ? [] : succeededDependencies,
           joinGroups,
+          allJoinGroups: usesJoinGroups(task.dependsOn) ? [...joinGroupSizes(task.dependsOn).keys()] : [],
           newIdempotencyKey: undone.has(task.id),
         });
       });

@@ -35,7 +35,7 @@ import { DEFAULT_TIMINGS, type EngineTimings } from './timing.js';
 export type StoreChange =
   | { kind: 'run'; key: string; old: RunRecord | undefined; new: RunRecord | undefined }
   | { kind: 'task'; key: string; old: TaskRecord | undefined; new: TaskRecord | undefined }
-  | { kind: 'done'; key: string; runId: string; phase: number; group: string; finished: readonly string[] }
+  | { kind: 'done'; key: string; runId: string; phase: number; group: string; finished: readonly string[]; failed: readonly string[] }
   | { kind: 'join'; key: string; runId: string; phase: number; taskId: string; group: string; recorded: readonly string[] };
 
 export interface SchedulerDeps {
@@ -61,7 +61,7 @@ interface LookAhead {
   /** By `phase/taskId/group`: the dependencies a fan-in's join group holds. */
   joins: Map<string, ReadonlySet<string>>;
   /** The latest image of each completion group of the batch, by `phase/group`. */
-  groups: Map<string, { runId: string; phase: number; group: string; finished: readonly string[] }>;
+  groups: Map<string, { runId: string; phase: number; group: string; finished: readonly string[]; failed: readonly string[] }>;
   run: RunRecord | undefined;
 }
 
@@ -208,15 +208,15 @@ export class Scheduler {
    * Each is idempotent, and skipped when a later record of the batch shows it done.
    */
   private async endIfDone(seen: LookAhead): Promise<void> {
-    for (const { runId, phase, group, finished } of seen.groups.values()) {
+    for (const { runId, phase, group, finished, failed: countedFailed } of seen.groups.values()) {
       if (seen.run !== undefined && seen.run.phase === phase && seen.run.doneGroups.includes(group)) continue;
       const run = seen.run ?? (await this.runs.getRun(runId));
       if (run === undefined || run.phase !== phase) continue;
       const definition = await this.definitions.get(run.workflowId, run.version);
       const size = group === COMPENSATION_GROUP ? (run.compensation?.tasks.length ?? Number.POSITIVE_INFINITY) : completionGroupSize(definition, group);
       if (finished.length < size) continue;
-      const failed = group === COMPENSATION_GROUP ? [] : finished.filter((taskId) => seen.tasks.get(taskId)?.status === 'FAILED' && definition.tasksById.get(taskId)?.critical === true);
-      // (A failure not in this batch was counted by the group's item already: markGroupDone adds only what it is given.)
+      // The group's item holds every critical failure it counted, whichever batch showed the task.
+      const failed = group === COMPENSATION_GROUP ? [] : [...countedFailed];
       const marked = await this.runs.markGroupDone({ runId, phase, group, failed });
       if (marked !== undefined) seen.run = marked;
     }

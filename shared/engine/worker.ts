@@ -141,6 +141,7 @@ export class Worker {
   private async runChain(definition: LoadedDefinition, first: Claimed, invocation: InvocationDeadline | undefined): Promise<WorkerOutcome> {
     let current: Claimed | undefined = first;
     let firstOutcome: WorkerOutcome | undefined;
+    const failures: unknown[] = [];
     while (current !== undefined) {
       const claimed: Claimed = current;
       const { task } = claimed;
@@ -151,9 +152,12 @@ export class Worker {
       firstOutcome ??= outcome;
       current =
         outcome === 'succeeded' || outcome === 'failed'
-          ? await this.dispatchAfter(definition, task, outcome === 'succeeded' ? 'SUCCEEDED' : 'FAILED', result.ok ? result.output : undefined, claimed.input, invocation)
+          ? await this.dispatchAfter(definition, task, outcome === 'succeeded' ? 'SUCCEEDED' : 'FAILED', result.ok ? result.output : undefined, claimed.input, invocation, failures)
           : undefined;
     }
+    // A step after a commit that failed for good (a send, a count) fails the message once the
+    // chain has run: the scheduler does that step again from the stream.
+    if (failures.length > 0) throw failures[0];
     return firstOutcome ?? 'stale';
   }
 
@@ -165,6 +169,7 @@ export class Worker {
     output: unknown,
     input: unknown,
     invocation: InvocationDeadline | undefined,
+    failures: unknown[],
   ): Promise<Claimed | undefined> {
     const isCompensation = compensatedTaskId(finished.taskId) !== undefined;
     const graph = isCompensation
@@ -183,10 +188,13 @@ export class Worker {
       newLeaseToken: () => this.deps.newToken(),
       ...(this.deps.chain && !isCompensation ? { mayClaim: (node: GraphNode) => this.hasTimeFor(node, invocation) } : {}),
     });
-    if (result.messages.length > 0) await this.persist(() => this.deps.queue.send(result.messages), invocation);
+    // A failure of these steps is noted, not thrown at once: a dependent claimed above must still
+    // run here (nobody else would until its lease ran out).
+    const step = (write: () => Promise<void>) => this.persist(write, invocation).catch((error: unknown) => void failures.push(error));
+    if (result.messages.length > 0) await step(() => this.deps.queue.send(result.messages));
     // Counted in its run's completion group at once (the run may end here); the scheduler does it
     // again from the stream only if this does not happen.
-    await this.persist(() => this.runEnd.countFinished([{ ...finished, status }]), invocation);
+    await step(() => this.runEnd.countFinished([{ ...finished, status }]));
     if (result.claimed === undefined) return undefined;
     const claimed = result.claimed.task;
     const plan = executionPlan(definition, claimed.taskId, this.deps.timings);
@@ -214,8 +222,10 @@ export class Worker {
     if (ended.outcome !== 'ok') return 'stale';
     this.deps.metrics.count(ENGINE_METRICS.names.taskSucceeded);
     const input = await this.deps.runs.getRunInput(message.runId);
-    const next = await this.dispatchAfter(definition, task, 'SUCCEEDED', null, input, invocation);
+    const failures: unknown[] = [];
+    const next = await this.dispatchAfter(definition, task, 'SUCCEEDED', null, input, invocation, failures);
     if (next !== undefined) await this.runChain(definition, next, invocation);
+    if (failures.length > 0) throw failures[0];
     return 'succeeded';
   }
 
@@ -286,7 +296,10 @@ export class Worker {
   private async record(claimed: Claimed, result: ExecutionResult, logger: TaskLogger, invocation: InvocationDeadline | undefined): Promise<EndOutcome> {
     const { task, plan } = claimed;
     const ending = { task, plan, fence: { kind: 'lease' as const, leaseToken: task.leaseToken ?? '' } };
-    const deps = this.attemptDeps();
+    // One operation token for the ending, whichever write makes it and however often it is tried:
+    // a write applied whose answer was lost is then recognized as this worker's own.
+    const opToken = this.deps.newToken();
+    const deps = { ...this.attemptDeps(), newToken: () => opToken };
     let outcome: EndOutcome;
     if (result.ok) {
       outcome = await this.persist(() => finishAttempt(deps, ending, { status: 'SUCCEEDED', output: result.output }), invocation).catch((error: unknown) => {

@@ -7,6 +7,7 @@ import { wireEngine } from '../../lambdas/wiring.js';
 import { LOCAL_AWS } from '../../local/dynamodb-local.js';
 import { startSqsPoller } from '../../local/sqs-poller.js';
 import { createDocumentClient } from '../../shared/aws/dynamo/client.js';
+import { createSqsClient } from '../../shared/aws/sqs-queue.js';
 import { createFaultInjector, faultProfileFromEnv, mulberry32 } from '../../shared/aws/fault-injection.js';
 import { chaosHandlers } from './handlers.js';
 
@@ -18,7 +19,7 @@ const env = (name: string): string => {
 
 const faults = createFaultInjector(faultProfileFromEnv());
 const dynamo = createDocumentClient({ ...LOCAL_AWS, endpoint: env('DYNAMODB_ENDPOINT') });
-const sqs = new SQSClient({ ...LOCAL_AWS, endpoint: env('SQS_ENDPOINT') });
+const sqs = createSqsClient({ ...LOCAL_AWS, endpoint: env('SQS_ENDPOINT') });
 faults.attach(dynamo);
 faults.attach(sqs);
 const queueUrl = env('TASK_QUEUE_URL');

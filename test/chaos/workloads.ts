@@ -7,6 +7,8 @@ import type { WorkflowDefinitionInput } from '../../shared/index.js';
 const retry = { maxRetries: 8, initialDelaySeconds: 0.2, backoffRate: 2, maxDelaySeconds: 2 };
 const timeoutSeconds = 10;
 const task = (id: string, handler: string, dependsOn: string[] = [], extra: object = {}) => ({ id, handler, dependsOn, retry, timeoutSeconds, ...extra });
+/** The compensation, with the same short timeout: a killed worker's compensation is found in seconds too. */
+const undo = { compensate: { type: 'handler', handler: 'undo', retry, timeoutSeconds } };
 
 export interface Workload {
   definition: WorkflowDefinitionInput;
@@ -49,7 +51,7 @@ export const WORKLOADS: Record<string, Workload> = {
   saga: {
     definition: {
       id: 'chaos_saga',
-      tasks: [task('a', 'work', [], { compensate: 'undo' }), task('b', 'work', ['a'], { compensate: 'undo' }), task('c', 'broken', ['b'])],
+      tasks: [task('a', 'work', [], undo), task('b', 'work', ['a'], undo), task('c', 'broken', ['b'])],
     },
     expected: 'FAILED',
     input: () => ({}),
@@ -58,7 +60,7 @@ export const WORKLOADS: Record<string, Workload> = {
   cancel: {
     definition: {
       id: 'chaos_cancel',
-      tasks: [task('a', 'work', [], { compensate: 'undo' }), task('long', 'slow', ['a']), task('after', 'work', ['long'])],
+      tasks: [task('a', 'work', [], undo), task('long', 'slow', ['a']), task('after', 'work', ['long'])],
     },
     expected: 'CANCELLED',
     cancelAfterMs: 400,

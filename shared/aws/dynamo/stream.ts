@@ -28,8 +28,8 @@ export function toChange(record: DynamoDBRecord): StoreChange | undefined {
   const [prefix, phase, ...rest] = sk.split('#');
   if (newImage === undefined || !pk.startsWith('RUN#') || phase === undefined) return undefined;
   if (prefix === 'DONE' && rest.length === 1) {
-    const { finished } = parseItem(DoneItemSchema, newImage, 'completion group');
-    return { kind: 'done', key, runId: runIdOf(pk), phase: Number(phase), group: rest[0] ?? '', finished };
+    const { finished, failed } = parseItem(DoneItemSchema, newImage, 'completion group');
+    return { kind: 'done', key, runId: runIdOf(pk), phase: Number(phase), group: rest[0] ?? '', finished, failed };
   }
   if (prefix === 'JOIN' && rest.length === 2) {
     const sets = parseItem(OutcomeSetsSchema, newImage, 'join group');

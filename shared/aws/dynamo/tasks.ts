@@ -423,6 +423,7 @@ export class DynamoTaskStore implements TaskStore {
     phase: number;
     succeededDependencies: readonly string[];
     joinGroups: Record<string, DependencyCounts>;
+    allJoinGroups: readonly string[];
     newIdempotencyKey: boolean;
   }): Promise<Outcome> {
     const now = this.options.now();
@@ -444,6 +445,8 @@ export class DynamoTaskStore implements TaskStore {
       sets.push(`${JOIN_GROUP_PREFIX}${group} = :join${group}`);
       values[`:join${group}`] = counts;
     }
+    // The earlier phase's counts of the other groups (their failures among them) must not stay.
+    for (const group of params.allJoinGroups) if (!Object.hasOwn(params.joinGroups, group)) removes.push(`${JOIN_GROUP_PREFIX}${group}`);
     if (params.newIdempotencyKey) {
       sets.push('keyGeneration = :phase');
     }

@@ -158,7 +158,7 @@ describe('RunControl', () => {
       // The owner began, moved one task into phase 1, and died.
       const begun = await engine.store.runs.beginResume({ runId, owner: 'dead-owner', expiresAt: engine.clock.ms + engine.timings.resumeLeaseSeconds * SECOND });
       expect(begun.outcome).toBe('resuming');
-      await engine.store.tasks.resetForPhase({ runId, taskId: 'b', workflowId: 'orders', version: engine.store.run(runId)?.version ?? '', fromPhase: 0, phase: 1, succeededDependencies: ['a'], joinGroups: {}, newIdempotencyKey: false });
+      await engine.store.tasks.resetForPhase({ runId, taskId: 'b', workflowId: 'orders', version: engine.store.run(runId)?.version ?? '', fromPhase: 0, phase: 1, succeededDependencies: ['a'], joinGroups: {}, allJoinGroups: [], newIdempotencyKey: false });
       const runControl = engine.runControl();
 
       // Within the lease the owner may still be at work: nothing is taken over.

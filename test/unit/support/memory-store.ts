@@ -258,7 +258,7 @@ export class MemoryStore implements EngineStore {
     this.doneItems.set(key, item);
     const before = [item.finished.size, item.failed.size];
     add(item);
-    if (before[0] !== item.finished.size || before[1] !== item.failed.size) this.changes.push({ kind: 'done', key: this.nextKey(), runId, phase, group, finished: sorted(item.finished) });
+    if (before[0] !== item.finished.size || before[1] !== item.failed.size) this.changes.push({ kind: 'done', key: this.nextKey(), runId, phase, group, finished: sorted(item.finished), failed: sorted(item.failed) });
     return { finished: sorted(item.finished), failed: sorted(item.failed) };
   }
 
@@ -891,7 +891,7 @@ function taskPort(store: MemoryStore): TaskStore {
               attemptBase: task.attempt,
               cancelRequested: false,
               dependencies: { succeeded: sorted(params.succeededDependencies), failed: [], skipped: [], cancelled: [] },
-              joinGroups: { ...task.joinGroups, ...clone(params.joinGroups) },
+              joinGroups: { ...Object.fromEntries(Object.entries(task.joinGroups).filter(([group]) => !params.allJoinGroups.includes(group))), ...clone(params.joinGroups) },
             });
             omit(task, 'error', 'reason', 'completedAt', 'durationMs', 'leaseToken', 'leaseExpiresAt', 'dueAt', 'wakeAt', 'output');
             if (params.newIdempotencyKey) task.keyGeneration = params.phase;

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { findFunctionEntries, type FunctionEntries } from './constructs/functions.js';
+import { handlers } from '../workflows/index.js';
 import { WorkflowEngineStack } from './stack.js';
 import { readStackConfig } from './stack-config.js';
 
@@ -29,6 +30,8 @@ export function buildApp(options: BuildAppOptions = {}): { app: App; stack: Work
     config: readStackConfig(app.node),
     entries: options.entries ?? findFunctionEntries(PROJECT_ROOT),
     projectRoot: PROJECT_ROOT,
+    // The worker's handlers, by name: the API checks definitions against them without their code.
+    handlerNames: [...handlers.keys()],
   });
   if (options.nag ?? true) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack };

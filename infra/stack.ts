@@ -17,6 +17,8 @@ export interface WorkflowEngineStackProps extends StackProps {
   readonly entries: FunctionEntries;
   /** The repository root (esbuild's working directory). */
   readonly projectRoot: string;
+  /** The names of the handlers the worker registers (workflows/index.ts), for the API's checks. */
+  readonly handlerNames: readonly string[];
 }
 
 export class WorkflowEngineStack extends Stack {
@@ -40,6 +42,7 @@ export class WorkflowEngineStack extends Stack {
       queues: this.queues,
       entries: props.entries,
       projectRoot: props.projectRoot,
+      handlerNames: props.handlerNames,
       config,
       removalPolicy,
     });

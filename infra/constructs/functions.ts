@@ -1,11 +1,11 @@
 // The engine's Lambda functions (docs/architecture.md), one per entry in lambdas/, each with its own
 // role and log group, and the wiring of what each may touch: every grant goes through a helper of
 // the construct that owns the resource, which sets the matching env var in the same call.
-//   api       table read/write                          (no stream, no queue access)
+//   api       table read/write + send tasks             (a run's roots, a cancel, a resume; no stream)
 //   scheduler table read/write + stream (event source) + send tasks
-//   worker    table read/write + task queue (event source) + send tasks (retries, waits)
+//   worker    table read/write + task queue (event source) + send tasks (dependents, retries, waits)
 //   sweeper   table read/write + send tasks             (run by the schedule, see schedule.ts)
-//   dlq       table read/write + task DLQ (event source)
+//   dlq       table read/write + task DLQ (event source) + send tasks (the retry of a dead-lettered attempt)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ArnFormat, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
@@ -70,6 +70,8 @@ export interface EngineFunctionsProps {
   /** The repository root: esbuild's working directory and where package-lock.json lives. */
   readonly projectRoot: string;
   readonly config: Pick<StackConfig, 'httpAllowedHosts' | 'lambdaAllowedFunctions' | 'workerReservedConcurrency' | 'workerMaxConcurrency'>;
+  /** The handlers the worker registers: the API refuses definitions naming others (it carries names, not code). */
+  readonly handlerNames: readonly string[];
   /** Of the log groups. */
   readonly removalPolicy: RemovalPolicy;
 }
@@ -93,7 +95,8 @@ export class EngineFunctions extends Construct {
 
     this.api = this.createFunction('api', entries.api);
     state.grantDataAccess(this.api);
-    queues.setTaskQueueUrlWithoutAccess(this.api);
+    queues.grantSendTasks(this.api);
+    this.api.addEnvironment(ENV.handlerNames, props.handlerNames.join(','));
 
     this.scheduler = this.createFunction('scheduler', entries.scheduler);
     state.grantDataAccess(this.scheduler);
@@ -119,7 +122,7 @@ export class EngineFunctions extends Construct {
     if (entries.dlq !== undefined) {
       this.dlq = this.createFunction('dlq', entries.dlq);
       state.grantDataAccess(this.dlq);
-      queues.setTaskQueueUrlWithoutAccess(this.dlq);
+      queues.grantSendTasks(this.dlq);
       queues.addDlqConsumer(this.dlq);
     }
 

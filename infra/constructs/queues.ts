@@ -77,15 +77,6 @@ export class EngineQueues extends Construct {
   }
 
   /**
-   * TASK_QUEUE_URL without any access to the queue, for functions that never send (api, dlq).
-   * Only because shared/config.ts requires the URL of every function.
-   * TODO(shared): make TASK_QUEUE_URL optional for those functions and drop this.
-   */
-  setTaskQueueUrlWithoutAccess(fn: lambda.Function): void {
-    fn.addEnvironment(ENV.taskQueueUrl, this.taskQueue.queueUrl);
-  }
-
-  /**
    * The worker's feed: batches of task messages, each failed message reported on its own
    * (batchItemFailures) so one bad message never redelivers its batch-mates. The mapping brings
    * the consume permissions (receive, delete, change visibility) on this queue only.

@@ -11,7 +11,9 @@ import { findFunctionEntries } from '../../infra/constructs/functions.js';
 import { PROJECT_ROOT } from '../../infra/build-app.js';
 import { parseStackConfig } from '../../infra/stack-config.js';
 import type { WorkflowEngineStack } from '../../infra/stack.js';
+import { loadApiConfig, loadQueueingConfig, loadWorkerConfig } from '../../shared/config/env.js';
 import { ENV, QUEUES } from '../../shared/config/settings.js';
+import { handlers } from '../../workflows/index.js';
 import { createTableInput, TABLE } from '../../shared/config/table-schema.js';
 import { allowing, refersTo, resourcesOf, statementsOfFunction, synthTemplate } from './support.js';
 
@@ -178,6 +180,18 @@ describe('functions', () => {
     expect(env('worker')[ENV.httpAllowedHosts]).toBe('api.example.com,*.example.org');
     expect(env('dlq')[ENV.taskDlqUrl]).toEqual({ Ref: id(stack.queues.taskDlq) });
     expect(env('api')[ENV.taskDlqUrl]).toBeUndefined();
+    expect(env('api')[ENV.handlerNames]).toBe([...handlers.keys()].join(','));
+  });
+
+  it("each function's config loader accepts the environment the stack gives it", () => {
+    // CloudFormation references (a table name, a queue URL) become plausible strings, as at deploy.
+    const deployed = (name: (typeof names)[number]): NodeJS.ProcessEnv => {
+      const variables = template.toJSON().Resources[id(stack.functions[name])].Properties.Environment.Variables as Record<string, unknown>;
+      return Object.fromEntries(Object.entries(variables).map(([key, value]) => [key, typeof value === 'string' ? value : key === ENV.tableName ? 'dagflow-table' : 'https://sqs.eu-west-1.amazonaws.com/123456789012/q']));
+    };
+    expect(loadApiConfig(deployed('api')).handlerNames).toEqual([...handlers.keys()]);
+    for (const name of ['scheduler', 'sweeper', 'dlq'] as const) expect(() => loadQueueingConfig(deployed(name)), name).not.toThrow();
+    expect(() => loadWorkerConfig(deployed('worker'))).not.toThrow();
   });
 
   it('builds without the sweeper and dlq handler when not given their entries (the app always gives all five)', () => {
@@ -212,11 +226,12 @@ describe('least privilege', () => {
     expect(receives.every((s) => resourcesOf(s).every((r) => refersTo(r, id(stack.queues.taskQueue))))).toBe(true);
   });
 
-  it('gives the api the table but no queue and no stream', () => {
+  it("gives the api the table and sending to the task queue (a run's roots), but no receiving and no stream", () => {
     const api = statements('api');
     expect(allowing(api, 'dynamodb:Query').length).toBeGreaterThan(0);
     expect(allowing(api, 'sqs:ReceiveMessage')).toEqual([]);
-    expect(allowing(api, 'sqs:SendMessage')).toEqual([]);
+    expect(allowing(api, 'sqs:SendMessage').every((s) => refersTo(s.Resource, id(stack.queues.taskQueue)))).toBe(true);
+    expect(allowing(api, 'sqs:SendMessage').length).toBeGreaterThan(0);
     expect(allowing(api, 'dynamodb:GetRecords')).toEqual([]);
     expect(allowing(api, 'dynamodb:GetShardIterator')).toEqual([]);
   });

@@ -3,7 +3,7 @@
 // of silently deploying something else. Values given with -c arrive as strings, so numbers and
 // lists are coerced.
 import type { Node } from 'constructs';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The context keys this app reads (cdk.json `context`, or `-c key=value` on the command line). */
 export const CONTEXT_KEYS = {

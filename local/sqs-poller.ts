@@ -13,7 +13,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSMessageAttribute, SQSRecord, SQSRecordAttributes } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The context each handler call gets: a complete Lambda Context (so handlers typed for Lambda and

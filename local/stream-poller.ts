@@ -23,7 +23,7 @@ import type {
   DynamoDBStreamEvent,
   StreamRecord,
 } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 
 export type StreamStartingPosition = 'TRIM_HORIZON' | 'LATEST';
 

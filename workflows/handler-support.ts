@@ -1,7 +1,7 @@
 // What the example handlers share: reading their input and upstream outputs through a zod schema
 // (a bad value fails the task, not retried, with the field named), and a simulated piece of work
 // that stops as soon as the attempt's signal fires.
-import { z } from 'zod';
+import * as z from 'zod';
 import { TaskFailure, type TaskContext } from '../shared/index.js';
 
 /** `value` parsed by `schema`, or a non-retryable `InvalidInput` naming `what` and the field. */

@@ -9,7 +9,7 @@
 //   outOfStock      reserve_items fails with OutOfStock (not retried)
 //   shipmentFails   create_shipment fails with ShipmentFailed (not retried), so the charge is refunded
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { TaskFailure, type TaskContext, type TaskHandler } from '../shared/index.js';
 import { parseOrFail, simulateWork, upstreamOutput, workDuration } from './handler-support.js';
 

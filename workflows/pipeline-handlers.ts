@@ -8,7 +8,7 @@
 //
 // The run input is `{ partitions?: Array<Array<{ key, value }>>, table?, simulate?: { delayMs } }`;
 // without partitions, extract makes PIPELINE_PARTITIONS partitions of sample rows.
-import { z } from 'zod';
+import * as z from 'zod';
 import { TaskFailure, type TaskHandler } from '../shared/index.js';
 import { parseOrFail, simulateWork, upstreamOutput, workDuration } from './handler-support.js';
 

@@ -2,7 +2,7 @@
 // the one place where error classes map to status codes. A 5xx never shows internals.
 import { ProvisionedThroughputExceededException, RequestLimitExceeded, ThrottlingException } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { LIMITS, jsonDepthExceeds } from '../../shared/model/limits.js';
 import {
   ConflictError,

@@ -32,7 +32,7 @@ import {
   type CancellationReason,
 } from '@aws-sdk/client-dynamodb';
 import { RequestThrottled, SQSServiceException } from '@aws-sdk/client-sqs';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The environment variable faultProfileFromEnv reads: a FaultProfile as JSON. */
 export const FAULTS_ENV = 'DAGFLOW_FAULTS';

@@ -1,6 +1,6 @@
 // The task message: what a queue carries to a worker. It names one attempt of one task; the
 // worker's claim makes a duplicate harmless. The engine sends through the TaskQueue port.
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** A scope carried in a message at most this long (ten in a batch stay under one 64 KB billing unit). */
 export const MAX_SCOPE_JSON = 4_096;

@@ -1,7 +1,7 @@
 // Values a definition refers to by path: `when` conditions and `{{...}}` placeholders in http
 // templates. Both read the same scope (run input + upstream outputs) through `resolvePath`, and
 // neither ever evaluates code: a condition is data interpreted by a fixed set of operators.
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { UnresolvedPlaceholderError } from './errors.js';
 
 export type JsonValue = z.core.util.JSONType;

@@ -2,7 +2,7 @@
 // and the TypeScript builder both go through `parseDefinition`, which adds the graph checks of
 // dag.ts and the size limits, and returns the normalized definition (every default made explicit),
 // which is what gets content-hashed and stored.
-import { z } from 'zod';
+import * as z from 'zod';
 import { conditionPaths, placeholderPaths, VALUE_PATH_PATTERN, type Condition, type JsonValue, CONDITION_OPS } from './condition.js';
 import { graphProblems } from './dag.js';
 import { ValidationError, type Problem } from './errors.js';

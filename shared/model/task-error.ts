@@ -1,5 +1,5 @@
 // What a failed attempt leaves behind: the error stored on its task and shown in its history.
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const TaskErrorSchema = z.object({
   name: z.string(),

@@ -1,7 +1,7 @@
 // Error classification for task attempts: whatever a handler or an executor throws becomes the
 // `TaskError` stored on the task (its `name` is what retry policies match on), and the reasons the
 // worker passes to `AbortController.abort(reason)` so that an abort is told apart from a failure.
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { EngineError } from '../model/errors.js';
 import type { TaskError } from '../model/task-error.js';
 import { TaskFailure } from './context.js';

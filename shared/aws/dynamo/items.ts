@@ -3,7 +3,7 @@
 // engine's records. Inputs, outputs and checkpoints are stored as JSON text: exactly what was sent,
 // whatever its keys, and their size is what the limits count.
 import { gunzipSync } from 'node:zlib';
-import { z } from 'zod';
+import * as z from 'zod';
 import { STORED_RUN_STATUSES, TASK_STATUSES } from '../../model/states.js';
 import { TaskErrorSchema } from '../../model/task-error.js';
 import type { AttemptRecord, PhaseSummary, RunRecord, StoredDefinition, TaskRecord, WorkflowSummary } from '../../engine/records.js';

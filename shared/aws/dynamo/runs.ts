@@ -1,7 +1,7 @@
 // Runs in the table: the run item (small: status, phase, completion groups, deadlines; never the
 // input, which has an item of its own, written once), the idempotency record, the phase archives.
 // Every state change is a conditional UpdateItem whose condition comes from RUN_MOVES.
-import { z } from 'zod';
+import * as z from 'zod';
 import { TABLE } from '../../config/table-schema.js';
 import { TIMINGS } from '../../config/settings.js';
 import { ConflictError, PayloadTooLargeError, ValidationError } from '../../model/errors.js';

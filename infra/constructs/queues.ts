@@ -24,8 +24,11 @@ export const INFRA_QUEUE_SETTINGS = {
 /** The worker's SQS event source. */
 export const TASK_CONSUMER = {
   batchSize: 10,
-  /** Wait up to a second to fill a batch: fewer invocations under load, at most 1 s added latency. */
-  maxBatchingWindowSeconds: 1,
+  /**
+   * No batching window: a message is on the latency path (a task that waited for its dependencies),
+   * and a window would hold it back until the batch fills. Under load batches fill on their own.
+   */
+  maxBatchingWindowSeconds: 0,
 } as const;
 
 export interface EngineQueuesProps {

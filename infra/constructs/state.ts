@@ -8,8 +8,10 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { DONE_PREFIX, TASK_PREFIX } from '../../shared/aws/dynamo/keys.js';
 import { ENV } from '../../shared/config/settings.js';
 import { TABLE } from '../../shared/config/table-schema.js';
+import { FINAL_TASK_STATUSES } from '../../shared/model/states.js';
 
 /**
  * Item-level actions the engine uses. Deliberately not `grantReadWriteData`: no Scan (the design
@@ -30,7 +32,12 @@ export const TABLE_DATA_ACTIONS = [
 
 /** The scheduler's stream event source. */
 export const STREAM_CONSUMER = {
-  batchSize: 100,
+  /**
+   * The scheduler is the safety net of the workers' own dispatch: it gathers a second of records
+   * (up to 1,000), so that a batch mostly shows work the workers did already and costs one read.
+   */
+  batchSize: 1_000,
+  maxBatchingWindowSeconds: 1,
   /**
    * Concurrent batches per shard. Lambda keeps records of one partition key in order at any factor,
    * and every item of a run shares the partition key RUN#<runId>, so a run's events stay ordered.
@@ -40,6 +47,23 @@ export const STREAM_CONSUMER = {
   retryAttempts: 10,
   maxRecordAgeSeconds: 86_400,
 } as const;
+
+/**
+ * The records the scheduler acts on: a run's changes, a task's final state, a completion group's
+ * count. The rest (a task queued, claimed, its lease extended; join groups, read when needed;
+ * deletions by TTL) never invoke it: Lambda filters them out before the batch, at no charge.
+ */
+export function schedulerRecordFilters(): Array<Record<string, unknown>> {
+  const written = lambda.FilterRule.or('INSERT', 'MODIFY');
+  return [
+    lambda.FilterCriteria.filter({ eventName: written, dynamodb: { Keys: { sk: { S: ['RUN'] } } } }),
+    lambda.FilterCriteria.filter({
+      eventName: written,
+      dynamodb: { Keys: { sk: { S: lambda.FilterRule.beginsWith(TASK_PREFIX) } }, NewImage: { status: { S: lambda.FilterRule.or(...FINAL_TASK_STATUSES) } } },
+    }),
+    lambda.FilterCriteria.filter({ eventName: written, dynamodb: { Keys: { sk: { S: lambda.FilterRule.beginsWith(DONE_PREFIX) } } } }),
+  ];
+}
 
 export interface EngineStateProps {
   /** RETAIN (the default for anything holding data) or DESTROY for throwaway dev stacks. */
@@ -106,6 +130,8 @@ export class EngineState extends Construct {
       new sources.DynamoEventSource(this.table, {
         startingPosition: lambda.StartingPosition.TRIM_HORIZON,
         batchSize: STREAM_CONSUMER.batchSize,
+        maxBatchingWindow: Duration.seconds(STREAM_CONSUMER.maxBatchingWindowSeconds),
+        filters: schedulerRecordFilters(),
         parallelizationFactor: STREAM_CONSUMER.parallelizationFactor,
         bisectBatchOnError: true,
         retryAttempts: STREAM_CONSUMER.retryAttempts,

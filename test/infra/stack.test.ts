@@ -114,19 +114,26 @@ describe('event sources', () => {
       MaximumRecordAgeInSeconds: 86_400,
       DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [id(stack.queues.streamFailureQueue), 'Arn'] } } },
       FunctionResponseTypes: ['ReportBatchItemFailures'],
-      BatchSize: 100,
+      BatchSize: 1000,
+      MaximumBatchingWindowInSeconds: 1,
       ParallelizationFactor: Match.anyValue(),
     });
   });
 
-  it('feeds the task queue to the worker in batches of 10 within a second, reporting failures per message', () => {
-    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-      FunctionName: { Ref: id(stack.functions.worker) },
-      EventSourceArn: { 'Fn::GetAtt': [id(stack.queues.taskQueue), 'Arn'] },
-      BatchSize: 10,
-      MaximumBatchingWindowInSeconds: 1,
-      FunctionResponseTypes: ['ReportBatchItemFailures'],
-    });
+  it("filters the scheduler's records: run changes, final task states and completion counts only", () => {
+    const mapping = Object.values(resourcesOfType('AWS::Lambda::EventSourceMapping')).find((m) => refersTo(m.Properties.FunctionName, id(stack.functions.scheduler)));
+    const patterns = (mapping?.Properties.FilterCriteria.Filters as Array<{ Pattern: string }>).map((filter) => JSON.parse(filter.Pattern));
+    expect(patterns).toHaveLength(3);
+    expect(patterns.map((p) => p.dynamodb.Keys.sk.S)).toEqual([['RUN'], [{ prefix: 'TASK#' }], [{ prefix: 'DONE#' }]]);
+    expect([...patterns[1].dynamodb.NewImage.status.S].sort()).toEqual(['CANCELLED', 'FAILED', 'SKIPPED', 'SUCCEEDED']);
+    // Deletions (TTL) carry no new image and invoke nothing.
+    for (const pattern of patterns) expect(pattern.eventName).toEqual(['INSERT', 'MODIFY']);
+  });
+
+  it('feeds the task queue to the worker in batches of 10 without a batching window, reporting failures per message', () => {
+    const mapping = Object.values(resourcesOfType('AWS::Lambda::EventSourceMapping')).find((m) => refersTo(m.Properties.EventSourceArn, id(stack.queues.taskQueue)));
+    expect(mapping?.Properties).toMatchObject({ FunctionName: { Ref: id(stack.functions.worker) }, BatchSize: 10, FunctionResponseTypes: ['ReportBatchItemFailures'] });
+    expect(mapping?.Properties.MaximumBatchingWindowInSeconds ?? 0).toBe(0);
   });
 
   it('feeds the DLQ to the dlq handler only', () => {

@@ -22,7 +22,7 @@ export const keys = {
   input: (runId: string) => ({ pk: runPartition(runId), sk: 'INPUT' }),
   task: (runId: string, taskId: string) => ({ pk: runPartition(runId), sk: `${TASK_PREFIX}${taskId}` }),
   join: (runId: string, phase: number, taskId: string, group: string) => ({ pk: runPartition(runId), sk: `JOIN#${phase}#${taskId}#${group}` }),
-  done: (runId: string, phase: number, group: string) => ({ pk: runPartition(runId), sk: `DONE#${phase}#${group}` }),
+  done: (runId: string, phase: number, group: string) => ({ pk: runPartition(runId), sk: `${DONE_PREFIX}${phase}#${group}` }),
   attempts: (runId: string, taskId: string, firstAttempt: number) => ({ pk: runPartition(runId), sk: `${ATTEMPTS_PREFIX}${taskId}#${String(firstAttempt).padStart(6, '0')}` }),
   phase: (runId: string, phase: number) => ({ pk: runPartition(runId), sk: `${PHASE_PREFIX}${String(phase).padStart(6, '0')}` }),
   idempotency: (key: string) => ({ pk: `IDEMP#${key}`, sk: 'IDEMP' }),
@@ -31,6 +31,7 @@ export const keys = {
 };
 
 export const TASK_PREFIX = 'TASK#';
+export const DONE_PREFIX = 'DONE#';
 export const ATTEMPTS_PREFIX = 'ATTEMPTS#';
 export const PHASE_PREFIX = 'PHASE#';
 

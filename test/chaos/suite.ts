@@ -50,14 +50,14 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: 'workers killed', kills: true },
   { name: 'workers stalled past their lease', stalls: true },
   { name: 'messages delivered twice', duplicates: 0.5 },
-  { name: 'stream batches replayed', replays: 0.3 },
+  { name: 'stream batches replayed', replays: 1 },
   {
     name: 'all of them together',
     faults: { seed: 14, rules: { throttle: { '*': 0.2 }, transactionConflict: { '*': 0.1 }, ambiguous: { '*': 0.05 } } },
     kills: true,
     stalls: true,
     duplicates: 0.3,
-    replays: 0.2,
+    replays: 0.5,
   },
 ];
 

@@ -35,6 +35,11 @@ export interface ScopeSource {
   outputs(taskIds: readonly string[]): Promise<Record<string, { output?: unknown }>>;
   /** The input and these outputs, when they are known without a read; undefined otherwise. */
   known(taskIds: readonly string[]): CarriedScope | undefined;
+  /**
+   * Reads the input (once) when these outputs are known, so that the message of a task queued
+   * with them carries its scope and its worker reads nothing before it runs.
+   */
+  prepare(taskIds: readonly string[]): Promise<void>;
 }
 
 export interface DispatchOptions {
@@ -46,13 +51,27 @@ export interface DispatchOptions {
   newLeaseToken?(): string;
   /** Dependents whose outcome is known to be recorded already (the scheduler's look-ahead in a batch). */
   alreadyHandled?(dependentId: string): boolean;
+  /**
+   * Handles only the first `eagerLimit` dependents (or tasks to start) and leaves the rest to the
+   * scheduler, which sees the same change on the stream. The worker and the API pass it: a wide
+   * fan-out done on both sides at once would have every write of one side refused.
+   */
+  eagerLimit?: number;
 }
+
+/** How many dependents (or roots) the worker and the API move on themselves; the scheduler does the rest. */
+export const EAGER_DISPATCH_LIMIT = 16;
 
 export interface DispatchResult {
   /** Messages of the tasks this dispatch queued (or started waiting): the caller sends them. */
   messages: OutgoingMessage[];
   /** The one task claimed to run here, if any. */
   claimed?: { task: TaskRecord; node: GraphNode };
+  /**
+   * What the writes showed of the dependents (as they now are, written or not) and of the join
+   * groups they recorded in (by `taskId/group`): the scheduler's later records of a batch see it.
+   */
+  observed: { tasks: Map<string, TaskRecord>; joins: Map<string, ReadonlySet<string>> };
 }
 
 export type Decision = { decision: 'ready' } | { decision: 'skip'; reason: string };
@@ -77,9 +96,9 @@ export class Dispatcher {
     scope: ScopeSource,
     options: DispatchOptions,
   ): Promise<DispatchResult> {
-    const result: DispatchResult = { messages: [] };
+    const result: DispatchResult = { messages: [], observed: { tasks: new Map(), joins: new Map() } };
     const claim = { available: options.mayClaim !== undefined };
-    await forEachLimited(run.graph.dependents(finished.taskId), CONCURRENCY, async (dependentId) => {
+    await forEachLimited(run.graph.dependents(finished.taskId).slice(0, options.eagerLimit), CONCURRENCY, async (dependentId) => {
       if (options.alreadyHandled?.(dependentId) === true) return;
       const node = run.graph.node(dependentId);
       const outcome = { dependencyId: finished.taskId, status: finished.status };
@@ -96,12 +115,13 @@ export class Dispatcher {
       let decision: Decision | undefined;
       if (!usesJoinGroups(node.dependsOn)) {
         const recorded = await this.deps.tasks.advance({ ...base, outcome });
+        observe(result, node.id, recorded);
         if (recorded.outcome !== 'ok' || recorded.task.status !== 'PENDING') return;
         const statuses = dependencyStatuses(recorded.task);
         const join = joinOnly(node, (id) => statuses.get(id) ?? 'PENDING');
         decision = join.decision === 'wait' ? undefined : join;
       } else {
-        decision = await this.fanIn(run, node, finished);
+        decision = await this.fanIn(run, node, finished, result);
       }
       if (decision === undefined) return;
       const next = decision.decision === 'skip' ? skip(decision.reason) : await this.nextStep(run, node, scope, options, claim);
@@ -117,9 +137,9 @@ export class Dispatcher {
     scope: ScopeSource,
     options: DispatchOptions,
   ): Promise<DispatchResult> {
-    const result: DispatchResult = { messages: [] };
+    const result: DispatchResult = { messages: [], observed: { tasks: new Map(), joins: new Map() } };
     const claim = { available: options.mayClaim !== undefined };
-    await forEachLimited(decided, CONCURRENCY, async (task) => {
+    await forEachLimited(decided.slice(0, options.eagerLimit), CONCURRENCY, async (task) => {
       const node = run.graph.node(task.taskId);
       const next = task.decision === 'skip' ? skip(task.reason) : await this.nextStep(run, node, scope, options, claim);
       const base = { runId: run.runId, taskId: node.id, workflowId: run.workflowId, version: run.version, phase: run.phase, opToken: options.opTokenFor(node.id) };
@@ -132,7 +152,7 @@ export class Dispatcher {
    * A fan-in's dependency, recorded in its join group: a decision when that one outcome decides
    * the rule alone, or when the last group completes; otherwise undefined (wait).
    */
-  private async fanIn(run: DispatchRun, node: GraphNode, finished: { taskId: string; status: FinalTaskStatus }): Promise<Decision | undefined> {
+  private async fanIn(run: DispatchRun, node: GraphNode, finished: { taskId: string; status: FinalTaskStatus }, result: DispatchResult): Promise<Decision | undefined> {
     const group = joinGroupOf(node.dependsOn, finished.taskId);
     const outcomes = await this.deps.joins.recordInGroup({
       runId: run.runId,
@@ -142,11 +162,13 @@ export class Dispatcher {
       dependencyId: finished.taskId,
       status: finished.status,
     });
+    result.observed.joins.set(`${node.id}/${group}`, new Set([...outcomes.SUCCEEDED, ...outcomes.FAILED, ...outcomes.SKIPPED, ...outcomes.CANCELLED]));
     const counts = completeGroupCounts(outcomes, joinGroupSizes(node.dependsOn).get(group) ?? 0);
     const task =
       counts === undefined
         ? undefined
         : await this.deps.joins.completeGroup({ runId: run.runId, taskId: node.id, workflowId: run.workflowId, version: run.version, phase: run.phase, group, counts });
+    if (task !== undefined) result.observed.tasks.set(node.id, task);
     const early = earlyDecision(node.trigger, finished.status);
     if (early === 'ready') return { decision: 'ready' };
     if (early === 'skip') return { decision: 'skip', reason: `upstream ${finished.taskId} ${finished.status}` };
@@ -178,6 +200,7 @@ export class Dispatcher {
       claim.available = false;
       return { kind: 'claim', leaseToken: options.newLeaseToken(), leaseExpiresAt: now + node.leaseMs };
     }
+    await scope.prepare(node.dependsOn);
     return { kind: 'queue', dueAt: deliveryDueAt(now, 0, node.leaseMs, this.deps.timings) };
   }
 
@@ -190,6 +213,7 @@ export class Dispatcher {
     result: DispatchResult,
     scope: ScopeSource,
   ): void {
+    observe(result, node.id, advanced);
     if (advanced.outcome !== 'ok') return;
     const task = advanced.task;
     if (next.kind === 'claim' && task.status === 'RUNNING' && task.leaseToken === next.leaseToken) {
@@ -213,6 +237,12 @@ export function messageFor(run: { runId: string; workflowId: string; version: st
     message: { ...message, notBefore: task.wakeAt },
     delaySeconds: Math.min(QUEUES.maxDelaySeconds, Math.max(0, (task.wakeAt - now) / 1000)),
   };
+}
+
+/** Notes a dependent as a write showed it: applied (as it now is) or refused (as it was found). */
+function observe(result: DispatchResult, taskId: string, advanced: Awaited<ReturnType<TaskStore['advance']>>): void {
+  const task = advanced.outcome === 'ok' ? advanced.task : advanced.current;
+  if (task !== undefined) result.observed.tasks.set(taskId, task);
 }
 
 function skip(reason: string): NextStep {
@@ -247,16 +277,20 @@ export function lazyScope(
   let input: Promise<unknown> | undefined = known.input === undefined ? undefined : Promise.resolve(known.input.value);
   let inputValue: { value: unknown } | undefined = known.input;
   const outputs = new Map(Object.entries(known.outputs ?? {}));
+  const loadInput = () =>
+    read.input().then((value) => {
+      inputValue = { value };
+      return value;
+    });
   return {
-    input: () =>
-      (input ??= read.input().then((value) => {
-        inputValue = { value };
-        return value;
-      })),
+    input: () => (input ??= loadInput()),
     known: (taskIds) =>
       inputValue === undefined || !taskIds.every((id) => outputs.has(id))
         ? undefined
         : { input: inputValue.value, upstream: Object.fromEntries(taskIds.map((id) => [id, outputs.get(id) ?? {}])) },
+    prepare: async (taskIds) => {
+      if (inputValue === undefined && taskIds.every((id) => outputs.has(id))) await (input ??= loadInput());
+    },
     outputs: async (taskIds) => {
       const missing = taskIds.filter((id) => !outputs.has(id));
       if (missing.length > 0) for (const [id, value] of Object.entries(await read.outputs(missing))) outputs.set(id, value);

@@ -12,7 +12,7 @@ import { compensatedTaskId } from './compensation.js';
 import { completionGroupCount, completionGroupOf, completionGroupSize, completionGroups } from './completion.js';
 import { forEachLimited } from './concurrency.js';
 import type { DefinitionSource } from './definition-cache.js';
-import { lazyScope, type Dispatcher } from './dispatch.js';
+import { EAGER_DISPATCH_LIMIT, lazyScope, type Dispatcher } from './dispatch.js';
 import { runServices, type RunKeeper } from './keeper.js';
 import { RecordedMetrics, type EngineMetrics } from './metrics.js';
 import { taskGraph } from './graph.js';
@@ -85,7 +85,7 @@ export class RunControl {
       run,
       definition.roots.map((taskId) => ({ taskId, decision: 'ready' as const })),
       lazyScope({ input: { value: params.input } }, { input: () => Promise.resolve(params.input), outputs: () => Promise.resolve({}) }),
-      { opTokenFor: () => this.deps.newToken() },
+      { opTokenFor: () => this.deps.newToken(), eagerLimit: EAGER_DISPATCH_LIMIT },
     );
     if (result.messages.length > 0) await this.deps.queue.send(result.messages);
     return created;

@@ -239,6 +239,9 @@ export class Scheduler {
       alreadyHandled: (dependentId) => isHandled(graph, task, dependentId, seen, `s:${key}:${dependentId}`),
     });
     outbox.push(...result.messages);
+    // The batch's later records see what these writes found (a fan-in another record moved on).
+    for (const [taskId, record] of result.observed.tasks) seen.tasks.set(taskId, record);
+    for (const [joinKey, members] of result.observed.joins) seen.joins.set(`${task.phase}/${joinKey}`, members);
   }
 
   /** The graph a task belongs to: the workflow's, or its run's compensations (undefined if none). */

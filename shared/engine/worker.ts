@@ -15,7 +15,7 @@ import { executeAction, type ExecutorEnv } from '../tasks/executors.js';
 import { untilAborted } from '../tasks/until-aborted.js';
 import { attemptRecord, endFailedAttempt, finishAttempt, type AttemptDeps, type EndOutcome } from './attempts.js';
 import type { DefinitionSource, LoadedDefinition } from './definition-cache.js';
-import { lazyScope, type Dispatcher } from './dispatch.js';
+import { EAGER_DISPATCH_LIMIT, lazyScope, type Dispatcher } from './dispatch.js';
 import { executionPlan, type ExecutionPlan } from './execution-plan.js';
 import { taskGraph, compensationGraph, type GraphNode } from './graph.js';
 import { compensatedTaskId } from './compensation.js';
@@ -186,6 +186,7 @@ export class Worker {
     const result = await this.dispatcher.afterFinish(run, { taskId: finished.taskId, status }, scope, {
       opTokenFor: () => this.deps.newToken(),
       newLeaseToken: () => this.deps.newToken(),
+      eagerLimit: EAGER_DISPATCH_LIMIT,
       ...(this.deps.chain && !isCompensation ? { mayClaim: (node: GraphNode) => this.hasTimeFor(node, invocation) } : {}),
     });
     // A failure of these steps is noted, not thrown at once: a dependent claimed above must still

@@ -206,3 +206,42 @@ describe('Scheduler', () => {
     expect(engine.queue.messages().filter((message) => message.taskId === 'b').map((message) => message.runId)).toEqual(['healthy']);
   });
 });
+
+describe('a wide fan-out', () => {
+  const wide: WorkflowDefinitionInput = {
+    id: 'wide',
+    tasks: [{ id: 'root', type: 'pass' }, ...Array.from({ length: 40 }, (_, i) => ({ id: `t${i}`, type: 'pass' as const, dependsOn: ['root'] }))],
+  };
+
+  it('is moved on by the worker for its first dependents and by the scheduler for the rest, each task once', async () => {
+    const { engine, runId } = await started(wide, 'wide-run');
+    await engine.worker({}, { chain: false }).process(engine.messageFor('root'));
+    const byWorker = engine.queue.messages().filter((message) => message.taskId !== 'root').map((message) => message.taskId);
+    expect(byWorker).toEqual(Array.from({ length: 16 }, (_, i) => `t${i}`));
+    expect(engine.store.task(runId, 't16')).toBeUndefined();
+
+    const batch = engine.store.drainChanges();
+    mark(engine);
+    expect(await engine.scheduler().handleBatch(batch)).toEqual({ failed: [], errors: [] });
+    // The scheduler writes only the dependents the worker left, and every write moves its task on.
+    const advanced = engine.store.writes().filter((call) => call.operation === 'tasks.advance').map((call) => (call.params as { taskId: string }).taskId);
+    expect(advanced).toEqual(Array.from({ length: 24 }, (_, i) => `t${i + 16}`));
+    for (let i = 0; i < 40; i++) expect(engine.store.task(runId, `t${i}`)).toMatchObject({ status: 'QUEUED', attempt: 1 });
+    const sent = engine.queue.messages();
+    expect(sent.map((message) => message.taskId)).toEqual(advanced);
+    // Its messages carry the scope (the run's input, root's output): their workers read nothing first.
+    for (const message of sent) expect(message.scopeJson).toBeDefined();
+  });
+
+  it('of a new run: the roots the API queued are read, not written again', async () => {
+    const roots: WorkflowDefinitionInput = { id: 'roots', tasks: Array.from({ length: 20 }, (_, i) => ({ id: `r${i}`, type: 'pass' as const })) };
+    const { engine, runId } = await started(roots, 'roots-run');
+    expect(engine.queue.messages().map((message) => message.taskId)).toEqual(Array.from({ length: 16 }, (_, i) => `r${i}`));
+    const batch = engine.store.drainChanges();
+    mark(engine);
+    await engine.scheduler().handleBatch(batch);
+    const advanced = engine.store.writes().filter((call) => call.operation === 'tasks.advance').map((call) => (call.params as { taskId: string }).taskId);
+    expect(advanced).toEqual(['r16', 'r17', 'r18', 'r19']);
+    for (let i = 0; i < 20; i++) expect(engine.store.task(runId, `r${i}`)).toMatchObject({ status: 'QUEUED' });
+  });
+});

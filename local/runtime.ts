@@ -89,6 +89,8 @@ export interface LocalRuntimeOptions {
   faults?: FaultInjector;
   /** Called on errors of the pollers (a failing batch is retried as AWS would). */
   onError?: (source: string, error: unknown) => void;
+  /** Called after every invocation of a function, with its duration (the benchmark's Lambda cost model). */
+  observeInvocation?: (fn: 'api' | 'scheduler' | 'worker' | 'sweeper' | 'dlq', ms: number) => void;
 }
 
 export interface LocalRuntime {
@@ -163,6 +165,19 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     const recovered = existed ? await engine.sweeper.recoverAfterRestart() : undefined;
 
     const onError = (source: string) => (error: unknown) => options.onError?.(source, error);
+    /** The handler, timed for observeInvocation when asked. */
+    const observed = <A extends unknown[], R>(fn: 'api' | 'scheduler' | 'worker' | 'sweeper' | 'dlq', handler: (...args: A) => Promise<R>) => {
+      const observe = options.observeInvocation;
+      if (observe === undefined) return handler;
+      return async (...args: A): Promise<R> => {
+        const started = performance.now();
+        try {
+          return await handler(...args);
+        } finally {
+          observe(fn, performance.now() - started);
+        }
+      };
+    };
     const streamPoller = startStreamPoller({
       streamsClient: streams,
       streamArn,
@@ -175,7 +190,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       idleDelayMs: 250,
       handler: (event) => {
         const drop = options.dropStreamRecord;
-        const handler = options.wrapScheduler?.(engine.schedulerHandler) ?? engine.schedulerHandler;
+        const handler = observed('scheduler', options.wrapScheduler?.(engine.schedulerHandler) ?? engine.schedulerHandler);
         return handler(drop === undefined ? event : { Records: event.Records.filter((record) => !drop(record)) });
       },
       onError: onError('stream poller'),
@@ -195,7 +210,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
         sqs,
         queueUrl: queues.taskQueueUrl,
         queueArn: queues.taskQueueArn,
-        handler: engine.workerHandler,
+        handler: observed('worker', engine.workerHandler),
         concurrency: options.workerConcurrency ?? 4,
         onError: onError('sqs poller'),
       });
@@ -205,17 +220,17 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       sqs,
       queueUrl: queues.taskDlqUrl,
       queueArn: queues.taskDlqArn,
-      handler: engine.dlqHandler,
+      handler: observed('dlq', engine.dlqHandler),
       concurrency: 1,
       onError: onError('dlq poller'),
     });
     stops.push(() => dlqPoller.stop());
     const sweeps = startTimer(options.sweepIntervalMs ?? 5_000, async () => {
-      await engine.sweeperHandler();
+      await observed('sweeper', engine.sweeperHandler)();
     }, onError('sweeper'));
     stops.push(() => sweeps.stop());
 
-    const gateway = await startHttpGateway({ port: apiPort, handler: engine.api });
+    const gateway = await startHttpGateway({ port: apiPort, handler: observed('api', engine.api) });
     stops.push(() => gateway.stop());
 
     return {

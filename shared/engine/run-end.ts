@@ -22,7 +22,7 @@ const NAMED_FAILURES = 5;
 
 export interface RunEndDeps {
   runs: RunStore;
-  tasks: Pick<TaskStore, 'readTasks' | 'readScope'>;
+  tasks: Pick<TaskStore, 'readTasks' | 'readScope' | 'readProgress' | 'resetForPhase'>;
   completion: CompletionStore;
   definitions: DefinitionSource;
   dispatcher: Dispatcher;
@@ -102,6 +102,7 @@ export class RunEnd {
   async startCompensations(run: RunRecord, key: string): Promise<void> {
     const definition = await this.deps.definitions.get(run.workflowId, run.version);
     const graph = compensationGraph(definition, run.compensation?.tasks ?? [], this.deps.timings);
+    await this.renewEarlierCompensations(run, graph.ids());
     const result = await this.deps.dispatcher.start(
       { runId: run.runId, workflowId: run.workflowId, version: run.version, phase: run.phase, graph },
       graph.roots().map((taskId) => ({ taskId, decision: 'ready' as const })),
@@ -109,6 +110,33 @@ export class RunEnd {
       { opTokenFor: (taskId) => `${key}:${taskId}` },
     );
     if (result.messages.length > 0) await this.deps.queue.send(result.messages);
+  }
+
+  /**
+   * A resumed run that compensates again: a compensation item left by an earlier phase goes
+   * PENDING in this one, so that it runs again (it undoes the new phase's work) under a new
+   * idempotency key (a provider would take the old one for a repeat of the first undo). Each
+   * move is conditional on the item's phase, so doing this twice changes nothing.
+   */
+  private async renewEarlierCompensations(run: RunRecord, compensationIds: readonly string[]): Promise<void> {
+    if (run.phase === 0 || compensationIds.length === 0) return;
+    const known = (await this.deps.tasks.readProgress(run.runId, { tasks: compensationIds, joins: [], groups: [] })).tasks;
+    for (const taskId of compensationIds) {
+      const earlier = known.get(taskId);
+      if (earlier === undefined || earlier.phase >= run.phase) continue;
+      await this.deps.tasks.resetForPhase({
+        runId: run.runId,
+        taskId,
+        workflowId: run.workflowId,
+        version: run.version,
+        fromPhase: earlier.phase,
+        phase: run.phase,
+        succeededDependencies: [],
+        joinGroups: {},
+        allJoinGroups: [],
+        newIdempotencyKey: true,
+      });
+    }
   }
 
   /** Ends the run (once: a repeat finds it ended) and counts how it ended. */

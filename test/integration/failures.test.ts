@@ -395,6 +395,26 @@ describe('resume after compensation', () => {
     expect(run.compensations).toBeUndefined();
     expect(undone.filter((entry) => entry.runId === runId)).toHaveLength(1);
   });
+
+  it('undoes the new work too when the resumed run fails again: the compensation runs again', async () => {
+    const { workflowId } = await register(api, {
+      id: 'undone_twice',
+      tasks: [
+        { id: 'charge', handler: 'charge_like', compensate: 'undo' },
+        { id: 'ship', handler: 'ship_like', dependsOn: ['charge'] },
+      ],
+    });
+    shipFails = true;
+    const runId = await startRunViaApi(api, workflowId);
+    expect((await waitForRun(api, runId)).status).toBe('FAILED');
+    expect((await api.post(`/runs/${runId}/retry`)).status).toBe(202);
+    const run = await waitForRun(api, runId);
+    expect(run.status).toBe('FAILED');
+    // Charged twice, refunded twice: the second charge is not left standing.
+    expect(chargeKeys.get(runId)).toEqual([`${runId}:charge`, `${runId}:charge:1`]);
+    expect(undone.filter((entry) => entry.runId === runId)).toHaveLength(2);
+    expect(run.compensations).toEqual([expect.objectContaining({ taskId: 'charge', status: 'SUCCEEDED' })]);
+  });
 });
 
 describe('a stream record the scheduler never handled', () => {

@@ -141,3 +141,51 @@ describe('a worker whose sends fail for good after it claimed a dependent to run
     expect(engine.store.task(runId, 'root')?.status).toBe('SUCCEEDED');
   });
 });
+
+describe('a saga resumed and failing again', () => {
+  it('compensates the new work too: the compensation runs again in the new phase, under a new idempotency key', async () => {
+    const engine = new Engine();
+    const definition = await engine.define({
+      id: 'saga',
+      tasks: [
+        { id: 'charge', handler: 'charge', compensate: 'refund' },
+        { id: 'ship', handler: 'ship', dependsOn: ['charge'] },
+      ],
+    });
+    const charges: string[] = [];
+    const refunds: string[] = [];
+    const handlers: Record<string, TaskHandler> = {
+      charge: async (ctx) => {
+        charges.push(ctx.idempotencyKey);
+        return { charged: true };
+      },
+      refund: async (ctx) => {
+        refunds.push(ctx.idempotencyKey);
+        return { refunded: true };
+      },
+      ship: async () => {
+        throw new TaskFailure('NoStock', 'nothing left to ship', { retryable: false });
+      },
+    };
+    const drive = async () => {
+      const worker = engine.worker(handlers, { chain: false });
+      for (let outgoing = engine.queue.take(); outgoing.length > 0; outgoing = engine.queue.take()) {
+        for (const { message } of outgoing) await worker.process(message);
+        await engine.settle();
+      }
+    };
+    const runId = await engine.start(definition);
+    await drive();
+    expect(engine.store.run(runId)).toMatchObject({ status: 'FAILED', phase: 0 });
+    expect(refunds).toEqual([`${runId}:compensate:charge`]);
+
+    // Resumed: the refunded charge runs again (a new key), shipping fails again, and the new
+    // charge must be refunded too, with a key of its own (the provider would drop a repeat).
+    await engine.runControl().resume(runId);
+    await drive();
+    expect(charges).toEqual([`${runId}:charge`, `${runId}:charge:1`]);
+    expect(refunds).toEqual([`${runId}:compensate:charge`, `${runId}:compensate:charge:1`]);
+    expect(engine.store.task(runId, 'compensate:charge')).toMatchObject({ status: 'SUCCEEDED', phase: 1 });
+    expect(engine.store.run(runId)).toMatchObject({ status: 'FAILED', phase: 1 });
+  });
+});

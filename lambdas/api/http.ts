@@ -43,7 +43,10 @@ function classify(error: unknown): [number, string, string] {
   if (error instanceof MethodNotAllowedError) return [405, error.code, error.message];
   if (error instanceof ConflictError) return [409, error.code, error.message];
   if (error instanceof PayloadTooLargeError) return [413, error.code, error.message];
-  if (isThrottling(error)) return [429, 'THROTTLED', 'too many requests; retry later'];
+  // Throttling the store's own retries did not outlast is still throttling.
+  if (isThrottling(error) || (error instanceof EngineError && isThrottling(error.cause))) return [429, 'THROTTLED', 'too many requests; retry later'];
+  // The table or the queue could not answer in time: the client may try again (with its Idempotency-Key).
+  if (error instanceof EngineError && error.retryable) return [503, 'UNAVAILABLE', 'the engine cannot answer now; retry later'];
   return [500, 'INTERNAL', 'internal error'];
 }
 

@@ -7,7 +7,7 @@
 // goes RESUMING with a lease, its tasks are moved into the next phase (each move conditional, so
 // doing it twice changes nothing), and the run goes RUNNING; if the owner dies or runs out of
 // time, the sweeper takes the resume over once the lease has run out and finishes it.
-import { ConflictError, NotFoundError } from '../model/errors.js';
+import { ConflictError, EngineError, NotFoundError } from '../model/errors.js';
 import { compensatedTaskId } from './compensation.js';
 import { completionGroupCount, completionGroupOf, completionGroupSize, completionGroups } from './completion.js';
 import { forEachLimited } from './concurrency.js';
@@ -81,13 +81,15 @@ export class RunControl {
     if (!created.created) return created;
     const definition = await this.deps.definitions.get(params.definition.workflowId, params.definition.version);
     const run = { runId: created.runId, workflowId: definition.workflowId, version: definition.version, phase: 0, graph: taskGraph(definition, this.deps.timings) };
-    const result = await this.dispatcher.start(
-      run,
-      definition.roots.map((taskId) => ({ taskId, decision: 'ready' as const })),
-      lazyScope({ input: { value: params.input } }, { input: () => Promise.resolve(params.input), outputs: () => Promise.resolve({}) }),
-      { opTokenFor: () => this.deps.newToken(), eagerLimit: EAGER_DISPATCH_LIMIT },
-    );
-    if (result.messages.length > 0) await this.deps.queue.send(result.messages);
+    await afterAccepted(async () => {
+      const result = await this.dispatcher.start(
+        run,
+        definition.roots.map((taskId) => ({ taskId, decision: 'ready' as const })),
+        lazyScope({ input: { value: params.input } }, { input: () => Promise.resolve(params.input), outputs: () => Promise.resolve({}) }),
+        { opTokenFor: () => this.deps.newToken(), eagerLimit: EAGER_DISPATCH_LIMIT },
+      );
+      if (result.messages.length > 0) await this.deps.queue.send(result.messages);
+    });
     return created;
   }
 
@@ -98,7 +100,7 @@ export class RunControl {
   async cancel(runId: string, reason = 'cancelled by request', budgetMs = DEFAULT_CANCEL_BUDGET_MS): Promise<{ runId: string; status: 'CANCELLING' }> {
     const result = await this.deps.runs.requestCancel({ runId, reason, outcome: 'CANCELLED' });
     if (result.outcome === 'cancelling') {
-      await this.keeper.cancelTasks(result.run, budgetMs);
+      await afterAccepted(() => this.keeper.cancelTasks(result.run, budgetMs));
       return { runId, status: 'CANCELLING' };
     }
     if (result.run === undefined) throw new NotFoundError(`run "${runId}"`);
@@ -119,7 +121,7 @@ export class RunControl {
       const status = begun.run.status === 'RESUMING' ? 'RUNNING' : begun.run.status;
       throw new ConflictError(`run "${runId}" is ${status}; only FAILED or CANCELLED runs can be retried`, { status });
     }
-    await this.continueResume(begun.run, owner, budgetMs);
+    await afterAccepted(() => this.continueResume(begun.run, owner, budgetMs));
     return { runId, status: 'RUNNING' };
   }
 
@@ -222,6 +224,21 @@ export class RunControl {
 
   private readAll(runId: string): Promise<TaskRecord[]> {
     return readAllTasks(this.deps.tasks, runId);
+  }
+}
+
+/**
+ * The part of a request done at once after its change was stored (a new run, a cancel, a resume):
+ * if the table or the queue cannot answer now, the request still succeeds, since the scheduler
+ * (from the stream) and the sweeper finish that part. Answering 5xx instead would tell the client
+ * that nothing happened, and a client that starts the run again without an Idempotency-Key gets a
+ * second run. Any other error is a fault and is raised.
+ */
+async function afterAccepted(work: () => Promise<unknown>): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    if (!(error instanceof EngineError && error.retryable)) throw error;
   }
 }
 

@@ -107,6 +107,42 @@ describe('RunControl', () => {
     it('says a run that does not exist is not found', async () => {
       await expect(new Engine().runControl().cancel('nope')).rejects.toThrow(NotFoundError);
     });
+
+    it('is accepted once the run is CANCELLING, even when the table fails the tasks at once; the stream cancels them', async () => {
+      const engine = new Engine();
+      const definition = await engine.define(orders);
+      const runId = await engine.start(definition);
+      engine.store.fail('tasks.cancel');
+      expect(await engine.runControl().cancel(runId)).toEqual({ runId, status: 'CANCELLING' });
+      expect(engine.store.run(runId)?.status).toBe('CANCELLING');
+      engine.store.heal();
+      await engine.settle();
+      expect(engine.store.run(runId)?.status).toBe('CANCELLED');
+      expect(engine.store.tasksOf(runId).map((task) => task.status)).toEqual(['CANCELLED', 'CANCELLED', 'CANCELLED', 'CANCELLED']);
+    });
+
+    it('still fails for an error that is not the table being unavailable', async () => {
+      const engine = new Engine();
+      const definition = await engine.define(orders);
+      const runId = await engine.start(definition);
+      engine.store.fail('tasks.cancel', { error: () => new TypeError('a bug') });
+      await expect(engine.runControl().cancel(runId)).rejects.toThrow('a bug');
+    });
+  });
+
+  describe('start', () => {
+    it('answers with the run it created even when its roots cannot be queued now; the run goes on', async () => {
+      const engine = new Engine();
+      const definition = await engine.define({ id: 'one', tasks: [{ id: 'a', type: 'pass' }] });
+      engine.store.fail('tasks.advance', { times: 1 });
+      const { runId, created } = await engine.runControl().start({ runId: 'r-1', definition, input: {} });
+      expect({ runId, created }).toEqual({ runId: 'r-1', created: true });
+      expect(engine.queue.messages()).toEqual([]);
+      // The scheduler queues the root from the run's record, and the run completes.
+      await engine.settle();
+      await engine.worker().process(engine.messageFor('a'));
+      expect(engine.store.run(runId)?.status).toBe('COMPLETED');
+    });
   });
 
   describe('resume', () => {

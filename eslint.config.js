@@ -77,6 +77,16 @@ export default tseslint.config(
     ['../shared/*', '../shared/**', '!../shared/index.js', ...folders('lambdas', 'local', 'infra')],
     "workflows are a team's own code: they use only the public entry point, shared/index.ts",
   ),
+  layer(
+    ['client/**/*.ts'],
+    ['../shared/*', '../shared/**', '!../shared/index.js', ...folders('lambdas', 'local', 'infra', 'workflows', 'cli')],
+    'the client is what other programs use: it speaks HTTP and uses only the public entry point',
+  ),
+  layer(
+    ['cli/**/*.ts'],
+    ['../shared/*', '../shared/**', '!../shared/index.js', ...folders('lambdas', 'local', 'infra', 'workflows')],
+    'the CLI is built on the client and the public entry point only',
+  ),
   layer(['lambdas/**/*.ts'], folders('local', 'test', 'bench', 'infra', 'workflows'), 'a Lambda entry builds only what its function uses'),
   // The worker's composition root is the one place that bundles the team's handlers.
   layer(['lambdas/worker/index.ts'], folders('local', 'test', 'bench', 'infra'), 'a Lambda entry builds only what its function uses'),

@@ -1,0 +1,292 @@
+// The dagflow command line, on the typed client (client/index.ts):
+//
+//   npm run dagflow -- <command> [options]
+//
+//   register <file.json|file.ts> [--dry-run]     register a definition (JSON, or a module whose exports are builders)
+//   start <workflowId> [--input JSON|@file] [--version V] [--idempotency-key K] [--wait]
+//   describe <runId>                              the run and each task
+//   list <workflowId> [--status S] [--limit N]    recent runs, newest first
+//   history <runId>                               every event of the run, in order
+//   cancel <runId>
+//   retry <runId> [--wait]                        resume a FAILED or CANCELLED run
+//
+// It talks to the local engine (`npm start`) by default, or to --url (or DAGFLOW_URL). --json prints
+// the API's answer as it is. With --wait it prints each task's progress and exits with the run's
+// outcome: 0 COMPLETED, 3 FAILED, 4 CANCELLED. A bad command or option exits 2; an error of the
+// API or of the connection exits 1. Every error is one line on stderr.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ApiError, DagflowClient, type RunTask, type RunView } from '../client/index.js';
+import { parseDefinition } from '../shared/index.js';
+
+const DEFAULT_URL = 'http://127.0.0.1:3000';
+export const EXIT = { ok: 0, error: 1, usage: 2, failed: 3, cancelled: 4 } as const;
+
+const USAGE = `usage: dagflow <command> [options]
+
+commands:
+  register <file.json|file.ts> [--dry-run]   register a definition (a JSON file, or a module exporting builders)
+  start <workflowId> [--input JSON|@file] [--version V] [--idempotency-key K] [--wait]
+  describe <runId>                            the run and its tasks
+  list <workflowId> [--status S] [--limit N]  recent runs, newest first
+  history <runId>                             the run's events, in order
+  cancel <runId>                              cancel a run (its running tasks see the signal)
+  retry <runId> [--wait]                      resume a FAILED or CANCELLED run
+
+options:
+  --url URL    the API (default: DAGFLOW_URL, or ${DEFAULT_URL})
+  --json       print the API's answer as JSON
+  --wait       follow the run until it ends; exit 0 COMPLETED, 3 FAILED, 4 CANCELLED`;
+
+/** A mistake in the command line: its message, then exit 2. */
+class UsageError extends Error {}
+
+export interface Io {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const consoleIo: Io = { out: (line) => console.log(line), err: (line) => console.error(line) };
+
+/** Runs one command line; returns the exit code (never throws). */
+export async function main(argv: readonly string[], io: Io = consoleIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  try {
+    return await run(argv, io, env);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`dagflow: ${error.message}`);
+      io.err('run "dagflow help" for the commands');
+      return EXIT.usage;
+    }
+    if (error instanceof ApiError) {
+      const problems = error.problems.map((problem) => `${problem.path}: ${problem.message}`).join('; ');
+      io.err(`dagflow: ${error.status} ${error.code}: ${error.message}${problems === '' ? '' : ` (${problems})`}`);
+      return EXIT.error;
+    }
+    io.err(`dagflow: ${error instanceof Error ? error.message : String(error)}`);
+    return EXIT.error;
+  }
+}
+
+async function run(argv: readonly string[], io: Io, env: NodeJS.ProcessEnv): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: {
+        url: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        wait: { type: 'boolean', default: false },
+        'dry-run': { type: 'boolean', default: false },
+        input: { type: 'string' },
+        version: { type: 'string' },
+        'idempotency-key': { type: 'string' },
+        status: { type: 'string' },
+        limit: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const [command, ...args] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    io.out(USAGE);
+    return command === undefined && !values.help ? EXIT.usage : EXIT.ok;
+  }
+  const client = new DagflowClient({ url: values.url ?? env['DAGFLOW_URL'] ?? DEFAULT_URL });
+  const print = (value: unknown, text: () => string[]) => {
+    for (const line of values.json ? [JSON.stringify(value, null, 2)] : text()) io.out(line);
+  };
+  const one = (what: string) => {
+    if (args.length !== 1 || args[0] === undefined) throw new UsageError(`${command} takes one ${what}, got ${args.length === 0 ? 'none' : args.join(' ')}`);
+    return args[0];
+  };
+
+  switch (command) {
+    case 'register': {
+      const file = one('file (.json, or a .ts/.js module)');
+      const definitions = await loadDefinitions(file);
+      for (const definition of definitions) {
+        const checked = parseDefinition(definition);
+        if (!checked.ok) {
+          const id = typeof (definition as { id?: unknown }).id === 'string' ? ` ${(definition as { id: string }).id}` : '';
+          throw new Error(`${file}: workflow${id} is not valid: ${checked.problems.map((problem) => `${problem.path}: ${problem.message}`).join('; ')}`);
+        }
+        if (values['dry-run']) {
+          io.out(JSON.stringify(checked.definition, null, 2));
+          continue;
+        }
+        const result = await client.registerWorkflow(checked.definition);
+        print(result, () => [`${result.created ? 'registered' : 'already registered'} ${result.workflowId} version ${result.version}`]);
+      }
+      return EXIT.ok;
+    }
+    case 'start': {
+      const workflowId = one('workflow id');
+      const input = values.input === undefined ? undefined : await parseInput(values.input);
+      const started = await client.startRun({
+        workflowId,
+        ...(values.version === undefined ? {} : { version: values.version }),
+        ...(values.input === undefined ? {} : { input }),
+        ...(values['idempotency-key'] === undefined ? {} : { idempotencyKey: values['idempotency-key'] }),
+      });
+      if (!values.wait) {
+        print(started, () => [`${started.created ? 'started' : 'already started (same Idempotency-Key)'} run ${started.runId} of ${workflowId}`]);
+        return EXIT.ok;
+      }
+      if (!values.json) io.out(`started run ${started.runId} of ${workflowId}`);
+      return follow(client, started.runId, io, values.json);
+    }
+    case 'describe': {
+      const view = await client.getRun(one('run id'));
+      print(view, () => describeRun(view));
+      return EXIT.ok;
+    }
+    case 'list': {
+      const workflowId = one('workflow id');
+      const limit = values.limit === undefined ? undefined : Number(values.limit);
+      if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1 && limit <= 100)) throw new UsageError(`--limit must be a whole number from 1 to 100, got ${values.limit}`);
+      const page = await client.listRuns({
+        workflowId,
+        ...(values.status === undefined ? {} : { status: values.status.toUpperCase() as RunView['status'] }),
+        ...(limit === undefined ? {} : { limit }),
+      });
+      print(page, () => [
+        ...(page.runs.length === 0 ? [`no runs of ${workflowId}${values.status === undefined ? '' : ` with status ${values.status.toUpperCase()}`}`] : []),
+        ...page.runs.map((summary) => `${summary.runId}  ${summary.status.padEnd(12)} ${summary.createdAt}  version ${summary.version}  ${summary.taskCount} tasks`),
+        ...(page.nextToken === undefined ? [] : ['(more: the API pages with nextToken; use --json to see it)']),
+      ]);
+      return EXIT.ok;
+    }
+    case 'history': {
+      const runId = one('run id');
+      const events = await client.getHistory(runId);
+      print({ runId, events }, () =>
+        events.map((event) =>
+          [
+            event.at,
+            event.phase > 0 ? `phase ${event.phase}` : '',
+            event.type.padEnd(18),
+            event.taskId ?? '',
+            event.attempt === undefined ? '' : `attempt ${event.attempt}`,
+            event.durationMs === undefined ? '' : `${event.durationMs} ms`,
+            event.error === undefined ? '' : `${event.error.name}: ${event.error.message}`,
+            event.reason ?? '',
+          ]
+            .filter((part) => part !== '')
+            .join('  '),
+        ),
+      );
+      return EXIT.ok;
+    }
+    case 'cancel': {
+      const result = await client.cancelRun(one('run id'));
+      print(result, () => [`run ${result.runId} is ${result.status}`]);
+      return EXIT.ok;
+    }
+    case 'retry': {
+      const result = await client.retryRun(one('run id'));
+      if (!values.wait) {
+        print(result, () => [`run ${result.runId} resumed: ${result.status}`]);
+        return EXIT.ok;
+      }
+      if (!values.json) io.out(`run ${result.runId} resumed`);
+      return follow(client, result.runId, io, values.json);
+    }
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+/** Follows a run to its end, printing each task's progress; the exit code is its outcome. */
+async function follow(client: DagflowClient, runId: string, io: Io, json: boolean): Promise<number> {
+  const started = Date.now();
+  const view = await client.waitForRun(runId, {
+    pollMs: 300,
+    onChange: ({ task }) => {
+      if (json || task.status === 'PENDING') return;
+      io.out(`+${String(Date.now() - started).padStart(6)} ms  ${task.taskId.padEnd(20)} ${taskLine(task)}`);
+    },
+  });
+  if (json) io.out(JSON.stringify(view, null, 2));
+  else io.out(`run ${runId} ${view.status}${view.error === undefined ? '' : `: ${view.error.name}: ${view.error.message}`}`);
+  return view.status === 'COMPLETED' ? EXIT.ok : view.status === 'CANCELLED' ? EXIT.cancelled : EXIT.failed;
+}
+
+function describeRun(view: RunView): string[] {
+  const lines = [
+    `run ${view.runId}  ${view.status}`,
+    `workflow ${view.workflowId} version ${view.version}`,
+    `created ${view.createdAt}${view.completedAt === undefined ? '' : `, ended ${view.completedAt}`}`,
+    ...(view.error === undefined ? [] : [`error ${view.error.name}: ${view.error.message}`]),
+    '',
+    ...view.tasks.map((task) => `  ${task.taskId.padEnd(22)} ${taskLine(task)}`),
+  ];
+  if (view.compensations !== undefined) {
+    lines.push('', 'compensations:', ...view.compensations.map((c) => `  ${c.taskId.padEnd(22)} ${c.status}${c.error === undefined ? '' : `  ${c.error.name}: ${c.error.message}`}`));
+  }
+  return lines;
+}
+
+function taskLine(task: RunTask): string {
+  return [
+    task.status.padEnd(9),
+    task.attempt > 1 ? `attempt ${task.attempt}` : '',
+    task.durationMs === undefined ? '' : `${task.durationMs} ms`,
+    task.wakeAt === undefined ? '' : `until ${task.wakeAt}`,
+    task.error === undefined ? '' : `${task.error.name}: ${task.error.message}`,
+    task.reason ?? '',
+  ]
+    .filter((part) => part !== '')
+    .join('  ')
+    .trimEnd();
+}
+
+/** --input: JSON text, or @file holding JSON. */
+async function parseInput(text: string): Promise<unknown> {
+  const source = text.startsWith('@') ? await readFile(text.slice(1), 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new UsageError(`--input ${text}: cannot read the file (${error.code ?? error.message})`);
+  }) : text;
+  try {
+    return JSON.parse(source) as unknown;
+  } catch (error) {
+    throw new UsageError(`--input is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/** The definitions of a file: a JSON definition (or a list of them), or a module's exported builders and definitions. */
+async function loadDefinitions(file: string): Promise<unknown[]> {
+  const absolute = path.resolve(file);
+  if (file.endsWith('.json')) {
+    const text = await readFile(absolute, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      throw new UsageError(`cannot read ${file} (${error.code ?? error.message})`);
+    });
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text) as unknown;
+    } catch (error) {
+      throw new Error(`${file} is not valid JSON: ${(error as Error).message}`);
+    }
+    return Array.isArray(parsed) ? (parsed as unknown[]) : [parsed];
+  }
+  if (!/\.(ts|mts|js|mjs)$/.test(file)) throw new UsageError(`register takes a .json file or a .ts/.js module, got ${file}`);
+  const module = (await import(pathToFileURL(absolute).href).catch((error: Error) => {
+    throw new Error(`cannot load ${file}: ${error.message.split('\n')[0]}`);
+  })) as Record<string, unknown>;
+  const definitions = Object.values(module).flatMap((value): unknown[] => {
+    if (typeof value !== 'object' || value === null) return [];
+    const json = typeof (value as { toJSON?: unknown }).toJSON === 'function' ? (value as { toJSON(): unknown }).toJSON() : value;
+    return typeof (json as { id?: unknown }).id === 'string' && Array.isArray((json as { tasks?: unknown }).tasks) ? [json] : [];
+  });
+  if (definitions.length === 0) throw new Error(`${file} exports no workflow (a builder from workflow(...) or a definition object)`);
+  return definitions;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  process.exitCode = await main(process.argv.slice(2));
+}

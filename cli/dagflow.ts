@@ -10,9 +10,10 @@
 //   cancel <runId>
 //   retry <runId> [--wait]                        resume a FAILED or CANCELLED run
 //
-// It talks to the local engine (`npm start`) by default, or to --url (or DAGFLOW_URL). --json prints
-// the API's answer as it is. With --wait it prints each task's progress and exits with the run's
-// outcome: 0 COMPLETED, 3 FAILED, 4 CANCELLED. A bad command or option exits 2; an error of the
+// It talks to the local engine (`npm start`) by default, or to --url (or DAGFLOW_URL); requests to a
+// deployed stack (an execute-api URL, or --sign) are signed with SigV4 from the AWS SDK's default
+// credential chain. --json prints the API's answer as it is. With --wait it prints each task's
+// progress and exits with the run's outcome: 0 COMPLETED, 3 FAILED, 4 CANCELLED. A bad command or option exits 2; an error of the
 // API or of the connection exits 1. Every error is one line on stderr.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -36,7 +37,10 @@ commands:
   retry <runId> [--wait]                      resume a FAILED or CANCELLED run
 
 options:
-  --url URL    the API (default: DAGFLOW_URL, or ${DEFAULT_URL})
+  --url URL    the API (default: DAGFLOW_URL, or ${DEFAULT_URL}); an execute-api URL is
+               signed with SigV4 from the AWS credential chain (AWS_PROFILE, SSO, ...)
+  --sign       sign every request with SigV4 (another host name in front of the API)
+  --unsigned   never sign (a stack deployed with auth=jwt behind a proxy, say)
   --json       print the API's answer as JSON
   --wait       follow the run until it ends; exit 0 COMPLETED, 3 FAILED, 4 CANCELLED`;
 
@@ -86,6 +90,8 @@ async function run(argv: readonly string[], io: Io, env: NodeJS.ProcessEnv): Pro
         'idempotency-key': { type: 'string' },
         status: { type: 'string' },
         limit: { type: 'string' },
+        sign: { type: 'boolean', default: false },
+        unsigned: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -98,7 +104,8 @@ async function run(argv: readonly string[], io: Io, env: NodeJS.ProcessEnv): Pro
     io.out(USAGE);
     return command === undefined && !values.help ? EXIT.usage : EXIT.ok;
   }
-  const client = new DagflowClient({ url: values.url ?? env['DAGFLOW_URL'] ?? DEFAULT_URL });
+  const url = values.url ?? env['DAGFLOW_URL'] ?? DEFAULT_URL;
+  const client = new DagflowClient({ url, ...(await signing(url, values)) });
   const print = (value: unknown, text: () => string[]) => {
     for (const line of values.json ? [JSON.stringify(value, null, 2)] : text()) io.out(line);
   };
@@ -201,6 +208,23 @@ async function run(argv: readonly string[], io: Io, env: NodeJS.ProcessEnv): Pro
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
+}
+
+/**
+ * A deployed stack's API (an execute-api URL, or --sign) gets each request signed with SigV4, with
+ * credentials from the AWS SDK's default chain (AWS_PROFILE, SSO, ...); --unsigned turns it off.
+ */
+async function signing(url: string, values: { sign: boolean; unsigned: boolean }): Promise<{ sign?: (request: Request) => Promise<Request> }> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(`--url must be a URL such as ${DEFAULT_URL}, got ${url}`);
+  }
+  if (values.unsigned) return {};
+  const { regionOf, sigV4Signer } = await import('../client/sigv4.js');
+  if (!values.sign && regionOf(parsed.href) === undefined) return {};
+  return { sign: sigV4Signer() };
 }
 
 /** Follows a run to its end, printing each task's progress; the exit code is its outcome. */

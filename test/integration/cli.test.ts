@@ -4,6 +4,7 @@
 // retry; bad input is one line and exit 2, an API refusal one line and exit 1. One run goes
 // through the command itself (tsx cli/dagflow.ts), the rest call its main() with captured output.
 import { execFile } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
@@ -133,6 +134,34 @@ describe('dagflow CLI', () => {
     const closed = await freePort();
     const offline = await main(['describe', 'r-1', '--url', `http://127.0.0.1:${closed}`], { out: () => {}, err: (line) => expect(line).toBe(`dagflow: cannot reach http://127.0.0.1:${closed}: ECONNREFUSED`) });
     expect(offline).toBe(EXIT.error);
+  });
+});
+
+describe('dagflow CLI against a deployed stack', () => {
+  it('signs its requests with SigV4, with credentials from the AWS credential chain (here: the environment)', async () => {
+    const seen: Array<Record<string, string | string[] | undefined>> = [];
+    const server = createHttpServer((request, response) => {
+      seen.push(request.headers);
+      response.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'run "r-1" not found' } }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const saved = { ...process.env };
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret', AWS_SESSION_TOKEN: 'token-1', AWS_REGION: 'eu-west-1' });
+    try {
+      const errors: string[] = [];
+      const code = await main(['describe', 'r-1', '--url', `http://127.0.0.1:${port}`, '--sign'], { out: () => {}, err: (line) => errors.push(line) });
+      expect({ code, errors }).toEqual({ code: EXIT.error, errors: ['dagflow: 404 NOT_FOUND: run "r-1" not found'] });
+      expect(seen).toHaveLength(1);
+      expect(seen[0]?.['authorization']).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/execute-api\/aws4_request, SignedHeaders=[a-z;-]*host[a-z;-]*, Signature=[0-9a-f]{64}$/);
+      expect(seen[0]?.['x-amz-security-token']).toBe('token-1');
+      // Without --sign, a local URL is not signed.
+      await main(['describe', 'r-1', '--url', `http://127.0.0.1:${port}`], { out: () => {}, err: () => {} });
+      expect(seen[1]?.['authorization']).toBeUndefined();
+    } finally {
+      process.env = saved;
+      server.close();
+    }
   });
 });
 

@@ -128,7 +128,8 @@ const LambdaSpecSchema = z.strictObject({
 
 /** The fields that say what a task does; shared by tasks and inline compensations. */
 const actionShapes = {
-  handler: { type: z.literal('handler'), handler: name('handler') },
+  // `params`: static JSON from the definition, handed to the handler as ctx.params.
+  handler: { type: z.literal('handler'), handler: name('handler'), params: z.json().optional() },
   http: { type: z.literal('http'), http: HttpSpecSchema },
   lambda: { type: z.literal('lambda'), lambda: LambdaSpecSchema },
   pass: { type: z.literal('pass'), output: z.json().optional() },

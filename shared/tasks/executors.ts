@@ -47,7 +47,7 @@ export async function executeAction(action: ExecutableAction, ctx: TaskContext, 
 function run(action: ExecutableAction, ctx: TaskContext, env: ExecutorEnv): Promise<unknown> {
   switch (action.type) {
     case 'handler':
-      return runHandler(action.handler, ctx, env.handlers);
+      return runHandler(action.handler, action.params === undefined ? ctx : { ...ctx, params: action.params }, env.handlers);
     case 'http':
       return executeHttp(action.http, ctx, env);
     case 'lambda':

@@ -17,6 +17,7 @@ beforeAll(async () => {
     slow_step: log.handler(400),
     double: log.handler(10, (ctx) => ({ value: 2 * Number((ctx.upstream['source']?.output as { value: number }).value) })),
     source: log.handler(10, (ctx) => ({ value: (ctx.input as { value: number }).value })),
+    configured: log.handler(10, (ctx) => ({ params: ctx.params ?? null })),
   }));
 }, 120_000);
 
@@ -184,3 +185,27 @@ describe('versions', () => {
   });
 });
 
+
+describe('handler params', () => {
+  it("hand each task its definition's static params; another version's params are its own", async () => {
+    const v1 = await register(api, {
+      id: 'parametrized',
+      tasks: [
+        { id: 'eu', handler: 'configured', params: { region: 'eu-west-1', retries: [1, 2] } },
+        { id: 'bare', handler: 'configured', dependsOn: ['eu'] },
+      ],
+    });
+    const run = await waitForRun(api, await startRunViaApi(api, v1.workflowId));
+    expect(run.status).toBe('COMPLETED');
+    const output = (id: string) => run.tasks.find((t: { taskId: string }) => t.taskId === id)?.output;
+    expect(output('eu')).toEqual({ params: { region: 'eu-west-1', retries: [1, 2] } });
+    expect(output('bare')).toEqual({ params: null });
+    // Params are part of the content: other params are another version.
+    const v2 = await register(api, { id: 'parametrized', tasks: [{ id: 'eu', handler: 'configured', params: { region: 'eu-central-1' } }, { id: 'bare', handler: 'configured', dependsOn: ['eu'] }] });
+    expect(v2.version).not.toBe(v1.version);
+    // Only handler tasks take params.
+    const refused = await api.post('/workflows', { id: 'misplaced', tasks: [{ id: 'p', type: 'pass', params: {} }] });
+    expect(refused.status).toBe(400);
+    expect(JSON.stringify(refused.body)).toContain('params');
+  });
+});

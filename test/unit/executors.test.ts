@@ -123,6 +123,14 @@ describe('executeAction: handler tasks', () => {
     expect(handler).toHaveBeenCalledWith(ctx);
   });
 
+  it("hands the task's static params to the handler as ctx.params", async () => {
+    const handler = vi.fn<TaskHandler>((ctx) => Promise.resolve({ got: ctx.params }));
+    const withParams = task({ id: 'charge', type: 'handler', handler: 'run_charge', params: { currency: 'EUR', tiers: [1, 2] }, dependsOn: [], trigger: 'all_success', critical: true });
+    await expect(executeAction(withParams, fakeContext(), env({ handlers: new Map([['run_charge', handler]]) }))).resolves.toEqual({
+      got: { currency: 'EUR', tiers: [1, 2] },
+    });
+  });
+
   it('turns an undefined output into null', async () => {
     const handlers = new Map<string, TaskHandler>([['noop', () => Promise.resolve(undefined)]]);
     await expect(executeAction(handlerTask('noop'), fakeContext(), env({ handlers }))).resolves.toBeNull();

@@ -4,6 +4,7 @@
 // check of every unfinished run (reconcile) does all of it from the tasks' actual states, so that
 // a stream record AWS gave up on cannot leave a run hanging. Every write is conditional.
 import { isFinalTaskStatus } from '../model/states.js';
+import { compensatedTaskId } from './compensation.js';
 import { forEachLimited } from './concurrency.js';
 import type { DefinitionSource } from './definition-cache.js';
 import { Dispatcher, lazyScope, type DispatchRun } from './dispatch.js';
@@ -114,17 +115,14 @@ export class RunKeeper {
       const graph = run.status === 'RUNNING' ? taskGraph(definition, this.deps.timings) : compensationGraph(definition, run.compensation?.tasks ?? [], this.deps.timings);
       outbox.push(...(await this.startReady(run, graph, tasks, key)));
     }
-    await this.deps.runEnd.countFinished(
-      // What SUCCEEDED in an earlier phase and was kept is finished in this one too.
-      tasks.filter((task) => isFinalTaskStatus(task.status) && (task.phase === run.phase || task.status === 'SUCCEEDED')).map((task) => ({ ...task, phase: run.phase })),
-    );
+    await this.deps.runEnd.countFinished(tasks.filter((task) => isFinalTaskStatus(task.status) && ofPhase(task, run.phase)).map((task) => ({ ...task, phase: run.phase })));
     if (outbox.length > 0) await this.deps.queue.send(outbox);
   }
 
   /** The tasks of `graph` whose join rule the current states decide: queued (or waiting), or skipped. */
   private async startReady(run: RunRecord, graph: PhaseGraph, tasks: readonly TaskRecord[], key: string): Promise<OutgoingMessage[]> {
     const own = new Set(graph.ids());
-    const statuses = new Map(tasks.filter((task) => own.has(task.taskId) && (task.phase === run.phase || task.status === 'SUCCEEDED')).map((task) => [task.taskId, task.status]));
+    const statuses = new Map(tasks.filter((task) => own.has(task.taskId) && ofPhase(task, run.phase)).map((task) => [task.taskId, task.status]));
     const outputs = Object.fromEntries(tasks.map((task) => [task.taskId, task.output === undefined ? {} : { output: task.output }]));
     const needsInput = graph.ids().some((id) => graph.node(id).when !== undefined);
     const input = needsInput ? await this.deps.runs.getRunInput(run.runId) : undefined;
@@ -140,6 +138,15 @@ export class RunKeeper {
     );
     return result.messages;
   }
+}
+
+/**
+ * Whether a task's state holds in `phase`: its own, or a success of an earlier phase that a resume
+ * kept. Not a compensation's: one of an earlier phase undid that phase's work, and compensating
+ * the new phase runs it again (RunEnd.startCompensations).
+ */
+function ofPhase(task: TaskRecord, phase: number): boolean {
+  return task.phase === phase || (task.status === 'SUCCEEDED' && compensatedTaskId(task.taskId) === undefined);
 }
 
 export function dispatchRun(run: RunRecord, graph: PhaseGraph): DispatchRun {

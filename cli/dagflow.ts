@@ -10,11 +10,12 @@
 //   cancel <runId>
 //   retry <runId> [--wait]                        resume a FAILED or CANCELLED run
 //
-// It talks to the local engine (`npm start`) by default, or to --url (or DAGFLOW_URL); requests to a
-// deployed stack (an execute-api URL, or --sign) are signed with SigV4 from the AWS SDK's default
-// credential chain. --json prints the API's answer as it is. With --wait it prints each task's
-// progress and exits with the run's outcome: 0 COMPLETED, 3 FAILED, 4 CANCELLED. A bad command or option exits 2; an error of the
-// API or of the connection exits 1. Every error is one line on stderr.
+// It talks to the local engine (`npm start`) by default, or to --url (or DAGFLOW_URL), or to a
+// deployed stack by name (--stack: its ApiUrl output). Requests to a deployed stack (an
+// execute-api URL, or --sign) are signed with SigV4 from the AWS SDK's default credential chain.
+// --json prints the API's answer as it is. With --wait it prints each task's progress and exits
+// with the run's outcome: 0 COMPLETED, 3 FAILED, 4 CANCELLED. A bad command or option exits 2; an
+// error of the API or of the connection exits 1. Every error is one line on stderr.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -39,6 +40,7 @@ commands:
 options:
   --url URL    the API (default: DAGFLOW_URL, or ${DEFAULT_URL}); an execute-api URL is
                signed with SigV4 from the AWS credential chain (AWS_PROFILE, SSO, ...)
+  --stack NAME a deployed stack: its ApiUrl output (region and credentials from the AWS chain)
   --sign       sign every request with SigV4 (another host name in front of the API)
   --unsigned   never sign (a stack deployed with auth=jwt behind a proxy, say)
   --json       print the API's answer as JSON
@@ -82,6 +84,7 @@ async function run(argv: readonly string[], io: Io, env: NodeJS.ProcessEnv): Pro
       allowPositionals: true,
       options: {
         url: { type: 'string' },
+        stack: { type: 'string' },
         json: { type: 'boolean', default: false },
         wait: { type: 'boolean', default: false },
         'dry-run': { type: 'boolean', default: false },
@@ -104,7 +107,8 @@ async function run(argv: readonly string[], io: Io, env: NodeJS.ProcessEnv): Pro
     io.out(USAGE);
     return command === undefined && !values.help ? EXIT.usage : EXIT.ok;
   }
-  const url = values.url ?? env['DAGFLOW_URL'] ?? DEFAULT_URL;
+  if (values.url !== undefined && values.stack !== undefined) throw new UsageError('give --url or --stack, not both');
+  const url = values.stack === undefined ? (values.url ?? env['DAGFLOW_URL'] ?? DEFAULT_URL) : await (await import('../client/stack.js')).apiUrlOfStack(values.stack);
   const client = new DagflowClient({ url, ...(await signing(url, values)) });
   const print = (value: unknown, text: () => string[]) => {
     for (const line of values.json ? [JSON.stringify(value, null, 2)] : text()) io.out(line);

@@ -11,6 +11,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT, main } from '../../cli/dagflow.js';
 import type { LocalRuntime } from '../../local/runtime.js';
@@ -158,6 +160,18 @@ describe('dagflow CLI against a deployed stack', () => {
       // Without --sign, a local URL is not signed.
       await main(['describe', 'r-1', '--url', `http://127.0.0.1:${port}`], { out: () => {}, err: () => {} });
       expect(seen[1]?.['authorization']).toBeUndefined();
+      // --stack finds the URL in the stack's outputs.
+      const cloudFormation = mockClient(CloudFormationClient);
+      cloudFormation.on(DescribeStacksCommand, { StackName: 'DagflowDev' }).resolves({
+        Stacks: [{ StackName: 'DagflowDev', CreationTime: new Date(), StackStatus: 'CREATE_COMPLETE', Outputs: [{ OutputKey: 'ApiUrl', OutputValue: `http://127.0.0.1:${port}/` }] }],
+      });
+      try {
+        expect(await main(['describe', 'r-2', '--stack', 'DagflowDev'], { out: () => {}, err: () => {} })).toBe(EXIT.error);
+        expect(seen).toHaveLength(3);
+      } finally {
+        cloudFormation.restore();
+      }
+      expect((await cli('describe', 'r-3', '--stack', 'A', '--url', 'http://x')).err[0]).toBe('dagflow: give --url or --stack, not both');
     } finally {
       process.env = saved;
       server.close();

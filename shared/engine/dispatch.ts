@@ -72,6 +72,17 @@ export interface DispatchResult {
    * groups they recorded in (by `taskId/group`): the scheduler's later records of a batch see it.
    */
   observed: { tasks: Map<string, TaskRecord>; joins: Map<string, ReadonlySet<string>> };
+  /**
+   * The errors of the dependents (or tasks) that could not be handled. The others were, and their
+   * messages and claim are in this result: the caller sends and runs them, then fails (the stream
+   * or the next check does the failed ones again). Thrown at once, they would be lost.
+   */
+  failures: unknown[];
+}
+
+/** Raises the first failure of a dispatch, once the caller has sent its messages. */
+export function throwFirstFailure(result: Pick<DispatchResult, 'failures'>): void {
+  if (result.failures.length > 0) throw result.failures[0];
 }
 
 export type Decision = { decision: 'ready' } | { decision: 'skip'; reason: string };
@@ -96,9 +107,9 @@ export class Dispatcher {
     scope: ScopeSource,
     options: DispatchOptions,
   ): Promise<DispatchResult> {
-    const result: DispatchResult = { messages: [], observed: { tasks: new Map(), joins: new Map() } };
+    const result: DispatchResult = { messages: [], observed: { tasks: new Map(), joins: new Map() }, failures: [] };
     const claim = { available: options.mayClaim !== undefined };
-    await forEachLimited(run.graph.dependents(finished.taskId).slice(0, options.eagerLimit), CONCURRENCY, async (dependentId) => {
+    await forEachLimited(run.graph.dependents(finished.taskId).slice(0, options.eagerLimit), CONCURRENCY, collecting(result, async (dependentId) => {
       if (options.alreadyHandled?.(dependentId) === true) return;
       const node = run.graph.node(dependentId);
       const outcome = { dependencyId: finished.taskId, status: finished.status };
@@ -126,7 +137,7 @@ export class Dispatcher {
       if (decision === undefined) return;
       const next = decision.decision === 'skip' ? skip(decision.reason) : await this.nextStep(run, node, scope, options, claim);
       this.apply(run, node, await this.deps.tasks.advance({ ...base, next }), next, result, scope);
-    });
+    }));
     return result;
   }
 
@@ -137,14 +148,14 @@ export class Dispatcher {
     scope: ScopeSource,
     options: DispatchOptions,
   ): Promise<DispatchResult> {
-    const result: DispatchResult = { messages: [], observed: { tasks: new Map(), joins: new Map() } };
+    const result: DispatchResult = { messages: [], observed: { tasks: new Map(), joins: new Map() }, failures: [] };
     const claim = { available: options.mayClaim !== undefined };
-    await forEachLimited(decided.slice(0, options.eagerLimit), CONCURRENCY, async (task) => {
+    await forEachLimited(decided.slice(0, options.eagerLimit), CONCURRENCY, collecting(result, async (task) => {
       const node = run.graph.node(task.taskId);
       const next = task.decision === 'skip' ? skip(task.reason) : await this.nextStep(run, node, scope, options, claim);
       const base = { runId: run.runId, taskId: node.id, workflowId: run.workflowId, version: run.version, phase: run.phase, opToken: options.opTokenFor(node.id) };
       this.apply(run, node, await this.deps.tasks.advance({ ...base, next }), next, result, scope);
-    });
+    }));
     return result;
   }
 
@@ -236,6 +247,17 @@ export function messageFor(run: { runId: string; workflowId: string; version: st
   return {
     message: { ...message, notBefore: task.wakeAt },
     delaySeconds: Math.min(QUEUES.maxDelaySeconds, Math.max(0, (task.wakeAt - now) / 1000)),
+  };
+}
+
+/** One item's work, its error kept in the result instead of thrown. */
+function collecting<T>(result: DispatchResult, work: (item: T) => Promise<void>): (item: T) => Promise<void> {
+  return async (item) => {
+    try {
+      await work(item);
+    } catch (error) {
+      result.failures.push(error);
+    }
   };
 }
 

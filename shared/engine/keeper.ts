@@ -7,7 +7,7 @@ import { isFinalTaskStatus } from '../model/states.js';
 import { compensatedTaskId } from './compensation.js';
 import { forEachLimited } from './concurrency.js';
 import type { DefinitionSource } from './definition-cache.js';
-import { Dispatcher, lazyScope, type DispatchRun } from './dispatch.js';
+import { Dispatcher, lazyScope, throwFirstFailure, type DispatchResult, type DispatchRun } from './dispatch.js';
 import { compensationGraph, taskGraph, type PhaseGraph } from './graph.js';
 import { settle } from './join-rules.js';
 import type { OutgoingMessage, TaskQueue } from './messages.js';
@@ -56,6 +56,8 @@ export class RunKeeper {
       lazyScope({}, { input: () => this.deps.runs.getRunInput(run.runId), outputs: () => Promise.resolve({}) }),
       { opTokenFor },
     );
+    // The scheduler sends nothing of a batch that fails: its replay recognizes these writes and sends them.
+    throwFirstFailure(result);
     return result.messages;
   }
 
@@ -108,26 +110,27 @@ export class RunKeeper {
     if (run === undefined || !['RUNNING', 'CANCELLING', 'COMPENSATING'].includes(run.status)) return;
     const definition = await this.deps.definitions.get(run.workflowId, run.version);
     const tasks = await readAllTasks(this.deps.tasks, runId);
-    const outbox: OutgoingMessage[] = [];
+    const started: Pick<DispatchResult, 'messages' | 'failures'> = { messages: [], failures: [] };
     const key = `reconcile:${runId}:${run.phase}:${run.updatedAt}`;
     if (run.status === 'CANCELLING') await this.cancelTasks(run);
     if (run.status === 'RUNNING' || run.status === 'COMPENSATING') {
       const graph = run.status === 'RUNNING' ? taskGraph(definition, this.deps.timings) : compensationGraph(definition, run.compensation?.tasks ?? [], this.deps.timings);
-      outbox.push(...(await this.startReady(run, graph, tasks, key)));
+      Object.assign(started, await this.startReady(run, graph, tasks, key));
     }
     await this.deps.runEnd.countFinished(tasks.filter((task) => isFinalTaskStatus(task.status) && ofPhase(task, run.phase)).map((task) => ({ ...task, phase: run.phase })));
-    if (outbox.length > 0) await this.deps.queue.send(outbox);
+    if (started.messages.length > 0) await this.deps.queue.send(started.messages);
+    throwFirstFailure(started);
   }
 
   /** The tasks of `graph` whose join rule the current states decide: queued (or waiting), or skipped. */
-  private async startReady(run: RunRecord, graph: PhaseGraph, tasks: readonly TaskRecord[], key: string): Promise<OutgoingMessage[]> {
+  private async startReady(run: RunRecord, graph: PhaseGraph, tasks: readonly TaskRecord[], key: string): Promise<DispatchResult> {
     const own = new Set(graph.ids());
     const statuses = new Map(tasks.filter((task) => own.has(task.taskId) && ofPhase(task, run.phase)).map((task) => [task.taskId, task.status]));
     const outputs = Object.fromEntries(tasks.map((task) => [task.taskId, task.output === undefined ? {} : { output: task.output }]));
     const needsInput = graph.ids().some((id) => graph.node(id).when !== undefined);
     const input = needsInput ? await this.deps.runs.getRunInput(run.runId) : undefined;
     const settlement = settle({ tasks: graph.ids().map((id) => ({ ...graph.node(id) })) }, statuses, { input, upstream: outputs });
-    const result = await this.deps.dispatcher.start(
+    return this.deps.dispatcher.start(
       dispatchRun(run, graph),
       [
         ...settlement.ready.map((taskId) => ({ taskId, decision: 'ready' as const })),
@@ -136,7 +139,6 @@ export class RunKeeper {
       lazyScope({ ...(needsInput ? { input: { value: input } } : {}), outputs }, { input: () => this.deps.runs.getRunInput(run.runId), outputs: () => Promise.resolve({}) }),
       { opTokenFor: (taskId) => `${key}:${taskId}` },
     );
-    return result.messages;
   }
 }
 

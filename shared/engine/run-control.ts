@@ -12,7 +12,7 @@ import { compensatedTaskId } from './compensation.js';
 import { completionGroupCount, completionGroupOf, completionGroupSize, completionGroups } from './completion.js';
 import { forEachLimited } from './concurrency.js';
 import type { DefinitionSource } from './definition-cache.js';
-import { EAGER_DISPATCH_LIMIT, lazyScope, type Dispatcher } from './dispatch.js';
+import { EAGER_DISPATCH_LIMIT, lazyScope, throwFirstFailure, type Dispatcher } from './dispatch.js';
 import { runServices, type RunKeeper } from './keeper.js';
 import { RecordedMetrics, type EngineMetrics } from './metrics.js';
 import { taskGraph } from './graph.js';
@@ -89,6 +89,7 @@ export class RunControl {
         { opTokenFor: () => this.deps.newToken(), eagerLimit: EAGER_DISPATCH_LIMIT },
       );
       if (result.messages.length > 0) await this.deps.queue.send(result.messages);
+      throwFirstFailure(result);
     });
     return created;
   }

@@ -9,7 +9,7 @@ import type { TaskError } from '../model/task-error.js';
 import { compensatedTaskId, planCompensations } from './compensation.js';
 import { COMPENSATION_GROUP, completionGroupOf, completionGroupSize, completionGroups } from './completion.js';
 import type { DefinitionSource, LoadedDefinition } from './definition-cache.js';
-import { lazyScope, type Dispatcher } from './dispatch.js';
+import { lazyScope, throwFirstFailure, type Dispatcher } from './dispatch.js';
 import { compensationGraph } from './graph.js';
 import type { TaskQueue } from './messages.js';
 import type { EngineMetrics } from './metrics.js';
@@ -110,6 +110,7 @@ export class RunEnd {
       { opTokenFor: (taskId) => `${key}:${taskId}` },
     );
     if (result.messages.length > 0) await this.deps.queue.send(result.messages);
+    throwFirstFailure(result);
   }
 
   /**

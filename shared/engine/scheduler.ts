@@ -18,7 +18,7 @@ import { joinCounts, joinGroupOf, joinGroupSizes, usesJoinGroups } from './join.
 import { decideTask } from './join-rules.js';
 import { forEachLimited } from './concurrency.js';
 import type { DefinitionSource, LoadedDefinition } from './definition-cache.js';
-import { dependencyStatuses, lazyScope, type Dispatcher, type DispatchRun, type ScopeSource } from './dispatch.js';
+import { dependencyStatuses, lazyScope, throwFirstFailure, type Dispatcher, type DispatchRun, type ScopeSource } from './dispatch.js';
 import { compensationGraph, taskGraph, type PhaseGraph } from './graph.js';
 import { runServices, type RunKeeper } from './keeper.js';
 import type { RunEnd } from './run-end.js';
@@ -242,6 +242,8 @@ export class Scheduler {
     // The batch's later records see what these writes found (a fan-in another record moved on).
     for (const [taskId, record] of result.observed.tasks) seen.tasks.set(taskId, record);
     for (const [joinKey, members] of result.observed.joins) seen.joins.set(`${task.phase}/${joinKey}`, members);
+    // A replay of the batch does the failed ones again (and sends again what these writes queued).
+    throwFirstFailure(result);
   }
 
   /** The graph a task belongs to: the workflow's, or its run's compensations (undefined if none). */

@@ -189,8 +189,10 @@ export class Worker {
       eagerLimit: EAGER_DISPATCH_LIMIT,
       ...(this.deps.chain && !isCompensation ? { mayClaim: (node: GraphNode) => this.hasTimeFor(node, invocation) } : {}),
     });
-    // A failure of these steps is noted, not thrown at once: a dependent claimed above must still
-    // run here (nobody else would until its lease ran out).
+    // A failure of these steps (or of a dependent's own write above) is noted, not thrown at once:
+    // the messages of the dependents queued must go, and one claimed must still run here (nobody
+    // else would until its lease ran out). The scheduler does the failed ones from the stream.
+    failures.push(...result.failures);
     const step = (write: () => Promise<void>) => this.persist(write, invocation).catch((error: unknown) => void failures.push(error));
     if (result.messages.length > 0) await step(() => this.deps.queue.send(result.messages));
     // Counted in its run's completion group at once (the run may end here); the scheduler does it

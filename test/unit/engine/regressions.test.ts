@@ -194,3 +194,37 @@ describe('a saga resumed and failing again', () => {
     expect(engine.store.run(runId)).toMatchObject({ status: 'FAILED', phase: 1 });
   });
 });
+
+describe("a worker whose write of one dependent fails (throttled for good) while it dispatches the others", () => {
+  it('still sends the others, runs the one it claimed, then fails the message; the stream does the failed one', async () => {
+    const engine = new Engine();
+    const definition = await engine.define({
+      id: 'fan',
+      tasks: [{ id: 'root', handler: 'step' }, ...['w', 'x', 'y', 'z'].map((id) => ({ id, handler: 'step', dependsOn: ['root'] }))],
+    });
+    const runId = await engine.start(definition);
+    const message = engine.messageFor('root');
+    engine.queue.take();
+    const ran: string[] = [];
+    const step: TaskHandler = async (ctx) => {
+      ran.push(ctx.taskId);
+      return 1;
+    };
+    engine.store.fail('tasks.advance', { when: (params: { taskId: string }) => params.taskId === 'y' });
+    await expect(engine.worker({ step }).process(message)).rejects.toThrow();
+    // The one claimed here ran and committed; the others that were queued have their messages.
+    expect(ran[0]).toBe('root');
+    const claimed = ran.slice(1);
+    expect(claimed.length).toBe(1);
+    expect(engine.store.task(runId, claimed[0] ?? '')?.status).toBe('SUCCEEDED');
+    const queued = ['w', 'x', 'z'].filter((id) => !claimed.includes(id));
+    expect(engine.queue.messages().map((sent) => sent.taskId).sort()).toEqual(queued.sort());
+    expect(engine.store.task(runId, 'y')).toBeUndefined();
+    // The scheduler does the failed one from the root's record.
+    engine.store.heal();
+    engine.queue.take();
+    await engine.settle();
+    expect(engine.store.task(runId, 'y')?.status).toBe('QUEUED');
+    expect(engine.queue.messages().map((sent) => sent.taskId)).toEqual(['y']);
+  });
+});

@@ -116,21 +116,27 @@ describe('a wait task whose wake-up was dead-lettered', () => {
   });
 });
 
+/** root -> each of `dependents`, started; root's message taken, and a `step` handler that notes what ran. */
+async function fanWithRootDue(dependents: readonly string[]) {
+  const engine = new Engine();
+  const definition = await engine.define({
+    id: 'fan',
+    tasks: [{ id: 'root', handler: 'step' }, ...dependents.map((id) => ({ id, handler: 'step', dependsOn: ['root'] }))],
+  });
+  const runId = await engine.start(definition);
+  const message = engine.messageFor('root');
+  engine.queue.take();
+  const ran: string[] = [];
+  const step: TaskHandler = async (ctx) => {
+    ran.push(ctx.taskId);
+    return 1;
+  };
+  return { engine, runId, message, ran, step };
+}
+
 describe('a worker whose sends fail for good after it claimed a dependent to run itself', () => {
   it('still runs the claimed dependent, then fails the message (the sweeper re-sends what was lost)', async () => {
-    const engine = new Engine();
-    const definition = await engine.define({
-      id: 'fan',
-      tasks: [{ id: 'root', handler: 'step' }, ...['x', 'y', 'z'].map((id) => ({ id, handler: 'step', dependsOn: ['root'] }))],
-    });
-    const runId = await engine.start(definition);
-    const message = engine.messageFor('root');
-    engine.queue.take();
-    const ran: string[] = [];
-    const step: TaskHandler = async (ctx) => {
-      ran.push(ctx.taskId);
-      return 1;
-    };
+    const { engine, runId, message, ran, step } = await fanWithRootDue(['x', 'y', 'z']);
     // Every send fails, retries included: the messages of the two dependents not claimed are lost.
     engine.queue.fail(1_000, () => Object.assign(new Error('SQS is throttling'), { retryable: true }));
     await expect(engine.worker({ step }).process(message)).rejects.toThrow('SQS is throttling');
@@ -197,19 +203,7 @@ describe('a saga resumed and failing again', () => {
 
 describe("a worker whose write of one dependent fails (throttled for good) while it dispatches the others", () => {
   it('still sends the others, runs the one it claimed, then fails the message; the stream does the failed one', async () => {
-    const engine = new Engine();
-    const definition = await engine.define({
-      id: 'fan',
-      tasks: [{ id: 'root', handler: 'step' }, ...['w', 'x', 'y', 'z'].map((id) => ({ id, handler: 'step', dependsOn: ['root'] }))],
-    });
-    const runId = await engine.start(definition);
-    const message = engine.messageFor('root');
-    engine.queue.take();
-    const ran: string[] = [];
-    const step: TaskHandler = async (ctx) => {
-      ran.push(ctx.taskId);
-      return 1;
-    };
+    const { engine, runId, message, ran, step } = await fanWithRootDue(['w', 'x', 'y', 'z']);
     engine.store.fail('tasks.advance', { when: (params: { taskId: string }) => params.taskId === 'y' });
     await expect(engine.worker({ step }).process(message)).rejects.toThrow();
     // The one claimed here ran and committed; the others that were queued have their messages.

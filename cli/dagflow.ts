@@ -9,21 +9,32 @@
 //   history <runId>                               every event of the run, in order
 //   cancel <runId>
 //   retry <runId> [--wait]                        resume a FAILED or CANCELLED run
+//   logs <runId> [--since 10m] [--limit N] [--follow]   a deployed run's log lines (cli/logs.ts)
+//   dashboard [--port P] [--open]                 the dashboard page through a local signing proxy (cli/dashboard.ts)
 //
 // It talks to the local engine (`npm start`) by default, or to --url (or DAGFLOW_URL), or to a
 // deployed stack by name (--stack: its ApiUrl output). Requests to a deployed stack (an
-// execute-api URL, or --sign) are signed with SigV4 from the AWS SDK's default credential chain.
-// --json prints the API's answer as it is. With --wait it prints each task's progress and exits
-// with the run's outcome: 0 COMPLETED, 3 FAILED, 4 CANCELLED. A bad command or option exits 2; an
-// error of the API or of the connection exits 1. Every error is one line on stderr.
+// execute-api URL, or --sign) are signed with SigV4 from the AWS SDK's default credential chain;
+// so are the dashboard proxy's. `logs` reads CloudWatch Logs Insights over the stack's log groups
+// (from --stack, or the stack that created an execute-api URL); the local engine has no log store
+// (its logs go to the terminal running `npm start`), which `logs` says in one line, exit 0.
+// --json prints the API's answer as it is (`logs`: one Insights row per line). With --wait it
+// prints each task's progress and exits with the run's outcome: 0 COMPLETED, 3 FAILED, 4
+// CANCELLED. A bad command or option exits 2; an error of the API, of AWS or of the connection
+// exits 1. Every error is one line on stderr. `dashboard` runs until Ctrl-C, then exits 0.
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ApiError, DagflowClient, type RunTask, type RunView } from '../client/index.js';
+import { DEFAULT_DASHBOARD_PORT, startDashboardProxy } from './dashboard.js';
 import { parseDefinition } from '../shared/index.js';
 
 const DEFAULT_URL = 'http://127.0.0.1:3000';
+/** Insights' most rows per query, as client/logs.ts has it (imported only by `logs`: it loads the AWS SDK's Logs client). */
+const MAX_LOG_ROWS = 10_000;
+const DEFAULT_LOG_LIMIT = 1_000;
 export const EXIT = { ok: 0, error: 1, usage: 2, failed: 3, cancelled: 4 } as const;
 
 const USAGE = `usage: dagflow <command> [options]
@@ -36,6 +47,11 @@ commands:
   history <runId>                             the run's events, in order
   cancel <runId>                              cancel a run (its running tasks see the signal)
   retry <runId> [--wait]                      resume a FAILED or CANCELLED run
+  logs <runId> [--since 10m] [--limit N] [--follow]
+                                              a deployed run's log lines (CloudWatch Logs Insights over
+                                              the stack's log groups): time, function, level, task, message
+  dashboard [--port P] [--open]               serve the dashboard on http://127.0.0.1:P/ (default ${DEFAULT_DASHBOARD_PORT}),
+                                              forwarding its calls to the API, signed; Ctrl-C stops it
 
 options:
   --url URL    the API (default: DAGFLOW_URL, or ${DEFAULT_URL}); an execute-api URL is
@@ -43,8 +59,13 @@ options:
   --stack NAME a deployed stack: its ApiUrl output (region and credentials from the AWS chain)
   --sign       sign every request with SigV4 (another host name in front of the API)
   --unsigned   never sign (a stack deployed with auth=jwt behind a proxy, say)
-  --json       print the API's answer as JSON
-  --wait       follow the run until it ends; exit 0 COMPLETED, 3 FAILED, 4 CANCELLED`;
+  --json       print the API's answer as JSON (logs: one Insights row per line)
+  --wait       follow the run until it ends; exit 0 COMPLETED, 3 FAILED, 4 CANCELLED
+  --since D    logs: only the last D of the run (30s, 10m, 2h, 1d)
+  --limit N    list: runs (1-100); logs: lines per query (1-${MAX_LOG_ROWS}, default ${DEFAULT_LOG_LIMIT})
+  --follow     logs: query again every 5 s until the run has ended and its last lines are in
+  --port P     dashboard: the local port (default ${DEFAULT_DASHBOARD_PORT}; 0 picks a free one)
+  --open       dashboard: open the page in the default browser`;
 
 /** A mistake in the command line: its message, then exit 2. */
 class UsageError extends Error {}
@@ -56,10 +77,13 @@ export interface Io {
 
 const consoleIo: Io = { out: (line) => console.log(line), err: (line) => console.error(line) };
 
-/** Runs one command line; returns the exit code (never throws). */
-export async function main(argv: readonly string[], io: Io = consoleIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+/**
+ * Runs one command line; returns the exit code (never throws). `stop` ends a command that runs
+ * until stopped (dashboard); without it, Ctrl-C or SIGTERM does.
+ */
+export async function main(argv: readonly string[], io: Io = consoleIo, env: NodeJS.ProcessEnv = process.env, stop?: AbortSignal): Promise<number> {
   try {
-    return await run(argv, io, env);
+    return await run(argv, io, env, stop);
   } catch (error) {
     if (error instanceof UsageError) {
       io.err(`dagflow: ${error.message}`);
@@ -76,7 +100,7 @@ export async function main(argv: readonly string[], io: Io = consoleIo, env: Nod
   }
 }
 
-async function run(argv: readonly string[], io: Io, env: NodeJS.ProcessEnv): Promise<number> {
+async function run(argv: readonly string[], io: Io, env: NodeJS.ProcessEnv, stop: AbortSignal | undefined): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -93,6 +117,10 @@ async function run(argv: readonly string[], io: Io, env: NodeJS.ProcessEnv): Pro
         'idempotency-key': { type: 'string' },
         status: { type: 'string' },
         limit: { type: 'string' },
+        since: { type: 'string' },
+        follow: { type: 'boolean', default: false },
+        port: { type: 'string' },
+        open: { type: 'boolean', default: false },
         sign: { type: 'boolean', default: false },
         unsigned: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -109,7 +137,8 @@ async function run(argv: readonly string[], io: Io, env: NodeJS.ProcessEnv): Pro
   }
   if (values.url !== undefined && values.stack !== undefined) throw new UsageError('give --url or --stack, not both');
   const url = values.stack === undefined ? (values.url ?? env['DAGFLOW_URL'] ?? DEFAULT_URL) : await (await import('../client/stack.js')).apiUrlOfStack(values.stack);
-  const client = new DagflowClient({ url, ...(await signing(url, values)) });
+  const auth = await signing(url, values);
+  const client = new DagflowClient({ url, ...auth });
   const print = (value: unknown, text: () => string[]) => {
     for (const line of values.json ? [JSON.stringify(value, null, 2)] : text()) io.out(line);
   };
@@ -160,8 +189,7 @@ async function run(argv: readonly string[], io: Io, env: NodeJS.ProcessEnv): Pro
     }
     case 'list': {
       const workflowId = one('workflow id');
-      const limit = values.limit === undefined ? undefined : Number(values.limit);
-      if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1 && limit <= 100)) throw new UsageError(`--limit must be a whole number from 1 to 100, got ${values.limit}`);
+      const limit = parseLimit(values.limit, 100);
       const page = await client.listRuns({
         workflowId,
         ...(values.status === undefined ? {} : { status: values.status.toUpperCase() as RunView['status'] }),
@@ -209,6 +237,38 @@ async function run(argv: readonly string[], io: Io, env: NodeJS.ProcessEnv): Pro
       if (!values.json) io.out(`run ${result.runId} resumed`);
       return follow(client, result.runId, io, values.json);
     }
+    case 'logs': {
+      const runId = one('run id');
+      const limit = parseLimit(values.limit, MAX_LOG_ROWS) ?? DEFAULT_LOG_LIMIT;
+      const sinceMs = values.since === undefined ? undefined : parseSince(values.since);
+      const { deployedLogGroups, printRunLogs } = await import('./logs.js');
+      const deployed = await deployedLogGroups(url, values.stack);
+      if (deployed === undefined) {
+        if (values.sign) throw new UsageError(`logs reads a deployed stack's log groups, and ${url} names none: give the stack's name with --stack`);
+        await client.getRun(runId); // an unknown run is still a 404, here as anywhere
+        // Not an error: the lines exist, in the one place the local engine writes them.
+        io.err(`dagflow: ${url} is not a deployed stack, and the local engine keeps no logs: they are printed in the terminal running \`npm start\` (LOG_LEVEL=INFO npm start prints every task's lines)`);
+        return EXIT.ok;
+      }
+      await printRunLogs(
+        { runId, limit, follow: values.follow, json: values.json, ...(sinceMs === undefined ? {} : { sinceMs }) },
+        { client, logGroups: deployed.logGroups, query: { client: deployed.logs }, out: io.out, err: io.err },
+      );
+      return EXIT.ok;
+    }
+    case 'dashboard': {
+      if (args.length > 0) throw new UsageError(`dashboard takes no arguments, got ${args.join(' ')}`);
+      const port = values.port === undefined ? DEFAULT_DASHBOARD_PORT : parsePort(values.port);
+      if (auth.sign !== undefined) await checkCredentials(auth.sign, url);
+      const proxy = await startDashboardProxy({ target: url, port, ...auth, onError: (message) => io.err(`dashboard: ${message}`) }).catch((error: NodeJS.ErrnoException) => {
+        throw error.code === 'EADDRINUSE' ? new Error(`port ${port} is in use: choose another with --port`) : error;
+      });
+      io.out(`dashboard: ${proxy.url}/ -> ${url}`);
+      if (values.open) openBrowser(`${proxy.url}/`, io);
+      await untilStopped(stop);
+      await proxy.close();
+      return EXIT.ok;
+    }
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
@@ -229,6 +289,63 @@ async function signing(url: string, values: { sign: boolean; unsigned: boolean }
   const { regionOf, sigV4Signer } = await import('../client/sigv4.js');
   if (!values.sign && regionOf(parsed.href) === undefined) return {};
   return { sign: sigV4Signer() };
+}
+
+/** Signs one request before serving, so that missing credentials or region are one line now rather than an error per page load. */
+async function checkCredentials(sign: (request: Request) => Promise<Request>, url: string): Promise<void> {
+  try {
+    await sign(new Request(url));
+  } catch (error) {
+    throw new Error(`cannot sign requests to ${url}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+  }
+}
+
+/** Resolves when `stop` aborts or, without it, on Ctrl-C (SIGINT) or SIGTERM. */
+function untilStopped(stop: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (stop !== undefined) {
+      if (stop.aborted) resolve();
+      else stop.addEventListener('abort', () => resolve(), { once: true });
+      return;
+    }
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
+}
+
+/** --open: the platform's own opener; failing to open is worth a line, not the command. */
+function openBrowser(url: string, io: Io): void {
+  const [command, ...args] = process.platform === 'darwin' ? ['open', url] : process.platform === 'win32' ? ['cmd', '/c', 'start', '', url] : ['xdg-open', url];
+  const child = spawn(command ?? 'xdg-open', args, { stdio: 'ignore', detached: true });
+  child.on('error', (error) => io.err(`dashboard: cannot open a browser (${error.message}): open ${url} yourself`));
+  child.unref();
+}
+
+/** --limit: a whole number from 1 to `max`. */
+function parseLimit(text: string | undefined, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const limit = Number(text);
+  if (!(Number.isInteger(limit) && limit >= 1 && limit <= max)) throw new UsageError(`--limit must be a whole number from 1 to ${max}, got ${text}`);
+  return limit;
+}
+
+/** --since: 30s, 10m, 2h or 1d. */
+function parseSince(text: string): number {
+  const match = /^(\d+)(s|m|h|d)$/.exec(text.trim());
+  if (match === null) throw new UsageError(`--since must be a duration such as 30s, 10m, 2h or 1d, got ${text}`);
+  return Number(match[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's' | 'm' | 'h' | 'd'];
+}
+
+/** --port: 0 (a free port) to 65535. */
+function parsePort(text: string): number {
+  const port = Number(text);
+  if (!(Number.isInteger(port) && port >= 0 && port <= 65_535) || text.trim() === '') throw new UsageError(`--port must be a port number (0 for a free one), got ${text}`);
+  return port;
 }
 
 /** Follows a run to its end, printing each task's progress; the exit code is its outcome. */

@@ -1,7 +1,8 @@
 // The dagflow CLI against the local engine, through the real path (HTTP -> api -> DynamoDB ->
 // stream -> scheduler -> SQS -> worker): register a builder module and a JSON file, start with
 // --wait (progress and the exit code of the run's outcome), describe, list, history, cancel and
-// retry; bad input is one line and exit 2, an API refusal one line and exit 1. One run goes
+// retry; logs (which says where the local engine's logs are) and the dashboard proxy in front of
+// the local gateway; bad input is one line and exit 2, an API refusal one line and exit 1. One run goes
 // through the command itself (tsx cli/dagflow.ts), the rest call its main() with captured output.
 import { execFile } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
@@ -136,6 +137,33 @@ describe('dagflow CLI', () => {
     const closed = await freePort();
     const offline = await main(['describe', 'r-1', '--url', `http://127.0.0.1:${closed}`], { out: () => {}, err: (line) => expect(line).toBe(`dagflow: cannot reach http://127.0.0.1:${closed}: ECONNREFUSED`) });
     expect(offline).toBe(EXIT.error);
+  });
+});
+
+describe('dagflow logs and dashboard on the local engine', () => {
+  it('logs says in one line where the local engine prints its logs; dashboard serves the page and the API through its proxy', async () => {
+    const started = await cli('start', 'cli_greeting', '--wait');
+    const runId = /run ([0-9a-f-]{36})/.exec(started.out[0] ?? '')?.[1] ?? '';
+    const logs = await cli('logs', runId);
+    expect(logs).toMatchObject({ code: EXIT.ok, out: [] });
+    expect(logs.err).toEqual([expect.stringMatching(/^dagflow: http:\/\/127\.0\.0\.1:\d+ is not a deployed stack, and the local engine keeps no logs: they are printed in the terminal running `npm start`/)]);
+
+    const out: string[] = [];
+    const stop = new AbortController();
+    const exit = main(['dashboard', '--port', '0'], { out: (line) => out.push(line), err: (line) => out.push(line) }, { DAGFLOW_URL: runtime.apiUrl }, stop.signal);
+    while (out.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    const proxy = /^dashboard: (http:\/\/127\.0\.0\.1:\d+)\/ -> /.exec(out[0] ?? '')?.[1] ?? '';
+    try {
+      const page = await fetch(`${proxy}/`);
+      expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(await page.text()).toContain('<title>dagflow</title>');
+      // The local gateway takes the proxied request as its own host's.
+      const run = (await (await fetch(`${proxy}/runs/${runId}`)).json()) as { status: string };
+      expect(run.status).toBe('COMPLETED');
+    } finally {
+      stop.abort();
+      expect(await exit).toBe(EXIT.ok);
+    }
   });
 });
 

@@ -3,6 +3,7 @@
 import { RunControl } from '../shared/engine/run-control.js';
 import type { HandlerRegistry } from '../shared/tasks/context.js';
 import type { LambdaInvoker } from '../shared/tasks/executors.js';
+import type { SecretResolver } from '../shared/tasks/secrets.js';
 import { buildApi } from './api/handler.js';
 import { buildDlq } from './dlq/handler.js';
 import { engineParts, type PartsOptions } from './parts.js';
@@ -14,6 +15,8 @@ export interface EngineWiring extends PartsOptions {
   handlers: HandlerRegistry;
   httpAllowedHosts: readonly string[];
   lambdaInvoker?: LambdaInvoker;
+  /** Resolves `{{secret:NAME}}` in http headers (environment variables when not given). */
+  secrets?: SecretResolver;
   /** How often a running attempt checks for cancellation (ms). */
   cancelPollMs?: number;
   /** Whether a dependent that becomes ready runs in the worker's invocation (default: yes). */
@@ -28,6 +31,7 @@ export function wireEngine(wiring: EngineWiring) {
     handlers: wiring.handlers,
     httpAllowedHosts: wiring.httpAllowedHosts,
     ...(wiring.lambdaInvoker === undefined ? {} : { lambdaInvoker: wiring.lambdaInvoker }),
+    ...(wiring.secrets === undefined ? {} : { secrets: wiring.secrets }),
     ...(wiring.cancelPollMs === undefined ? {} : { cancelPollMs: wiring.cancelPollMs }),
     ...(wiring.chain === undefined ? {} : { chain: wiring.chain }),
   });

@@ -17,6 +17,7 @@ import type { EngineTimings } from '../shared/engine/timing.js';
 import { createDocumentClient } from '../shared/aws/dynamo/client.js';
 import { createTableInput } from '../shared/config/table-schema.js';
 import type { HandlerRegistry } from '../shared/tasks/context.js';
+import { EnvironmentSecretResolver, type SecretResolver } from '../shared/tasks/secrets.js';
 import { LOCAL_AWS, freePort, startDynamoDbLocal } from './dynamodb-local.js';
 import { startHttpGateway } from './http-gateway.js';
 import { createQueues, startSqsServer } from './sqs-server.js';
@@ -52,6 +53,8 @@ export interface LocalRuntimeOptions {
   dataDir?: string;
   handlers: HandlerRegistry;
   httpAllowedHosts?: string[];
+  /** Secrets of http task headers; by default DAGFLOW_SECRET_<NAME> environment variables. */
+  secrets?: SecretResolver;
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
   /** Parallel SQS pollers feeding the worker (like Lambda's concurrency). */
   workerConcurrency?: number;
@@ -145,6 +148,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       taskQueueUrl: queues.taskQueueUrl,
       httpAllowedHosts: localHttpAllowedHosts(options.httpAllowedHosts ?? LOCAL_HTTP_ALLOWED_HOSTS, [dynamoLocal.port, sqsServer.port, apiPort]),
       handlers: options.handlers,
+      secrets: options.secrets ?? new EnvironmentSecretResolver(),
       ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
       cancelPollMs: options.cancelPollMs ?? 500,
       // Locally there is no CloudWatch to read EMF lines: metrics are kept in memory.

@@ -7,6 +7,7 @@ import { Worker } from '../../shared/engine/worker.js';
 import { attemptLogger } from '../../shared/aws/powertools.js';
 import type { HandlerRegistry } from '../../shared/tasks/context.js';
 import type { LambdaInvoker } from '../../shared/tasks/executors.js';
+import type { SecretResolver } from '../../shared/tasks/secrets.js';
 import { localContext } from '../lambda-context.js';
 import { flushing, type EngineParts } from '../parts.js';
 
@@ -38,6 +39,8 @@ export interface WorkerOptions {
   handlers: HandlerRegistry;
   httpAllowedHosts: readonly string[];
   lambdaInvoker?: LambdaInvoker;
+  /** Resolves `{{secret:NAME}}` in http headers (environment variables when not given). */
+  secrets?: SecretResolver;
   /** How often a running attempt checks for cancellation (ms). */
   cancelPollMs?: number;
   /** Whether a dependent that becomes ready runs in the same invocation (default: yes). */
@@ -57,6 +60,7 @@ export function buildWorker(parts: EngineParts, options: WorkerOptions): { worke
       handlers: options.handlers,
       httpAllowedHosts: options.httpAllowedHosts,
       ...(options.lambdaInvoker === undefined ? {} : { lambdaInvoker: options.lambdaInvoker }),
+      ...(options.secrets === undefined ? {} : { secrets: options.secrets }),
     },
     loggerFor: (keys) => attemptLogger(parts.logger, keys),
     now,

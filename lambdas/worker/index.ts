@@ -2,9 +2,12 @@
 // load, failing loudly), AWS clients created once per container, and the team's handlers (the one
 // function that carries their code).
 import { LambdaClient } from '@aws-sdk/client-lambda';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { createSqsClient } from '../../shared/aws/sqs-queue.js';
 import { createDocumentClient } from '../../shared/aws/dynamo/client.js';
 import { createLambdaInvoker } from '../../shared/aws/lambda-invoker.js';
+import { createSecretResolver } from '../../shared/aws/secret-resolvers.js';
 import { loadWorkerConfig } from '../../shared/config/env.js';
 import { handlers } from '../../workflows/index.js';
 import { engineParts } from '../parts.js';
@@ -18,4 +21,10 @@ export const handler = buildWorker(parts, {
   httpAllowedHosts: config.httpAllowedHosts,
   // Only the worker runs tasks, so only it can invoke the functions of `lambda` tasks.
   lambdaInvoker: createLambdaInvoker(new LambdaClient({}), config.lambdaAllowedFunctions),
+  // One resolver per container: its cache keeps each secret's value for 5 minutes.
+  secrets: createSecretResolver(
+    config.secretsSource,
+    { secretsManager: () => new SecretsManagerClient({}), ssm: () => new SSMClient({}) },
+    { prefix: config.secretsPrefix },
+  ),
 }).handler;

@@ -2,7 +2,7 @@
 // asking for exactly what that function uses. A missing or malformed setting throws with the
 // variable's name; resource names have no defaults.
 import * as z from 'zod';
-import { ENV } from './settings.js';
+import { ENV, SECRETS_SOURCES, type SecretsSource } from './settings.js';
 
 const list = z
   .string()
@@ -47,11 +47,41 @@ export interface WorkerConfig extends QueueingConfig {
   httpAllowedHosts: string[];
   /** Functions `lambda` tasks may invoke (none unless listed). */
   lambdaAllowedFunctions: string[];
+  /** Where the secrets of http task headers are read (Secrets Manager unless set). */
+  secretsSource: SecretsSource;
+  /** Put before every secret name (empty unless set). */
+  secretsPrefix: string;
 }
+
+// An unset or empty variable is the default, as the stack may set it to '' for "not configured".
+const secretsSource = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? 'secretsmanager' : value.trim().toLowerCase()))
+  .pipe(z.enum(SECRETS_SOURCES, { error: `${ENV.secretsSource} must be one of ${SECRETS_SOURCES.join(', ')}` }));
+
+// The characters secret names may use (SECRET_NAME_PATTERN), so that prefix + name is still one.
+const secretsPrefix = z
+  .string()
+  .optional()
+  .transform((value) => value ?? '')
+  .pipe(
+    z
+      .string()
+      .max(256, `${ENV.secretsPrefix} must be at most 256 characters`)
+      .regex(/^[A-Za-z0-9/_+=.@-]*$/, `${ENV.secretsPrefix} may use only letters, digits and / _ + = . @ -`),
+  );
 
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   const data = load(
-    { [ENV.tableName]: tableName, [ENV.taskQueueUrl]: taskQueueUrl, [ENV.httpAllowedHosts]: list, [ENV.lambdaAllowedFunctions]: list },
+    {
+      [ENV.tableName]: tableName,
+      [ENV.taskQueueUrl]: taskQueueUrl,
+      [ENV.httpAllowedHosts]: list,
+      [ENV.lambdaAllowedFunctions]: list,
+      [ENV.secretsSource]: secretsSource,
+      [ENV.secretsPrefix]: secretsPrefix,
+    },
     env,
   );
   return {
@@ -59,5 +89,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     taskQueueUrl: data[ENV.taskQueueUrl],
     httpAllowedHosts: data[ENV.httpAllowedHosts],
     lambdaAllowedFunctions: data[ENV.lambdaAllowedFunctions],
+    secretsSource: data[ENV.secretsSource],
+    secretsPrefix: data[ENV.secretsPrefix],
   };
 }

@@ -15,7 +15,18 @@ export const ENV = {
    * against them without carrying the handlers' code.
    */
   handlerNames: 'HANDLER_NAMES',
+  /**
+   * Where the worker looks up the secrets of http task headers: `secretsmanager` (the default),
+   * `ssm` (Parameter Store) or `env` (DAGFLOW_SECRET_<NAME> variables, as the local runtime does).
+   */
+  secretsSource: 'DAGFLOW_SECRETS_SOURCE',
+  /** Put before every secret name to make the SecretId or parameter name, e.g. `dagflow/` or `/dagflow/`. */
+  secretsPrefix: 'DAGFLOW_SECRETS_PREFIX',
 } as const;
+
+/** The stores the worker can read the secrets of http task headers from (ENV.secretsSource). */
+export const SECRETS_SOURCES = ['secretsmanager', 'ssm', 'env'] as const;
+export type SecretsSource = (typeof SECRETS_SOURCES)[number];
 
 export const QUEUES = {
   task: { name: 'dagflow-tasks', dlqName: 'dagflow-tasks-dlq' },

@@ -1,6 +1,8 @@
 // Values a definition refers to by path: `when` conditions and `{{...}}` placeholders in http
 // templates. Both read the same scope (run input + upstream outputs) through `resolvePath`, and
 // neither ever evaluates code: a condition is data interpreted by a fixed set of operators.
+// `{{secret:NAME}}` is the one placeholder that is not a path: it names a secret, which only the
+// worker resolves, and only in http header values (docs/secrets.md).
 import type * as z from 'zod';
 import { UnresolvedPlaceholderError } from './errors.js';
 
@@ -129,12 +131,28 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
 // checkGraph can refuse the typo instead of it being sent literally.
 const PLACEHOLDER = /\{\{\s*((?:input|upstream)(?:\.[^{}\s]*)?)\s*\}\}/g;
 const WHOLE_PLACEHOLDER = /^\{\{\s*((?:input|upstream)(?:\.[^{}\s]*)?)\s*\}\}$/;
+// `{{secret:NAME}}`. Whatever follows `secret:` is taken as the name, even a malformed one, so that
+// the definition checks refuse it rather than it being sent literally.
+const SECRET_PLACEHOLDER = /\{\{\s*secret:([^{}]*?)\s*\}\}/g;
+// Both kinds in one pattern, so that a header is rendered in a single pass: a value from the input
+// that happens to read `{{secret:...}}` stays text and never names a secret.
+const PLACEHOLDER_OR_SECRET = /\{\{\s*(?:((?:input|upstream)(?:\.[^{}\s]*)?)|secret:([^{}]*?))\s*\}\}/g;
+
+/** What a secret's name may look like: the names Secrets Manager and SSM (with `/`) both accept. */
+export const SECRET_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9/_+=.@-]*$/;
+/** Secrets Manager's longest name. */
+export const MAX_SECRET_NAME_LENGTH = 512;
 
 export interface RenderOptions {
   /** Applied to each value embedded in a longer string, e.g. encodeURIComponent for a URL. */
   escape?: (text: string) => string;
   /** Where the template is, for the message of a placeholder that resolves to nothing. */
   where?: string;
+  /**
+   * Resolved secrets by name. When given, `{{secret:NAME}}` placeholders are replaced by their
+   * values; when not, they are left as text (the definition checks allow them in headers only).
+   */
+  secrets?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -162,11 +180,54 @@ function renderString(text: string, scope: ValueScope, options: RenderOptions): 
   };
   const whole = WHOLE_PLACEHOLDER.exec(text);
   if (whole?.[1] !== undefined) return resolve(whole[1]) as JsonValue;
-  return text.replace(PLACEHOLDER, (_match, path: string) => {
-    const resolved = resolve(path);
-    const embedded = typeof resolved === 'string' ? resolved : JSON.stringify(resolved);
+  const { secrets } = options;
+  const pattern = secrets === undefined ? PLACEHOLDER : PLACEHOLDER_OR_SECRET;
+  return text.replace(pattern, (_match, path: string | undefined, secretName: string | undefined) => {
+    const embedded = secretName !== undefined && secrets !== undefined ? secretValue(secretName, secrets) : valueText(resolve(path ?? ''));
     return options.escape === undefined ? embedded : options.escape(embedded);
   });
+}
+
+function valueText(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+function secretValue(name: string, secrets: ReadonlyMap<string, string>): string {
+  const value = secrets.get(name);
+  // The caller resolves every name of the template first; a gap is a bug, never an empty header.
+  if (value === undefined) throw new Error(`secret "${name}" was not resolved before rendering`);
+  return value;
+}
+
+/**
+ * The names in every `{{secret:NAME}}` placeholder of a template (strings, array items, object
+ * values and keys), in order of appearance, duplicates kept, malformed names included.
+ */
+export function secretReferences(value: JsonValue): string[] {
+  const names: string[] = [];
+  const pending: JsonValue[] = [value];
+  while (pending.length > 0) {
+    const current = pending.pop() as JsonValue;
+    if (typeof current === 'string') {
+      for (const match of current.matchAll(SECRET_PLACEHOLDER)) names.push(match[1] ?? '');
+    } else if (Array.isArray(current)) {
+      for (let i = current.length - 1; i >= 0; i--) pending.push(current[i] as JsonValue);
+    } else if (typeof current === 'object' && current !== null) {
+      const entries = Object.entries(current);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, item] = entries[i] as [string, JsonValue];
+        pending.push(item, key);
+      }
+    }
+  }
+  return names;
+}
+
+/** Why a secret name is refused, or undefined for a good one. */
+export function secretNameProblem(name: string): string | undefined {
+  if (name.length > MAX_SECRET_NAME_LENGTH) return `secret name is longer than ${MAX_SECRET_NAME_LENGTH} characters`;
+  if (SECRET_NAME_PATTERN.test(name)) return undefined;
+  return `secret name "${name}" is invalid: it must start with a letter or digit and use only letters, digits and / _ + = . @ -`;
 }
 
 /** The paths of every placeholder in a template, in order of appearance (duplicates kept). */

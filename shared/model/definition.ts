@@ -3,7 +3,16 @@
 // dag.ts and the size limits, and returns the normalized definition (every default made explicit),
 // which is what gets content-hashed and stored.
 import * as z from 'zod';
-import { conditionPaths, placeholderPaths, VALUE_PATH_PATTERN, type Condition, type JsonValue, CONDITION_OPS } from './condition.js';
+import {
+  conditionPaths,
+  placeholderPaths,
+  secretNameProblem,
+  secretReferences,
+  VALUE_PATH_PATTERN,
+  type Condition,
+  type JsonValue,
+  CONDITION_OPS,
+} from './condition.js';
 import { graphProblems } from './dag.js';
 import { ValidationError, type Problem } from './errors.js';
 import { LIMITS, jsonByteLength, jsonDepthExceeds } from './limits.js';
@@ -284,7 +293,7 @@ export function parseDefinition(raw: unknown, options: ParseOptions = {}): Parse
     return { ok: false, problems: zodProblems(parsed.error, raw) };
   }
   const definition = parsed.data;
-  const problems = checkGraph(definition);
+  const problems = [...checkGraph(definition), ...secretProblems(definition)];
   const compensable = definition.tasks.filter((task) => task.compensate !== undefined).length;
   if (compensable > LIMITS.maxCompensations) {
     problems.push({
@@ -439,3 +448,56 @@ function referenceProblems(task: TaskDefinition, known: ReadonlyMap<string, numb
   }
   return problems;
 }
+
+/**
+ * Where a `{{secret:NAME}}` may be: the value of a header of an http task or of an inline http
+ * compensation. Nowhere else is it resolved, and a url, body or output is stored, logged or
+ * echoed far more readily than a header, so it is refused there rather than sent literally. The
+ * schema is strict, so an `http` key at these places can only be an http task's (or
+ * compensation's) own.
+ */
+function isSecretSite(path: ReadonlyArray<string | number>): boolean {
+  const [root, , ...rest] = path;
+  if (root !== 'tasks') return false;
+  const site = rest[0] === 'compensate' ? rest.slice(1) : rest;
+  return site.length === 3 && site[0] === 'http' && site[1] === 'headers';
+}
+
+/** Every secret placeholder outside a header value, and every malformed secret name, by path. */
+export function secretProblems(definition: WorkflowDefinition): Problem[] {
+  const problems: Problem[] = [];
+  const pending: Array<{ value: unknown; path: Array<string | number> }> = [{ value: definition, path: [] }];
+  while (pending.length > 0) {
+    const { value, path } = pending.pop() as { value: unknown; path: Array<string | number> };
+    if (typeof value === 'string') {
+      problems.push(...secretSiteProblems(value, path, definition));
+    } else if (typeof value === 'object' && value !== null) {
+      const entries: Array<[string | number, unknown]> = Array.isArray(value) ? value.map((item, i) => [i, item]) : Object.entries(value);
+      for (const [key, item] of entries.reverse()) {
+        // A key is never rendered: a secret in one would be sent (or stored) as it is written.
+        if (typeof key === 'string') problems.push(...secretSiteProblems(key, [...path, key], definition, true));
+        pending.push({ value: item, path: [...path, key] });
+      }
+    }
+  }
+  return problems;
+}
+
+function secretSiteProblems(text: string, path: Array<string | number>, definition: WorkflowDefinition, isKey = false): Problem[] {
+  const names = secretReferences(text);
+  if (names.length === 0) return [];
+  const where = taskPath(path, definition);
+  if (isKey || !isSecretSite(path)) return [{ path: where, message: 'secrets may only be used in http headers' }];
+  return [...new Set(names)].flatMap((name) => {
+    const message = secretNameProblem(name);
+    return message === undefined ? [] : [{ path: where, message }];
+  });
+}
+
+/** A path into a parsed definition, dot-joined, with `tasks.<index>` written as `tasks.<taskId>`. */
+function taskPath(path: ReadonlyArray<string | number>, definition: WorkflowDefinition): string {
+  return path
+    .map((segment, i) => (i === 1 && path[0] === 'tasks' ? (definition.tasks[Number(segment)]?.id ?? String(segment)) : String(segment)))
+    .join('.');
+}
+

@@ -1,13 +1,16 @@
 // The `http` task kind: render the request from the run input and upstream outputs, refuse hosts
-// outside the allow-list, send it with the attempt's signal, and turn the response into an output
-// or a classified TaskFailure (2xx output; 408/429/5xx and network errors retryable; the rest not).
-import { renderTemplate, type JsonValue, type ValueScope } from '../model/condition.js';
+// outside the allow-list, resolve the secrets its headers name, send it with the attempt's signal,
+// and turn the response into an output or a classified TaskFailure (2xx output; 408/429/5xx and
+// network errors retryable; the rest not).
+import { renderTemplate, secretNameProblem, secretReferences, type JsonValue, type ValueScope } from '../model/condition.js';
 import { UnresolvedPlaceholderError } from '../model/errors.js';
 import type { TaskDefinition } from '../model/definition.js';
 import { LIMITS, jsonDepthExceeds } from '../model/limits.js';
 import { TaskFailure, type TaskContext } from './context.js';
 import { truncateUtf8 } from './errors.js';
 import { isHostAllowed } from './host-allow-list.js';
+import { EnvironmentSecretResolver, maskSecrets, type SecretResolver } from './secrets.js';
+import { untilAborted } from './until-aborted.js';
 
 /** The `http` block of a task or of an inline compensation, as the schema normalizes it. */
 export type HttpSpec = Extract<TaskDefinition, { type: 'http' }>['http'];
@@ -17,55 +20,74 @@ export interface HttpTaskEnv {
   httpAllowedHosts: readonly string[];
   /** Defaults to the global fetch; tests pass a fake. */
   fetch?: typeof fetch;
+  /** Resolves `{{secret:NAME}}` in header values; environment variables when not given. */
+  secrets?: SecretResolver;
 }
+
+const environmentSecrets = new EnvironmentSecretResolver();
 
 /** A successful response body larger than this fails the attempt with `ResponseTooLarge`. */
 export const MAX_RESPONSE_BYTES = 1024 * 1024;
 /** How much of a failed response's body is kept in the error's details. */
 export const ERROR_BODY_BYTES = 1024;
 
-interface RenderedRequest {
+interface RenderedTarget {
   url: URL;
-  method: HttpSpec['method'];
-  headers: Headers;
-  body: string | undefined;
   /** `METHOD origin/path`, for messages: no query string or credentials, which may hold secrets. */
   label: string;
 }
 
+interface RenderedRequest extends RenderedTarget {
+  method: HttpSpec['method'];
+  headers: Headers;
+  body: string | undefined;
+}
+
 export async function executeHttp(spec: HttpSpec, ctx: TaskContext, env: HttpTaskEnv): Promise<unknown> {
-  const request = renderRequest(spec, ctx);
-  if (!isHostAllowed(request.url, env.httpAllowedHosts)) {
+  const scope: ValueScope = { input: ctx.input, upstream: ctx.upstream };
+  const target = renderTarget(spec, scope);
+  if (!isHostAllowed(target.url, env.httpAllowedHosts)) {
     throw new TaskFailure(
       'HostNotAllowed',
-      `${request.label}: host "${request.url.host}" is not in the allowed hosts of http tasks`,
-      { retryable: false, details: { host: request.url.host } },
+      `${target.label}: host "${target.url.host}" is not in the allowed hosts of http tasks`,
+      { retryable: false, details: { host: target.url.host } },
     );
   }
-  const send = env.fetch ?? fetch;
+  // Only for a request that may be sent: a secret is never fetched for a host the task may not call.
+  const secrets = await resolveSecrets(spec.headers, env.secrets ?? environmentSecrets, ctx.signal);
+  const request = renderRequest(spec, ctx, scope, target, secrets);
+  const values = [...secrets.values()];
+  try {
+    return maskSecrets(await send(request, ctx.signal, env), values);
+  } catch (error) {
+    throw maskFailure(error, values);
+  }
+}
+
+async function send(request: RenderedRequest, signal: AbortSignal, env: HttpTaskEnv): Promise<unknown> {
+  const sendFn = env.fetch ?? fetch;
   let response: Response;
   try {
-    response = await send(request.url, {
+    response = await sendFn(request.url, {
       method: request.method,
       headers: request.headers,
       ...(request.body === undefined ? {} : { body: request.body }),
-      signal: ctx.signal,
+      signal,
       // A redirect could lead outside the allow-list, so it is reported rather than followed.
       redirect: 'manual',
     });
   } catch (error) {
-    throw networkFailure(error, request.label, ctx.signal);
+    throw networkFailure(error, request.label, signal);
   }
   const { status } = response;
   if (status >= 200 && status < 300) {
-    const text = await readText(response, MAX_RESPONSE_BYTES, 'fail', request.label, ctx.signal);
+    const text = await readText(response, MAX_RESPONSE_BYTES, 'fail', request.label, signal);
     return parseOutput(status, text, request.label);
   }
-  throw await statusFailure(response, request, ctx.signal);
+  throw await statusFailure(response, request, signal);
 }
 
-function renderRequest(spec: HttpSpec, ctx: TaskContext): RenderedRequest {
-  const scope: ValueScope = { input: ctx.input, upstream: ctx.upstream };
+function renderTarget(spec: HttpSpec, scope: ValueScope): RenderedTarget {
   const renderedUrl = renderTemplate(spec.url, scope, { escape: encodeURIComponent, where: 'http.url' });
   const urlText = typeof renderedUrl === 'string' ? renderedUrl : JSON.stringify(renderedUrl);
   let url: URL;
@@ -80,15 +102,45 @@ function renderRequest(spec: HttpSpec, ctx: TaskContext): RenderedRequest {
   if (url.username !== '' || url.password !== '') {
     throw invalidRequest('http.url must not carry credentials; send them in a header');
   }
-  const label = `${spec.method} ${url.origin}${url.pathname}`;
+  return { url, label: `${spec.method} ${url.origin}${url.pathname}` };
+}
 
+/**
+ * The value of every secret the header templates name, by name. Only the templates are read (never
+ * rendered values), so run input or an upstream output can never name a secret to be sent.
+ */
+async function resolveSecrets(
+  headers: Readonly<Record<string, string>>,
+  resolver: SecretResolver,
+  signal: AbortSignal,
+): Promise<ReadonlyMap<string, string>> {
+  const names = [...new Set(Object.values(headers).flatMap((template) => secretReferences(template)))];
+  if (names.length === 0) return new Map();
+  for (const name of names) {
+    // Definitions are checked at registration; this guards a definition that skipped the check.
+    const problem = secretNameProblem(name);
+    if (problem !== undefined) throw invalidRequest(`http.headers: ${problem}`);
+  }
+  // Not the attempt's signal for the lookup itself: a cached lookup is shared by other attempts.
+  const values = await untilAborted(Promise.all(names.map((name) => resolver.resolve(name))), signal);
+  return new Map(names.map((name, i) => [name, values[i] ?? '']));
+}
+
+function renderRequest(
+  spec: HttpSpec,
+  ctx: TaskContext,
+  scope: ValueScope,
+  target: RenderedTarget,
+  secrets: ReadonlyMap<string, string>,
+): RenderedRequest {
+  const { label } = target;
   const headers = new Headers();
   for (const [name, template] of Object.entries(spec.headers)) {
     try {
-      headers.set(name, headerText(renderTemplate(template, scope, { where: `http.headers.${name}` })));
+      headers.set(name, headerText(renderTemplate(template, scope, { where: `http.headers.${name}`, secrets })));
     } catch (error) {
       if (error instanceof UnresolvedPlaceholderError) throw error;
-      throw invalidRequest(`${label}: header "${name}" is invalid: ${error instanceof Error ? error.message : String(error)}`);
+      throw invalidRequest(`${label}: header "${name}" is invalid: ${headerProblem(error, template)}`);
     }
   }
   let body: string | undefined;
@@ -99,7 +151,25 @@ function renderRequest(spec: HttpSpec, ctx: TaskContext): RenderedRequest {
   }
   // A key the task sets itself wins: some APIs want their own format.
   if (!headers.has('idempotency-key')) headers.set('idempotency-key', ctx.idempotencyKey);
-  return { url, method: spec.method, headers, body, label };
+  return { ...target, method: spec.method, headers, body };
+}
+
+/** Why a header was refused. Headers' own message quotes the value, so not for one holding a secret. */
+function headerProblem(error: unknown, template: string): string {
+  if (secretReferences(template).length > 0) return 'its value, which holds a secret, has characters a header cannot carry';
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * A failure with every secret value masked: the message and details of an http failure quote the
+ * server's answer, which may echo what it was sent.
+ */
+function maskFailure(error: unknown, secrets: readonly string[]): unknown {
+  if (secrets.length === 0 || !(error instanceof TaskFailure)) return error;
+  const message = maskSecrets(error.message, secrets);
+  const details = maskSecrets(error.details, secrets);
+  if (message === error.message && JSON.stringify(details) === JSON.stringify(error.details)) return error;
+  return new TaskFailure(error.errorName, message, { retryable: error.retryable, ...(details === undefined ? {} : { details }) });
 }
 
 /** A header value from a rendered template: a lone placeholder may yield any JSON value. */

@@ -366,7 +366,7 @@ async function follow(client: DagflowClient, runId: string, io: Io, json: boolea
 function describeRun(view: RunView): string[] {
   const lines = [
     `run ${view.runId}  ${view.status}`,
-    `workflow ${view.workflowId} version ${view.version}`,
+    `workflow ${view.workflowId} version ${view.version}${view.handlerBuild === undefined ? '' : `, handler build ${view.handlerBuild}`}`,
     `created ${view.createdAt}${view.completedAt === undefined ? '' : `, ended ${view.completedAt}`}`,
     ...(view.error === undefined ? [] : [`error ${view.error.name}: ${view.error.message}`]),
     '',

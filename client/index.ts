@@ -41,6 +41,8 @@ export interface RunView {
   error?: TaskError;
   createdAt: string;
   completedAt?: string;
+  /** The worker build the run started on (on AWS, the worker bundle's hash; `local` locally). */
+  handlerBuild?: string;
   tasks: RunTask[];
   compensations?: Array<{ taskId: string; status: TaskStatus; attempt: number; startedAt?: string; completedAt?: string; output?: unknown; error?: TaskError }>;
 }

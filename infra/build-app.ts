@@ -5,8 +5,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { findFunctionEntries, type FunctionEntries } from './constructs/functions.js';
-import { handlers } from '../workflows/index.js';
+import type { FunctionEntries } from './constructs/functions.js';
+import { handlers, workflows } from '../workflows/index.js';
 import { WorkflowEngineStack } from './stack.js';
 import { readStackConfig } from './stack-config.js';
 
@@ -17,7 +17,7 @@ export const STACK_NAME = 'Dagflow';
 
 export interface BuildAppOptions {
   readonly appProps?: AppProps;
-  /** Defaults to lambdas/<name>/index.ts for all five functions. */
+  /** Defaults to the engine's lambdas/<name>/index.ts, with a worker entry for the example app. */
   readonly entries?: FunctionEntries;
   /** Register the AwsSolutions checks (default true). */
   readonly nag?: boolean;
@@ -28,10 +28,11 @@ export function buildApp(options: BuildAppOptions = {}): { app: App; stack: Work
   const stack = new WorkflowEngineStack(app, STACK_NAME, {
     description: 'dagflow: DAG workflow engine (DynamoDB + Streams + SQS + Lambda + API Gateway)',
     config: readStackConfig(app.node),
-    entries: options.entries ?? findFunctionEntries(PROJECT_ROOT),
+    // The example workflows are registered at deploy; the worker bundles workflows/index.ts.
+    app: { handlers, workflows },
+    appEntry: path.join(PROJECT_ROOT, 'workflows', 'index.ts'),
+    ...(options.entries === undefined ? {} : { entries: options.entries }),
     projectRoot: PROJECT_ROOT,
-    // The worker's handlers, by name: the API checks definitions against them without their code.
-    handlerNames: [...handlers.keys()],
   });
   if (options.nag ?? true) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack };

@@ -4,9 +4,11 @@ import { ENGINE_METRICS, SERVICE_NAME } from '../shared/config/metrics.js';
 
 export { ENGINE_METRICS, type EngineMetricName } from '../shared/config/metrics.js';
 
-/** Powertools' own environment variables, set on every function. */
-export const POWERTOOLS_ENV = {
-  POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
-  POWERTOOLS_METRICS_NAMESPACE: ENGINE_METRICS.namespace,
-  POWERTOOLS_LOG_LEVEL: 'INFO',
-} as const;
+/** Powertools' own environment variables, set on every function of the engine named `serviceName`. */
+export function powertoolsEnv(serviceName: string = SERVICE_NAME): Record<string, string> {
+  return {
+    POWERTOOLS_SERVICE_NAME: serviceName,
+    POWERTOOLS_METRICS_NAMESPACE: ENGINE_METRICS.namespace,
+    POWERTOOLS_LOG_LEVEL: 'INFO',
+  };
+}

@@ -25,6 +25,13 @@ export const CONTEXT_KEYS = {
   /** API Gateway stage throttling: steady requests per second and burst. */
   apiRateLimit: 'apiRateLimit',
   apiBurstLimit: 'apiBurstLimit',
+  /** Where the worker reads the secrets of http task headers: `secretsmanager` (default) or `ssm`. */
+  secretsSource: 'secretsSource',
+  /**
+   * Put before every secret name; the worker may read only secrets under it. Default `dagflow/`
+   * (Secrets Manager) or `/dagflow/` (Parameter Store).
+   */
+  secretsPrefix: 'secretsPrefix',
   /** Alarm notifications: an e-mail address (a new encrypted topic is created) ... */
   alarmEmail: 'alarmEmail',
   /** ... or the ARN of an existing SNS topic. */
@@ -52,6 +59,11 @@ const ContextSchema = z
     workerMaxConcurrency: optionalInt(2, 1000),
     apiRateLimit: z.coerce.number().positive().default(100),
     apiBurstLimit: z.coerce.number().int().positive().default(200),
+    secretsSource: z.enum(['secretsmanager', 'ssm'], { error: 'secretsSource must be secretsmanager or ssm' }).default('secretsmanager'),
+    secretsPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9/_+=.@-]{1,256}$/, 'secretsPrefix may use only letters, digits and / _ + = . @ - (1 to 256 of them)')
+      .optional(),
     alarmEmail: z.email({ error: 'alarmEmail must be an e-mail address' }).optional(),
     alarmTopic: z.string().regex(/^arn:aws[a-z-]*:sns:/, 'alarmTopic must be an SNS topic ARN').optional(),
   })
@@ -61,6 +73,9 @@ const ContextSchema = z
     }
     if (config.auth === 'jwt' && config.jwtAudience.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['jwtAudience'], message: 'auth=jwt needs jwtAudience' });
+    }
+    if (config.secretsSource === 'ssm' && config.secretsPrefix !== undefined && !config.secretsPrefix.startsWith('/')) {
+      ctx.addIssue({ code: 'custom', path: ['secretsPrefix'], message: 'with secretsSource=ssm, secretsPrefix must start with / (a parameter path)' });
     }
     if (config.alarmEmail !== undefined && config.alarmTopic !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['alarmTopic'], message: 'give alarmEmail or alarmTopic, not both' });

@@ -1,27 +1,29 @@
-// The whole engine as one CloudFormation stack: state, queues, functions and their wiring, the
-// HTTP API, the sweeper's schedule, and monitoring. Each concern is a construct that carries its own
-// defaults; this file only connects them and names the outputs a deployer needs.
-import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+// The repository's own stack: one use of the DagflowEngine construct (infra/engine.ts) with the
+// example app (workflows/), and the outputs a deployer needs. A team's CDK app does the same with
+// its own app (examples/team-app/infra/app.ts).
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { EngineApi } from './constructs/api.js';
-import { EngineFunctions, type FunctionEntries } from './constructs/functions.js';
-import { EngineMonitoring } from './constructs/monitoring.js';
-import { EngineQueues } from './constructs/queues.js';
-import { EngineSchedule } from './constructs/schedule.js';
-import { EngineState } from './constructs/state.js';
+import type { EngineApi } from './constructs/api.js';
+import type { EngineFunctions, FunctionEntries } from './constructs/functions.js';
+import type { EngineMonitoring } from './constructs/monitoring.js';
+import type { EngineQueues } from './constructs/queues.js';
+import type { EngineSchedule } from './constructs/schedule.js';
+import type { EngineState } from './constructs/state.js';
+import { DagflowEngine, type DagflowEngineProps } from './engine.js';
 import type { StackConfig } from './stack-config.js';
 
 export interface WorkflowEngineStackProps extends StackProps {
   readonly config: StackConfig;
-  /** Handler entry files; see findFunctionEntries. */
-  readonly entries: FunctionEntries;
-  /** The repository root (esbuild's working directory). */
+  readonly app: DagflowEngineProps['app'];
+  readonly appEntry: string;
+  /** Handler entry files (tests); by default the engine's lambdas/ with the app's worker. */
+  readonly entries?: FunctionEntries;
+  /** The folder with the lock file (esbuild's working directory). */
   readonly projectRoot: string;
-  /** The names of the handlers the worker registers (workflows/index.ts), for the API's checks. */
-  readonly handlerNames: readonly string[];
 }
 
 export class WorkflowEngineStack extends Stack {
+  public readonly engine: DagflowEngine;
   public readonly state: EngineState;
   public readonly queues: EngineQueues;
   public readonly functions: EngineFunctions;
@@ -32,35 +34,20 @@ export class WorkflowEngineStack extends Stack {
 
   constructor(scope: Construct, id: string, props: WorkflowEngineStackProps) {
     super(scope, id, props);
-    const { config } = props;
-    const removalPolicy = config.removalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
-
-    this.state = new EngineState(this, 'State', { removalPolicy });
-    this.queues = new EngineQueues(this, 'Queues', { removalPolicy });
-    this.functions = new EngineFunctions(this, 'Functions', {
-      state: this.state,
-      queues: this.queues,
-      entries: props.entries,
+    this.engine = new DagflowEngine(this, 'Engine', {
+      app: props.app,
+      appEntry: props.appEntry,
+      config: props.config,
       projectRoot: props.projectRoot,
-      handlerNames: props.handlerNames,
-      config,
-      removalPolicy,
+      ...(props.entries === undefined ? {} : { entries: props.entries }),
     });
-    this.api = new EngineApi(this, 'Api', { handler: this.functions.api, config, removalPolicy });
-    this.schedule = this.functions.sweeper === undefined ? undefined : new EngineSchedule(this, 'Schedule', { sweeper: this.functions.sweeper });
-    this.monitoring = new EngineMonitoring(this, 'Monitoring', {
-      functions: this.functions.byName,
-      scheduler: this.functions.scheduler,
-      queues: this.queues,
-      httpApi: this.api.httpApi,
-      config,
-      removalPolicy,
-    });
+    ({ state: this.state, queues: this.queues, functions: this.functions, api: this.api, schedule: this.schedule, monitoring: this.monitoring } =
+      this.engine);
 
-    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the HTTP API (SigV4-signed requests unless auth=jwt)' });
-    new CfnOutput(this, 'TableName', { value: this.state.table.tableName, description: 'The engine table' });
-    new CfnOutput(this, 'TaskQueueUrl', { value: this.queues.taskQueue.queueUrl, description: 'Task queue' });
-    new CfnOutput(this, 'TaskDlqUrl', { value: this.queues.taskDlq.queueUrl, description: 'Task dead-letter queue' });
+    new CfnOutput(this, 'ApiUrl', { value: this.engine.apiUrl, description: 'Base URL of the HTTP API (SigV4-signed requests unless auth=jwt)' });
+    new CfnOutput(this, 'TableName', { value: this.engine.table.tableName, description: 'The engine table' });
+    new CfnOutput(this, 'TaskQueueUrl', { value: this.engine.taskQueue.queueUrl, description: 'Task queue' });
+    new CfnOutput(this, 'TaskDlqUrl', { value: this.engine.taskDlq.queueUrl, description: 'Task dead-letter queue' });
     new CfnOutput(this, 'DashboardUrl', { value: this.monitoring.dashboardUrl, description: 'CloudWatch dashboard' });
   }
 }

@@ -21,6 +21,8 @@ export interface EngineWiring extends PartsOptions {
   cancelPollMs?: number;
   /** Whether a dependent that becomes ready runs in the worker's invocation (default: yes). */
   chain?: boolean;
+  /** Recorded on each run the API starts (on AWS, the worker bundle's hash). */
+  handlerBuild?: string;
 }
 
 export function wireEngine(wiring: EngineWiring) {
@@ -42,7 +44,7 @@ export function wireEngine(wiring: EngineWiring) {
     scheduler: scheduler.scheduler,
     worker: worker.worker,
     sweeper: sweeper.sweeper,
-    api: buildApi(parts, new Set(wiring.handlers.keys())),
+    api: buildApi(parts, new Set(wiring.handlers.keys()), wiring.handlerBuild),
     schedulerHandler: scheduler.handler,
     workerHandler: worker.handler,
     sweeperHandler: sweeper.handler,

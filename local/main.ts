@@ -1,17 +1,24 @@
 // `npm start`: the whole engine on one machine (docs/architecture.md). Starts the local runtime,
-// registers the example workflows (without moving a workflow's latest version back to them),
+// registers the app's workflows (without moving a workflow's latest version back to them),
 // prints the ready line, then starts one demo order run, prints its progress task by task and a
 // link to it on the dashboard page. Ctrl-C or SIGTERM stops every child process.
 //
 //   npm start [-- --in-memory] [-- --data-dir <path>] [-- --no-demo]     (PORT=3000 by default)
+//   npx dagflow-local --app <module> [--in-memory] [--data-dir <path>]  (a team's own app)
 //
-// --data-dir is taken relative to the directory the command was run in; by default the data is
-// kept in the repository's .local-data/dynamodb. One engine at a time may use a data directory.
-import { isAbsolute, resolve } from 'node:path';
+// The app is the repository's examples (workflows/index.ts) unless --app names a team's module
+// (local/app-module.ts says what it exports; relative to the working directory, which for a
+// package.json script is its package's folder); a team's app gets no demo run. --data-dir is
+// taken relative to the directory the command was run in; by default the data is kept in the
+// repository's .local-data/dynamodb for the examples and in .dagflow-data/ of the working
+// directory for an --app. One engine at a time may use a data directory.
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ValidationError } from '../shared/model/errors.js';
-import { exampleWorkflows, handlers } from '../workflows/index.js';
+import { handlers as exampleHandlers, workflows as exampleWorkflows } from '../workflows/index.js';
+import { buildDefinitions } from '../shared/model/builder.js';
+import { loadAppModule, type LoadedApp } from './app-module.js';
 import { DataDirLockedError, JavaMissingError } from './dynamodb-local.js';
 import { startLocalRuntime, type LocalRuntime } from './runtime.js';
 
@@ -22,17 +29,30 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       'in-memory': { type: 'boolean', default: false },
-      'data-dir': { type: 'string', default: DEFAULT_DATA_DIR },
+      'data-dir': { type: 'string' },
       'no-demo': { type: 'boolean', default: false },
+      app: { type: 'string' },
     },
   });
   const port = parsePort(process.env['PORT'] ?? '3000');
-  const dataDir = values['in-memory'] ? undefined : absoluteDataDir(values['data-dir']);
+  const appFile = values.app;
+  const app: LoadedApp =
+    appFile === undefined
+      ? { handlers: exampleHandlers, definitions: buildDefinitions(exampleWorkflows, { knownHandlers: new Set(exampleHandlers.keys()) }) }
+      : // Relative to the working directory: a package.json script runs in its package's folder.
+        await loadAppModule(appFile, process.cwd());
+  const dataDir = values['in-memory']
+    ? undefined
+    : values['data-dir'] !== undefined
+      ? resolve(userDir(), values['data-dir'])
+      : appFile === undefined
+        ? DEFAULT_DATA_DIR
+        : resolve(process.cwd(), '.dagflow-data');
 
   const runtime = await startLocalRuntime({
     port,
     ...(dataDir === undefined ? {} : { dataDir }),
-    handlers,
+    handlers: app.handlers,
     logLevel: (process.env['LOG_LEVEL'] as 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | undefined) ?? 'WARN',
     onError: (source, error) => console.error(`[${source}]`, error instanceof Error ? error.message : error),
   });
@@ -49,8 +69,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 
-  for (const builder of exampleWorkflows) {
-    const definition = builder.build({ knownHandlers: new Set(handlers.keys()) });
+  for (const definition of app.definitions) {
     // A restart must not make this version the latest again if a newer one was registered since.
     const { version, created } = await runtime.engine.store.definitions.saveDefinition(definition, { makeLatest: 'if-created' });
     const tasks = `${definition.tasks.length} tasks`;
@@ -72,7 +91,7 @@ async function main(): Promise<void> {
   }
   console.log(`API ready at ${runtime.apiUrl}`);
 
-  if (!values['no-demo']) await demoRun(runtime);
+  if (appFile === undefined && !values['no-demo']) await demoRun(runtime);
 }
 
 /** Starts one order through the API and prints each task's progress with its timing. */
@@ -111,15 +130,13 @@ async function demoRun(runtime: LocalRuntime): Promise<void> {
 }
 
 /**
- * --data-dir as an absolute path (DynamoDB Local runs in its package's folder, where a relative
- * path would point). Relative to where the user ran the command: under `npm start`, npm has moved
- * to the package's folder and left the user's directory in INIT_CWD.
+ * The directory the user ran the command in, which --data-dir is taken relative to (DynamoDB Local
+ * runs in its package's folder, where a relative path would point): under an npm script, npm has
+ * moved to the package's folder and left the user's directory in INIT_CWD.
  */
-function absoluteDataDir(dir: string): string {
-  if (isAbsolute(dir)) return dir;
+function userDir(): string {
   const initCwd = process.env['INIT_CWD'];
-  const base = process.env['npm_lifecycle_event'] === 'start' && initCwd !== undefined && initCwd !== '' ? initCwd : process.cwd();
-  return resolve(base, dir);
+  return process.env['npm_lifecycle_event'] !== undefined && initCwd !== undefined && initCwd !== '' ? initCwd : process.cwd();
 }
 
 function parsePort(raw: string): number {

@@ -52,6 +52,8 @@ export interface LocalRuntimeOptions {
   /** Where DynamoDB Local keeps its data; in memory when undefined. */
   dataDir?: string;
   handlers: HandlerRegistry;
+  /** What runs record as the handler build they started on (on AWS, the worker bundle's hash). Default `local`. */
+  handlerBuild?: string;
   httpAllowedHosts?: string[];
   /** Secrets of http task headers; by default DAGFLOW_SECRET_<NAME> environment variables. */
   secrets?: SecretResolver;
@@ -148,6 +150,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       taskQueueUrl: queues.taskQueueUrl,
       httpAllowedHosts: localHttpAllowedHosts(options.httpAllowedHosts ?? LOCAL_HTTP_ALLOWED_HOSTS, [dynamoLocal.port, sqsServer.port, apiPort]),
       handlers: options.handlers,
+      handlerBuild: options.handlerBuild ?? 'local',
       secrets: options.secrets ?? new EnvironmentSecretResolver(),
       ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
       cancelPollMs: options.cancelPollMs ?? 500,

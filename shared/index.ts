@@ -3,11 +3,16 @@
 //
 //   import { workflow, TaskFailure, type TaskHandler } from 'dagflow';
 //
-// - `workflow(id)`: the builder of a definition (the code form; `toJSON()` is the config form);
+// - `workflow(id)`: the builder of a definition (the code form; `toJSON()` is the config form), and
+//   `buildDefinitions` to check a list of them at once;
+// - `DagflowApp`: the shape of a team's app module (its handlers and workflows);
 // - `TaskHandler`, `TaskContext`, `HandlerRegistry`: the handler contract;
 // - `TaskFailure`: how a handler fails an attempt, retryable or not;
 // - the definition types, and `parseDefinition` to check a definition without registering it.
-export { workflow, WorkflowBuilder, type TaskSpec, type WorkflowOptions } from './model/builder.js';
+import type { WorkflowSource } from './model/builder.js';
+import type { HandlerRegistry } from './tasks/context.js';
+
+export { workflow, WorkflowBuilder, buildDefinitions, type TaskSpec, type WorkflowOptions, type WorkflowSource } from './model/builder.js';
 export {
   parseDefinition,
   assertDefinition,
@@ -22,3 +27,12 @@ export type { Condition } from './model/condition.js';
 export { ValidationError, type Problem } from './model/errors.js';
 export type { TaskError } from './model/task-error.js';
 export { TaskFailure, type TaskContext, type TaskHandler, type HandlerRegistry, type TaskLogger } from './tasks/context.js';
+
+/**
+ * What a team's app module exports for the local engine (`dagflow-local --app <module>`) and what
+ * the CDK construct takes: its handler registry and its workflows.
+ */
+export interface DagflowApp {
+  readonly handlers: HandlerRegistry;
+  readonly workflows: readonly WorkflowSource[];
+}

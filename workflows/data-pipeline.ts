@@ -2,7 +2,7 @@
 // load and a final aggregate. A transform whose partition does not exist (the input brought
 // fewer) is SKIPPED by its `when`, and load's `none_failed` join rule lets it run anyway.
 // Handlers: pipeline-handlers.ts.
-import { workflow } from '../shared/index.js';
+import { workflow } from 'dagflow';
 import { PIPELINE_PARTITIONS, transformTaskId } from './pipeline-handlers.js';
 
 const transforms = Array.from({ length: PIPELINE_PARTITIONS }, (_, index) => index);

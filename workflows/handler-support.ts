@@ -2,7 +2,7 @@
 // (a bad value fails the task, not retried, with the field named), and a simulated piece of work
 // that stops as soon as the attempt's signal fires.
 import * as z from 'zod';
-import { TaskFailure, type TaskContext } from '../shared/index.js';
+import { TaskFailure, type TaskContext } from 'dagflow';
 
 /** `value` parsed by `schema`, or a non-retryable `InvalidInput` naming `what` and the field. */
 export function parseOrFail<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {

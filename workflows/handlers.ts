@@ -1,6 +1,6 @@
 // The worker bundle's handler registry: every handler name a definition may use, mapped to its
 // function. The worker Lambda and the local runtime import this one map.
-import type { HandlerRegistry, TaskHandler } from '../shared/index.js';
+import type { HandlerRegistry, TaskHandler } from 'dagflow';
 import { checkPayment, createShipment, notifyCustomer, refundCharge, reserveItems, runCharge } from './order-handlers.js';
 import { aggregate, extract, load, transformPartition } from './pipeline-handlers.js';
 

@@ -10,7 +10,7 @@
 //   shipmentFails   create_shipment fails with ShipmentFailed (not retried), so the charge is refunded
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
-import { TaskFailure, type TaskContext, type TaskHandler } from '../shared/index.js';
+import { TaskFailure, type TaskContext, type TaskHandler } from 'dagflow';
 import { parseOrFail, simulateWork, upstreamOutput, workDuration } from './handler-support.js';
 
 /** Payments above this need a human: check_payment does not approve them. */

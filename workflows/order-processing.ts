@@ -1,7 +1,7 @@
 // The order_processing example, exactly as docs/architecture.md writes it in JSON: payment check
 // and stock reservation in parallel, the charge (retried, timed out, refunded if the run fails
 // later: the saga), then shipment and confirmation. Handlers: order-handlers.ts.
-import { workflow } from '../shared/index.js';
+import { workflow } from 'dagflow';
 
 export const orderProcessing = workflow('order_processing')
   .task('validate_payment', { handler: 'check_payment' })

@@ -9,7 +9,7 @@
 // The run input is `{ partitions?: Array<Array<{ key, value }>>, table?, simulate?: { delayMs } }`;
 // without partitions, extract makes PIPELINE_PARTITIONS partitions of sample rows.
 import * as z from 'zod';
-import { TaskFailure, type TaskHandler } from '../shared/index.js';
+import { TaskFailure, type TaskHandler } from 'dagflow';
 import { parseOrFail, simulateWork, upstreamOutput, workDuration } from './handler-support.js';
 
 /** Width of the fan-out: the workflow has one transform task per partition. */

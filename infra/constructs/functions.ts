@@ -6,29 +6,31 @@
 //   worker    table read/write + task queue (event source) + send tasks (dependents, retries, waits)
 //   sweeper   table read/write + send tasks             (run by the schedule, see schedule.ts)
 //   dlq       table read/write + task DLQ (event source) + send tasks (the retry of a dead-lettered attempt)
+//   register  table read/write                        (the deploy-time custom resource that registers definitions)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ArnFormat, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ENV, QUEUES } from '../../shared/config/settings.js';
-import { POWERTOOLS_ENV } from '../metrics.js';
+import { powertoolsEnv } from '../metrics.js';
 import type { StackConfig } from '../stack-config.js';
 import { INFRA_QUEUE_SETTINGS, type EngineQueues } from './queues.js';
 import type { EngineState } from './state.js';
 
-export const ENGINE_FUNCTION_NAMES = ['api', 'scheduler', 'worker', 'sweeper', 'dlq'] as const;
+export const ENGINE_FUNCTION_NAMES = ['api', 'scheduler', 'worker', 'sweeper', 'dlq', 'register'] as const;
 export type EngineFunctionName = (typeof ENGINE_FUNCTION_NAMES)[number];
 
 /**
- * Entry files (`export const handler`) by function. The construct creates the sweeper and the dlq
- * handler only when given, so a stack (or a test) can be built without them; the app always
- * passes all five (findFunctionEntries), since a stack without its sweeper has no safety net.
+ * Entry files (`export const handler`) by function. The construct creates the sweeper, the dlq
+ * handler and the register function only when given, so a stack (or a test) can be built without
+ * them; the DagflowEngine construct always passes all of them (findFunctionEntries), since a stack
+ * without its sweeper has no safety net.
  */
-export type FunctionEntries = Record<'api' | 'scheduler' | 'worker', string> & Partial<Record<'sweeper' | 'dlq', string>>;
+export type FunctionEntries = Record<'api' | 'scheduler' | 'worker', string> & Partial<Record<'sweeper' | 'dlq' | 'register', string>>;
 
 /** lambdas/<name>/index.ts under `rootDir` for every function; throws naming a missing one. */
 export function findFunctionEntries(rootDir: string): Required<FunctionEntries> {
@@ -37,7 +39,14 @@ export function findFunctionEntries(rootDir: string): Required<FunctionEntries> 
     if (!fs.existsSync(file)) throw new Error(`the ${name} function's entry ${path.relative(rootDir, file)} does not exist`);
     return file;
   };
-  return { api: entry('api'), scheduler: entry('scheduler'), worker: entry('worker'), sweeper: entry('sweeper'), dlq: entry('dlq') };
+  return {
+    api: entry('api'),
+    scheduler: entry('scheduler'),
+    worker: entry('worker'),
+    sweeper: entry('sweeper'),
+    dlq: entry('dlq'),
+    register: entry('register'),
+  };
 }
 
 interface FunctionSettings {
@@ -54,6 +63,7 @@ const FUNCTION_SETTINGS: Record<EngineFunctionName, FunctionSettings> = {
   // Under the schedule's one minute, so two sweeps rarely overlap (they are idempotent if they do).
   sweeper: { description: 'dagflow sweeper: expired leases, lost messages, due retries, overdue runs', memorySize: 512, timeout: Duration.seconds(55) },
   dlq: { description: 'dagflow dlq handler: dead-lettered task messages -> FAILED tasks', memorySize: 256, timeout: Duration.seconds(INFRA_QUEUE_SETTINGS.dlqHandlerTimeoutSeconds) },
+  register: { description: 'dagflow register: the workflow definitions of a deploy', memorySize: 256, timeout: Duration.minutes(1) },
 };
 
 /** The newest Node.js runtime aws-cdk-lib offers (cdk-nag's AwsSolutions-L1 flags older ones). */
@@ -67,9 +77,16 @@ export interface EngineFunctionsProps {
   readonly state: EngineState;
   readonly queues: EngineQueues;
   readonly entries: FunctionEntries;
-  /** The repository root: esbuild's working directory and where package-lock.json lives. */
+  /** esbuild's working directory: the folder of the lock file below. */
   readonly projectRoot: string;
-  readonly config: Pick<StackConfig, 'httpAllowedHosts' | 'lambdaAllowedFunctions' | 'workerReservedConcurrency' | 'workerMaxConcurrency'>;
+  /** The app's package-lock.json (or yarn.lock, pnpm-lock.yaml). */
+  readonly depsLockFilePath: string;
+  /** POWERTOOLS_SERVICE_NAME of every function: the `service` of its logs and metrics. */
+  readonly serviceName: string;
+  readonly config: Pick<
+    StackConfig,
+    'httpAllowedHosts' | 'lambdaAllowedFunctions' | 'workerReservedConcurrency' | 'workerMaxConcurrency' | 'secretsSource' | 'secretsPrefix'
+  >;
   /** The handlers the worker registers: the API refuses definitions naming others (it carries names, not code). */
   readonly handlerNames: readonly string[];
   /** Of the log groups. */
@@ -82,6 +99,7 @@ export class EngineFunctions extends Construct {
   public readonly worker: NodejsFunction;
   public readonly sweeper: NodejsFunction | undefined;
   public readonly dlq: NodejsFunction | undefined;
+  public readonly register: NodejsFunction | undefined;
   /** Every function created, by name (monitoring iterates it). */
   public readonly byName: ReadonlyMap<EngineFunctionName, NodejsFunction>;
 
@@ -112,6 +130,7 @@ export class EngineFunctions extends Construct {
     // Empty means no host: http tasks fail until the deployer allows some (SSRF guard).
     this.worker.addEnvironment(ENV.httpAllowedHosts, config.httpAllowedHosts.join(','));
     if (config.lambdaAllowedFunctions.length > 0) this.allowLambdaTasks(config.lambdaAllowedFunctions);
+    this.allowSecrets(config.secretsSource, config.secretsPrefix);
 
     if (entries.sweeper !== undefined) {
       this.sweeper = this.createFunction('sweeper', entries.sweeper);
@@ -124,6 +143,12 @@ export class EngineFunctions extends Construct {
       state.grantDataAccess(this.dlq);
       queues.grantSendTasks(this.dlq);
       queues.addDlqConsumer(this.dlq);
+    }
+
+    if (entries.register !== undefined) {
+      this.register = this.createFunction('register', entries.register);
+      state.grantDataAccess(this.register);
+      this.register.addEnvironment(ENV.handlerNames, props.handlerNames.join(','));
     }
 
     this.byName = this.created;
@@ -139,6 +164,34 @@ export class EngineFunctions extends Construct {
     );
     this.worker.addEnvironment(ENV.lambdaAllowedFunctions, functions.join(','));
     this.worker.addToRolePolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: arns }));
+  }
+
+  /**
+   * Read rights on the secrets under the prefix, for `{{secret:NAME}}` in http task headers, and
+   * the env vars that tell the worker where to look (docs/secrets.md), together.
+   */
+  private allowSecrets(source: 'secretsmanager' | 'ssm', configuredPrefix: string | undefined): void {
+    const stack = Stack.of(this);
+    const prefix = configuredPrefix ?? (source === 'ssm' ? '/dagflow/' : 'dagflow/');
+    this.worker.addEnvironment(ENV.secretsSource, source);
+    this.worker.addEnvironment(ENV.secretsPrefix, prefix);
+    const resource =
+      source === 'ssm'
+        ? stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: `${prefix.replace(/^\//, '')}*` })
+        : // Secrets Manager adds a random suffix to every secret's ARN: the name is a prefix of it.
+          stack.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: `${prefix}*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    this.worker.addToRolePolicy(new iam.PolicyStatement({ actions: [source === 'ssm' ? 'ssm:GetParameter' : 'secretsmanager:GetSecretValue'], resources: [resource] }));
+    if (this.worker.role !== undefined) {
+      Validations.of(this.worker.role).acknowledge({
+        // cdk-nag names a resource with its pseudo parameters written <AWS::Region> and so on.
+        id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:${source}:<AWS::Region>:<AWS::AccountId>:${
+          source === 'ssm' ? `parameter/${prefix.replace(/^\//, '')}*` : `secret:${prefix}*`
+        }]`,
+        reason:
+          'The worker reads the secrets http task headers name, which are chosen per workflow; the grant is scoped to the ' +
+          'deployer\'s secrets prefix (and Secrets Manager appends a random suffix to every secret ARN).',
+      });
+    }
   }
 
   private createFunction(name: EngineFunctionName, entry: string, extra: Partial<lambda.FunctionOptions> = {}): NodejsFunction {
@@ -161,7 +214,7 @@ export class EngineFunctions extends Construct {
       entry,
       handler: 'handler',
       projectRoot: this.props.projectRoot,
-      depsLockFilePath: path.join(this.props.projectRoot, 'package-lock.json'),
+      depsLockFilePath: this.props.depsLockFilePath,
       runtime: FUNCTION_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
       description: settings.description,
@@ -169,7 +222,7 @@ export class EngineFunctions extends Construct {
       timeout: settings.timeout,
       role,
       logGroup,
-      environment: { ...POWERTOOLS_ENV, NODE_OPTIONS: '--enable-source-maps' },
+      environment: { ...powertoolsEnv(this.props.serviceName), NODE_OPTIONS: '--enable-source-maps' },
       bundling: {
         // Local esbuild only: no Docker here, and none needed for pure JavaScript.
         forceDockerBundling: false,

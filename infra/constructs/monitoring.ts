@@ -40,6 +40,10 @@ export interface EngineMonitoringProps {
   readonly queues: EngineQueues;
   readonly httpApi: apigwv2.HttpApi;
   readonly config: Pick<StackConfig, 'alarmEmail' | 'alarmTopic'>;
+  /** The `service` dimension this engine's functions emit with (POWERTOOLS_SERVICE_NAME). */
+  readonly serviceName: string;
+  /** The dashboard's name: unique in the account and region. */
+  readonly dashboardName: string;
   /** Of the alarm topic's key, when one is created. */
   readonly removalPolicy: RemovalPolicy;
 }
@@ -55,7 +59,7 @@ export class EngineMonitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: EngineMonitoringProps) {
     super(scope, id);
-    const { queues, scheduler, functions, httpApi } = props;
+    const { queues, scheduler, functions, httpApi, serviceName: service } = props;
     const stack = Stack.of(this);
 
     this.alarmTopic = this.createAlarmTopic(props);
@@ -123,7 +127,7 @@ export class EngineMonitoring extends Construct {
       alarmDescription: `More than ${ALARM_THRESHOLDS.runFailureRatePercent}% of the runs that finished in 15 minutes FAILED.`,
       metric: new cloudwatch.MathExpression({
         expression: '100 * FILL(failed, 0) / (FILL(completed, 0) + FILL(failed, 0))',
-        usingMetrics: { failed: engineMetric(m.runFailed, 'Sum', 15), completed: engineMetric(m.runCompleted, 'Sum', 15) },
+        usingMetrics: { failed: engineMetric(service, m.runFailed, 'Sum', 15), completed: engineMetric(service, m.runCompleted, 'Sum', 15) },
         period: Duration.minutes(15),
         label: 'Run failure rate (%)',
       }),
@@ -136,9 +140,9 @@ export class EngineMonitoring extends Construct {
       metric: new cloudwatch.MathExpression({
         expression: '100 * FILL(retried, 0) / (FILL(succeeded, 0) + FILL(failed, 0))',
         usingMetrics: {
-          retried: engineMetric(m.taskRetried, 'Sum', 5),
-          succeeded: engineMetric(m.taskSucceeded, 'Sum', 5),
-          failed: engineMetric(m.taskFailed, 'Sum', 5),
+          retried: engineMetric(service, m.taskRetried, 'Sum', 5),
+          succeeded: engineMetric(service, m.taskSucceeded, 'Sum', 5),
+          failed: engineMetric(service, m.taskFailed, 'Sum', 5),
         },
         period: Duration.minutes(5),
         label: 'Retries per 100 finished tasks',
@@ -149,7 +153,7 @@ export class EngineMonitoring extends Construct {
     });
     alarm('RunsOverdue', {
       alarmDescription: 'Runs are past their deadline (reported by the sweeper).',
-      metric: engineMetric(m.overdueRuns, 'Maximum', 5),
+      metric: engineMetric(service, m.overdueRuns, 'Maximum', 5),
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
@@ -169,21 +173,21 @@ export class EngineMonitoring extends Construct {
     this.alarms = alarms;
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
-      dashboardName: stack.stackName,
+      dashboardName: props.dashboardName,
       defaultInterval: Duration.hours(3),
     });
     const fnList = [...functions.entries()];
     const graph = (title: string, left: cloudwatch.IMetric[], width = 8, right?: cloudwatch.IMetric[]) =>
       new cloudwatch.GraphWidget({ title, left, ...(right ? { right } : {}), width, height: 6 });
     this.dashboard.addWidgets(
-      graph('Runs', [engineMetric(m.runStarted, 'Sum'), engineMetric(m.runCompleted, 'Sum'), engineMetric(m.runFailed, 'Sum')]),
-      graph('Tasks', [engineMetric(m.taskSucceeded, 'Sum'), engineMetric(m.taskFailed, 'Sum'), engineMetric(m.taskRetried, 'Sum')]),
-      graph('Task duration (ms)', percentiles(m.taskDuration)),
+      graph('Runs', [engineMetric(service, m.runStarted, 'Sum'), engineMetric(service, m.runCompleted, 'Sum'), engineMetric(service, m.runFailed, 'Sum')]),
+      graph('Tasks', [engineMetric(service, m.taskSucceeded, 'Sum'), engineMetric(service, m.taskFailed, 'Sum'), engineMetric(service, m.taskRetried, 'Sum')]),
+      graph('Task duration (ms)', percentiles(service, m.taskDuration)),
     );
     this.dashboard.addWidgets(
-      graph('Run duration (ms)', percentiles(m.runDuration)),
-      graph('Scheduling latency, ready -> started (ms)', percentiles(m.schedulingLatency)),
-      graph('Overdue runs', [engineMetric(m.overdueRuns, 'Maximum')]),
+      graph('Run duration (ms)', percentiles(service, m.runDuration)),
+      graph('Scheduling latency, ready -> started (ms)', percentiles(service, m.schedulingLatency)),
+      graph('Overdue runs', [engineMetric(service, m.overdueRuns, 'Maximum')]),
     );
     this.dashboard.addWidgets(
       graph(
@@ -258,20 +262,20 @@ export class EngineMonitoring extends Construct {
   }
 }
 
-/** An engine metric with the Powertools `service` dimension. */
-function engineMetric(metricName: EngineMetricName, statistic: string, periodMinutes = 5): cloudwatch.Metric {
+/** An engine metric with the Powertools `service` dimension: this engine's, not another stage's. */
+function engineMetric(service: string, metricName: EngineMetricName, statistic: string, periodMinutes = 5): cloudwatch.Metric {
   return new cloudwatch.Metric({
     namespace: ENGINE_METRICS.namespace,
     metricName,
-    dimensionsMap: { ...ENGINE_METRICS.dimensions },
+    dimensionsMap: { service },
     statistic,
     period: Duration.minutes(periodMinutes),
     label: metricName,
   });
 }
 
-function percentiles(metricName: EngineMetricName): cloudwatch.Metric[] {
-  return ['p50', 'p95', 'p99'].map((statistic) => engineMetric(metricName, statistic).with({ label: statistic }));
+function percentiles(service: string, metricName: EngineMetricName): cloudwatch.Metric[] {
+  return ['p50', 'p95', 'p99'].map((statistic) => engineMetric(service, metricName, statistic).with({ label: statistic }));
 }
 
 function capitalize(name: string): string {

@@ -31,11 +31,18 @@ export function makeApiHandler(deps: ApiDeps & { logError?: (message: string, er
   return (event, context) => handler(event, context ?? localContext('api'));
 }
 
-/** The api function from the engine's parts: it needs handler names, never handler code. */
-export function buildApi(parts: EngineParts, knownHandlers: ReadonlySet<string>): ApiHandler {
+/** The api function from the engine's parts: it needs handler names (and the worker's build), never handler code. */
+export function buildApi(parts: EngineParts, knownHandlers: ReadonlySet<string>, handlerBuild?: string): ApiHandler {
   const { store, queue, definitions, now, timings, metrics } = parts;
   const runControl = new RunControl({ ...store, queue, definitions, now, timings, metrics });
-  return makeApiHandler({ store, definitions, runControl, knownHandlers, logError: (message, error) => parts.logError(message, { error }) });
+  return makeApiHandler({
+    store,
+    definitions,
+    runControl,
+    knownHandlers,
+    ...(handlerBuild === undefined ? {} : { handlerBuild }),
+    logError: (message, error) => parts.logError(message, { error }),
+  });
 }
 
 function match(table: readonly Route[], method: string, path: string) {

@@ -9,4 +9,4 @@ import { buildApi } from './handler.js';
 const config = loadApiConfig();
 const parts = engineParts({ clients: { dynamo: createDocumentClient(), sqs: createSqsClient() }, tableName: config.tableName, taskQueueUrl: config.taskQueueUrl });
 
-export const handler = buildApi(parts, new Set(config.handlerNames));
+export const handler = buildApi(parts, new Set(config.handlerNames), config.handlerBuild);

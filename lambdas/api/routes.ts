@@ -26,6 +26,8 @@ export interface ApiDeps {
   runControl: Pick<RunControl, 'start' | 'cancel' | 'resume'>;
   /** Handler names the worker bundle registers: definitions naming others are refused. */
   knownHandlers: ReadonlySet<string>;
+  /** The worker build new runs are recorded as starting on (HANDLER_BUILD). */
+  handlerBuild?: string;
   newRunId?: () => string;
 }
 
@@ -167,6 +169,7 @@ export const routes: Route[] = [
         definition,
         input: request.input ?? null,
         ...(idempotencyKey === undefined ? {} : { idempotency: { key: idempotencyKey, requestFingerprint: fingerprint(request) } }),
+        ...(deps.handlerBuild === undefined ? {} : { handlerBuild: deps.handlerBuild }),
       });
       if (created) return json(201, { runId, status: 'RUNNING' });
       const existing = await deps.store.runs.getRun(runId);
@@ -288,6 +291,7 @@ export function runView(run: RunRecord, input: unknown, tasks: readonly TaskReco
     ...(run.error === undefined ? {} : { error: run.error }),
     createdAt: run.createdAt,
     ...(run.completedAt === undefined ? {} : { completedAt: run.completedAt }),
+    ...(run.handlerBuild === undefined ? {} : { handlerBuild: run.handlerBuild }),
     tasks: definition.definition.tasks.map((taskDefinition) => {
       const task = byId.get(taskDefinition.id);
       return {

@@ -24,11 +24,31 @@ export interface ApiConfig {
   taskQueueUrl: string;
   /** The handlers the worker registers: definitions naming others are refused. */
   handlerNames: string[];
+  /** The worker's build, recorded on each new run (absent when the deployer sets none). */
+  handlerBuild: string | undefined;
 }
 
+const handlerBuild = z.string().max(64, `${ENV.handlerBuild} must be at most 64 characters`).optional();
+
 export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
-  const data = load({ [ENV.tableName]: tableName, [ENV.taskQueueUrl]: taskQueueUrl, [ENV.handlerNames]: list }, env);
-  return { tableName: data[ENV.tableName], taskQueueUrl: data[ENV.taskQueueUrl], handlerNames: data[ENV.handlerNames] };
+  const data = load({ [ENV.tableName]: tableName, [ENV.taskQueueUrl]: taskQueueUrl, [ENV.handlerNames]: list, [ENV.handlerBuild]: handlerBuild }, env);
+  return {
+    tableName: data[ENV.tableName],
+    taskQueueUrl: data[ENV.taskQueueUrl],
+    handlerNames: data[ENV.handlerNames],
+    handlerBuild: data[ENV.handlerBuild] === '' ? undefined : data[ENV.handlerBuild],
+  };
+}
+
+/** The register function (the deploy-time custom resource): the table, and the worker's handler names. */
+export interface RegisterConfig {
+  tableName: string;
+  handlerNames: string[];
+}
+
+export function loadRegisterConfig(env: NodeJS.ProcessEnv = process.env): RegisterConfig {
+  const data = load({ [ENV.tableName]: tableName, [ENV.handlerNames]: list }, env);
+  return { tableName: data[ENV.tableName], handlerNames: data[ENV.handlerNames] };
 }
 
 /** The scheduler, the sweeper and the dead-letter handler: the table, and the queue they send to. */

@@ -16,6 +16,11 @@ export const ENV = {
    */
   handlerNames: 'HANDLER_NAMES',
   /**
+   * The build of the worker's code (its bundle's hash, set by the CDK construct): the API records
+   * it on each run it starts, so a run says which handler code it began on.
+   */
+  handlerBuild: 'HANDLER_BUILD',
+  /**
    * Where the worker looks up the secrets of http task headers: `secretsmanager` (the default),
    * `ssm` (Parameter Store) or `env` (DAGFLOW_SECRET_<NAME> variables, as the local runtime does).
    */

@@ -47,6 +47,8 @@ export interface CreateRunParams {
   dueAt: number;
   deadlineAt?: number;
   groupCount: number;
+  /** The worker build the run starts on (the API's HANDLER_BUILD), recorded for the reader. */
+  handlerBuild?: string;
 }
 
 export type RunSummary = Pick<RunRecord, 'runId' | 'workflowId' | 'version' | 'createdAt' | 'completedAt' | 'taskCount'> & {

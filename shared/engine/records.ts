@@ -54,6 +54,8 @@ export interface RunRecord {
   /** When the run was last resumed. */
   resumedAt?: string;
   idempotencyKey?: string;
+  /** The worker build the run started on (its bundle's hash on AWS). */
+  handlerBuild?: string;
   /** Epoch ms at which the sweeper looks at the run next (its check, deadline or resume lease). */
   dueAt?: number;
 }

@@ -65,6 +65,7 @@ export class RunControl {
     definition: StoredDefinition;
     input: unknown;
     idempotency?: { key: string; requestFingerprint: string };
+    handlerBuild?: string;
   }): Promise<{ runId: string; created: boolean }> {
     const now = this.deps.now().getTime();
     const timeoutSeconds = params.definition.definition.timeoutSeconds;
@@ -77,6 +78,7 @@ export class RunControl {
       dueAt: runDueAt(now, deadlineAt, this.deps.timings),
       ...(deadlineAt === undefined ? {} : { deadlineAt }),
       groupCount: completionGroupCount(params.definition.definition.tasks.length),
+      ...(params.handlerBuild === undefined ? {} : { handlerBuild: params.handlerBuild }),
     });
     if (!created.created) return created;
     const definition = await this.deps.definitions.get(params.definition.workflowId, params.definition.version);

@@ -7,11 +7,13 @@
 //     .build();
 import {
   assertDefinition,
+  parseDefinition,
   type ParseOptions,
   type TaskDefinitionInput,
   type WorkflowDefinition,
   type WorkflowDefinitionInput,
 } from './definition.js';
+import { ValidationError, type Problem } from './errors.js';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
@@ -51,4 +53,28 @@ export class WorkflowBuilder {
 
 export function workflow(id: string, options: WorkflowOptions = {}): WorkflowBuilder {
   return new WorkflowBuilder(id, options);
+}
+
+/** A workflow as a team's code gives it: a builder, or the JSON config form. */
+export type WorkflowSource = WorkflowBuilder | WorkflowDefinitionInput;
+
+/**
+ * Checks every source and returns its definition; throws one ValidationError naming every
+ * problem of every workflow (each path prefixed with the workflow's id), and a duplicate id.
+ */
+export function buildDefinitions(sources: readonly WorkflowSource[], options: ParseOptions = {}): WorkflowDefinition[] {
+  const definitions: WorkflowDefinition[] = [];
+  const problems: Problem[] = [];
+  const seen = new Set<string>();
+  sources.forEach((source, index) => {
+    const input = source instanceof WorkflowBuilder ? source.toJSON() : source;
+    const label = typeof input.id === 'string' && input.id !== '' ? input.id : `workflows[${index}]`;
+    if (seen.has(label)) problems.push({ path: label, message: `workflow "${label}" is given twice` });
+    seen.add(label);
+    const parsed = parseDefinition(input, options);
+    if (parsed.ok) definitions.push(parsed.definition);
+    else problems.push(...parsed.problems.map((problem) => ({ path: problem.path === '' ? label : `${label}.${problem.path}`, message: problem.message })));
+  });
+  if (problems.length > 0) throw new ValidationError(problems);
+  return definitions;
 }

@@ -14,7 +14,11 @@ describe('cdk-nag AwsSolutions', () => {
     expect(report.plugins).toContain('AwsSolutions');
     expect(report.findings).toEqual([]);
     for (const ack of report.acknowledged) expect(ack.reason.length, ack.rule).toBeGreaterThan(40);
-    expect(report.acknowledged.map((ack) => ack.rule).sort()).toEqual(['AwsSolutions-IAM5[Resource::*]', 'AwsSolutions-SQS3']);
+    expect(report.acknowledged.map((ack) => ack.rule).sort()).toEqual([
+      'AwsSolutions-IAM5[Resource::*]',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:dagflow/*]',
+      'AwsSolutions-SQS3',
+    ]);
   });
 
   it('finds nothing unacknowledged with the optional parts on either (alarm topic, JWT auth, lambda tasks, concurrency)', () => {
@@ -29,6 +33,8 @@ describe('cdk-nag AwsSolutions', () => {
         workerReservedConcurrency: 20,
         workerMaxConcurrency: 10,
         removalPolicy: 'destroy',
+        secretsSource: 'ssm',
+        secretsPrefix: '/team/billing/',
       },
     });
     expect(synthWithValidation(app, outdir).findings).toEqual([]);

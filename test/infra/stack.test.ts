@@ -11,7 +11,7 @@ import { findFunctionEntries } from '../../infra/constructs/functions.js';
 import { PROJECT_ROOT } from '../../infra/build-app.js';
 import { parseStackConfig } from '../../infra/stack-config.js';
 import type { WorkflowEngineStack } from '../../infra/stack.js';
-import { loadApiConfig, loadQueueingConfig, loadWorkerConfig } from '../../shared/config/env.js';
+import { loadApiConfig, loadQueueingConfig, loadRegisterConfig, loadWorkerConfig } from '../../shared/config/env.js';
 import { ENV, QUEUES } from '../../shared/config/settings.js';
 import { handlers } from '../../workflows/index.js';
 import { createTableInput, TABLE } from '../../shared/config/table-schema.js';
@@ -157,7 +157,8 @@ describe('event sources', () => {
 });
 
 describe('functions', () => {
-  const names = ['api', 'scheduler', 'worker', 'sweeper', 'dlq'] as const;
+  const names = ['api', 'scheduler', 'worker', 'sweeper', 'dlq', 'register'] as const;
+  const queueing = ['api', 'scheduler', 'worker', 'sweeper', 'dlq'] as const;
 
   it('run on the newest Node.js runtime, on arm64, each with its own role, log group and the Powertools settings', () => {
     const functions = Object.values(resourcesOfType('AWS::Lambda::Function'));
@@ -168,7 +169,8 @@ describe('functions', () => {
       expect(fn.Properties.Architectures).toEqual(['arm64']);
       expect(fn.Properties.LoggingConfig.LogGroup).toBeDefined();
       expect(fn.Properties.Environment.Variables).toMatchObject({
-        POWERTOOLS_SERVICE_NAME: 'dagflow',
+        // The engine's own service name: its metrics and alarms are not another stage's.
+        POWERTOOLS_SERVICE_NAME: stack.engine.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: 'Dagflow',
         POWERTOOLS_LOG_LEVEL: 'INFO',
       });
@@ -183,7 +185,9 @@ describe('functions', () => {
     const env = (name: (typeof names)[number]) => template.toJSON().Resources[id(stack.functions[name])].Properties.Environment.Variables;
     const tableName = { Ref: id(stack.state.table) };
     const queueUrl = { Ref: id(stack.queues.taskQueue) };
-    for (const name of names) expect(env(name)).toMatchObject({ [ENV.tableName]: tableName, [ENV.taskQueueUrl]: queueUrl });
+    for (const name of queueing) expect(env(name)).toMatchObject({ [ENV.tableName]: tableName, [ENV.taskQueueUrl]: queueUrl });
+    expect(env('register')).toMatchObject({ [ENV.tableName]: tableName, [ENV.handlerNames]: [...handlers.keys()].join(',') });
+    expect(env('register')[ENV.taskQueueUrl]).toBeUndefined();
     expect(env('worker')[ENV.httpAllowedHosts]).toBe('api.example.com,*.example.org');
     expect(env('dlq')[ENV.taskDlqUrl]).toEqual({ Ref: id(stack.queues.taskDlq) });
     expect(env('api')[ENV.taskDlqUrl]).toBeUndefined();
@@ -198,6 +202,7 @@ describe('functions', () => {
     };
     expect(loadApiConfig(deployed('api')).handlerNames).toEqual([...handlers.keys()]);
     for (const name of ['scheduler', 'sweeper', 'dlq'] as const) expect(() => loadQueueingConfig(deployed(name)), name).not.toThrow();
+    expect(loadRegisterConfig(deployed('register')).handlerNames).toEqual([...handlers.keys()]);
     expect(() => loadWorkerConfig(deployed('worker'))).not.toThrow();
   });
 
@@ -212,10 +217,10 @@ describe('functions', () => {
 });
 
 describe('least privilege', () => {
-  const statements = (name: 'api' | 'scheduler' | 'worker' | 'sweeper' | 'dlq') => statementsOfFunction(template, id(stack.functions[name]));
+  const statements = (name: 'api' | 'scheduler' | 'worker' | 'sweeper' | 'dlq' | 'register') => statementsOfFunction(template, id(stack.functions[name]));
 
   it('never lets a function delete the table, scan it, or use a wildcard action', () => {
-    for (const name of ['api', 'scheduler', 'worker', 'sweeper', 'dlq'] as const) {
+    for (const name of ['api', 'scheduler', 'worker', 'sweeper', 'dlq', 'register'] as const) {
       expect(allowing(statements(name), 'dynamodb:DeleteTable'), name).toEqual([]);
       expect(allowing(statements(name), 'dynamodb:Scan'), name).toEqual([]);
       for (const statement of statements(name)) {
@@ -252,12 +257,36 @@ describe('least privilege', () => {
     expect(onStar.map((s) => s.Action)).toEqual(['dynamodb:ListStreams']);
   });
 
+  it('gives the register function (the deploy-time custom resource) the table and no queue', () => {
+    const register = statements('register');
+    expect(allowing(register, 'dynamodb:PutItem').length).toBeGreaterThan(0);
+    expect(allowing(register, 'sqs:SendMessage')).toEqual([]);
+    expect(allowing(register, 'sqs:ReceiveMessage')).toEqual([]);
+    expect(allowing(register, 'dynamodb:GetRecords')).toEqual([]);
+  });
+
   it('names the GSIs one by one instead of index/*', () => {
     for (const name of ['api', 'worker', 'sweeper'] as const) {
       const query = allowing(statements(name), 'dynamodb:Query');
       expect(JSON.stringify(query)).not.toContain('/index/*');
       for (const index of Object.values(TABLE.indexes)) expect(JSON.stringify(query)).toContain(`/index/${index.name}`);
     }
+  });
+
+  it('lets only the worker read secrets, only under the prefix, and says where in its env', () => {
+    const worker = template.toJSON().Resources[id(stack.functions.worker)].Properties.Environment.Variables;
+    expect(worker).toMatchObject({ [ENV.secretsSource]: 'secretsmanager', [ENV.secretsPrefix]: 'dagflow/' });
+    const reads = allowing(statements('worker'), 'secretsmanager:GetSecretValue');
+    expect(JSON.stringify(reads.map((s) => s.Resource))).toContain(':secret:dagflow/*');
+    for (const name of ['api', 'scheduler', 'sweeper', 'dlq', 'register'] as const) {
+      expect(allowing(statements(name), 'secretsmanager:GetSecretValue'), name).toEqual([]);
+    }
+    const ssm = synthTemplate({ context: { secretsSource: 'ssm', secretsPrefix: '/team/billing/' } });
+    const ssmWorkerId = ssm.stack.getLogicalId(ssm.stack.functions.worker.node.defaultChild as CfnElement);
+    const ssmReads = allowing(statementsOfFunction(ssm.template, ssmWorkerId), 'ssm:GetParameter');
+    expect(JSON.stringify(ssmReads.map((s) => s.Resource))).toContain(':parameter/team/billing/*');
+    expect(allowing(statementsOfFunction(ssm.template, ssmWorkerId), 'secretsmanager:GetSecretValue')).toEqual([]);
+    expect(() => parseStackConfig({ secretsSource: 'ssm', secretsPrefix: 'team/' })).toThrow(/secretsPrefix must start with \//);
   });
 
   it('lets the worker invoke exactly the functions lambda tasks may call, and says which in its env', () => {
@@ -372,7 +401,7 @@ describe('monitoring', () => {
       [
         'TaskDlqNotEmpty', 'StreamBatchesFailed', 'SchedulerIteratorAgeHigh', 'TaskQueueOldestMessageHigh',
         'RunFailureRateHigh', 'TaskRetryRateHigh', 'RunsOverdue',
-        'ApiErrors', 'SchedulerErrors', 'WorkerErrors', 'SweeperErrors', 'DlqErrors',
+        'ApiErrors', 'SchedulerErrors', 'WorkerErrors', 'SweeperErrors', 'DlqErrors', 'RegisterErrors',
       ].sort(),
     );
     template.resourceCountIs('AWS::CloudWatch::Alarm', stack.monitoring.alarms.size);
@@ -390,10 +419,10 @@ describe('monitoring', () => {
     expect(metricNames(alarmProps('RunFailureRateHigh')).sort()).toEqual(['RunCompleted', 'RunFailed']);
     expect(metricNames(alarmProps('TaskRetryRateHigh')).sort()).toEqual(['TaskFailed', 'TaskRetried', 'TaskSucceeded']);
     expect(metricsOf(alarmProps('RunsOverdue'))).toEqual([
-      { MetricName: 'OverdueRuns', Namespace: 'Dagflow', Dimensions: [{ Name: 'service', Value: 'dagflow' }] },
+      { MetricName: 'OverdueRuns', Namespace: 'Dagflow', Dimensions: [{ Name: 'service', Value: stack.engine.serviceName }] },
     ]);
     expect(alarmProps('RunsOverdue')).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
-    for (const name of ['Api', 'Scheduler', 'Worker', 'Sweeper', 'Dlq']) {
+    for (const name of ['Api', 'Scheduler', 'Worker', 'Sweeper', 'Dlq', 'Register']) {
       expect(metricNames(alarmProps(`${name}Errors`)), name).toEqual(['Errors']);
     }
   });
@@ -437,7 +466,7 @@ describe('context', () => {
   });
 
   it('finds every function entry under lambdas/, and names a missing one', () => {
-    expect(Object.keys(findFunctionEntries(PROJECT_ROOT)).sort()).toEqual(['api', 'dlq', 'scheduler', 'sweeper', 'worker']);
+    expect(Object.keys(findFunctionEntries(PROJECT_ROOT)).sort()).toEqual(['api', 'dlq', 'register', 'scheduler', 'sweeper', 'worker']);
     expect(() => findFunctionEntries(path.join(PROJECT_ROOT, 'test'))).toThrow(/api function's entry lambdas\/api\/index\.ts/);
   });
 

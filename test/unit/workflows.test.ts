@@ -8,7 +8,7 @@ import type { TaskContext } from '../../shared/tasks/context.js';
 import { TaskCancelled, toTaskError } from '../../shared/tasks/errors.js';
 import { compensationAction, executeAction, type ExecutableAction } from '../../shared/tasks/executors.js';
 import type { TaskError } from '../../shared/model/task-error.js';
-import { dataPipeline, exampleWorkflows, handlers, orderProcessing } from '../../workflows/index.js';
+import { dataPipeline, workflows, handlers, orderProcessing } from '../../workflows/index.js';
 import { APPROVAL_LIMIT } from '../../workflows/order-handlers.js';
 import { PIPELINE_PARTITIONS } from '../../workflows/pipeline-handlers.js';
 
@@ -96,10 +96,10 @@ describe('example workflows', () => {
   it('all parse, with every handler they name registered', () => {
     // A team adds its own workflows to this list (workflows/index.ts says how): the test must not
     // pin it, only require that the ids are distinct and that the demo's workflow is there.
-    const ids = exampleWorkflows.map((example) => example.toJSON().id);
+    const ids = workflows.map((example) => example.toJSON().id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids).toEqual(expect.arrayContaining(['order_processing', 'data_pipeline']));
-    for (const example of exampleWorkflows) {
+    for (const example of workflows) {
       const result = parseDefinition(example.toJSON(), { knownHandlers });
       expect(result.ok ? [] : result.problems).toEqual([]);
     }

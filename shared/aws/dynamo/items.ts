@@ -56,6 +56,7 @@ export const RunItemSchema = z.object({
   resume: z.object({ owner: z.string(), expiresAt: z.number(), from: z.enum(['FAILED', 'CANCELLED']) }).optional(),
   resumedAt: z.string().optional(),
   idempotencyKey: z.string().optional(),
+  handlerBuild: z.string().optional(),
   dueAt: z.number().optional(),
 });
 

@@ -106,6 +106,7 @@ export class DynamoRunStore implements RunStore {
           failedTasks: [],
           ...(params.deadlineAt === undefined ? {} : { deadlineAt: params.deadlineAt }),
           ...(params.idempotency === undefined ? {} : { idempotencyKey: params.idempotency.key }),
+          ...(params.handlerBuild === undefined ? {} : { handlerBuild: params.handlerBuild }),
           dueAt: params.dueAt,
           expiryShard: expiryShard(runPartition(runId), 'RUN'),
           gsi1pk: keys.runsByWorkflow(definition.workflowId),

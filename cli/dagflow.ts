@@ -432,6 +432,16 @@ async function loadDefinitions(file: string): Promise<unknown[]> {
   return definitions;
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+/**
+ * Runs the command line of this process (the `dagflow` bin, or `npm run dagflow`). Output piped to
+ * a reader that stops early (`| head`) ends the command quietly, as other CLIs do.
+ */
+export async function runProcess(): Promise<void> {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
   process.exitCode = await main(process.argv.slice(2));
 }
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await runProcess();

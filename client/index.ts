@@ -30,6 +30,55 @@ export interface RunTask {
   error?: TaskError;
   reason?: string;
   wakeAt?: string;
+  /** Why a task that is not final is not running (yet): a machine-readable code and a message. */
+  why?: TaskWhy;
+  /** true on the tasks of an ended run's critical path (absent otherwise). */
+  onCriticalPath?: boolean;
+}
+
+/** The codes of `RunTask.why` (shared/engine/explain.ts); times are ISO 8601. */
+export type TaskWhyCode =
+  | 'waiting_for_dependencies'
+  | 'join_undecided'
+  | 'ready'
+  | 'will_be_skipped'
+  | 'retry_at'
+  | 'waiting_until'
+  | 'queued'
+  | 'running'
+  | 'run_cancelling'
+  | 'run_compensating'
+  | 'run_resuming'
+  | 'run_ended';
+
+export interface TaskWhy {
+  code: TaskWhyCode;
+  message: string;
+  /** waiting_for_dependencies, join_undecided: the dependencies not finished yet. */
+  waitingFor?: string[];
+  /** join_undecided: the task's join rule. */
+  trigger?: string;
+  /** will_be_skipped: the reason the skip will record. */
+  reason?: string;
+  /** retry_at, queued, running: the attempt it is about. */
+  attempt?: number;
+  /** retry_at: when the retry is due; waiting_until: when the wait ends. */
+  at?: string;
+  /** queued: deliverable since; running: the attempt's start. */
+  since?: string;
+  /** running: the attempt's lease end. */
+  leaseUntil?: string;
+  /** Overdue by the engine's own deadlines: the sweeper is the one to act. */
+  stuck?: true;
+}
+
+/** One task of a run's critical path: its time added is its wait after its release plus its duration. */
+export interface CriticalPathStep {
+  taskId: string;
+  startedAt: string;
+  completedAt: string;
+  durationMs: number;
+  waitMs: number;
 }
 
 export interface RunView {
@@ -45,6 +94,8 @@ export interface RunView {
   handlerBuild?: string;
   tasks: RunTask[];
   compensations?: Array<{ taskId: string; status: TaskStatus; attempt: number; startedAt?: string; completedAt?: string; output?: unknown; error?: TaskError }>;
+  /** An ended run's critical path, first task first (empty if no task ran). */
+  criticalPath?: CriticalPathStep[];
 }
 
 export interface RunSummary {

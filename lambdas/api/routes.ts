@@ -8,11 +8,13 @@ import type { DefinitionSource } from '../../shared/engine/definition-cache.js';
 import { id, parseDefinition } from '../../shared/model/definition.js';
 import { ConflictError, NotFoundError, PayloadTooLargeError, ValidationError } from '../../shared/model/errors.js';
 import { LIMITS, jsonByteLength } from '../../shared/model/limits.js';
-import { RUN_STATUSES } from '../../shared/model/states.js';
+import { RUN_STATUSES, isFinalRunStatus } from '../../shared/model/states.js';
 import { visibleRunStatus } from '../../shared/model/transitions.js';
 import type { EngineStore } from '../../shared/engine/ports.js';
 import type { RunRecord, StoredDefinition, TaskRecord } from '../../shared/engine/records.js';
 import { compensatedTaskId } from '../../shared/engine/compensation.js';
+import { criticalPath } from '../../shared/engine/critical-path.js';
+import { explainRun } from '../../shared/engine/explain.js';
 import { runHistory } from '../../shared/engine/history.js';
 import type { RunControl } from '../../shared/engine/run-control.js';
 import { taskStats } from '../../shared/engine/run-stats.js';
@@ -197,7 +199,7 @@ export const routes: Route[] = [
     handler: async (_event, { runId = '' }, deps) => {
       const [{ run, tasks }, input] = await Promise.all([readRun(deps, runId), deps.store.runs.getRunInput(runId)]);
       const definition = await deps.definitions.get(run.workflowId, run.version);
-      return json(200, runView(run, input, tasks, definition));
+      return json(200, runView(run, input, tasks, definition, Date.now()));
     },
   },
   {
@@ -263,9 +265,17 @@ function fingerprint(request: { workflowId: string; version?: string | undefined
   return createHash('sha256').update(canonical).digest('hex');
 }
 
-/** The run as GET /runs/{runId} shows it: tasks in definition order (a task without an item is PENDING). */
-export function runView(run: RunRecord, input: unknown, tasks: readonly TaskRecord[], definition: StoredDefinition) {
+/**
+ * The run as GET /runs/{runId} shows it: tasks in definition order (a task without an item is
+ * PENDING), each that is not final with `why` (explain.ts, as of `now`), and an ended run's
+ * critical path, its tasks marked `onCriticalPath`.
+ */
+export function runView(run: RunRecord, input: unknown, tasks: readonly TaskRecord[], definition: StoredDefinition, now: number = Date.now()) {
   const byId = new Map(tasks.map((task) => [task.taskId, task]));
+  const why = explainRun(run, definition.definition, tasks, now);
+  // Only once the run has ended: before, the last task to finish is not the run's end.
+  const path = isFinalRunStatus(run.status) ? criticalPath(run, definition.definition, tasks) : undefined;
+  const onPath = new Set(path?.map((step) => step.taskId));
   const compensations = tasks.flatMap((task) => {
     const compensated = compensatedTaskId(task.taskId);
     // Compensations of an earlier phase of a resumed run are in its history, not in its state.
@@ -308,8 +318,11 @@ export function runView(run: RunRecord, input: unknown, tasks: readonly TaskReco
         ...(task?.reason === undefined ? {} : { reason: task.reason }),
         // When a WAITING task goes on: a wait task's end, or a parked retry's due time.
         ...(task?.status === 'WAITING' && task.wakeAt !== undefined ? { wakeAt: new Date(task.wakeAt).toISOString() } : {}),
+        ...(why.has(taskDefinition.id) ? { why: why.get(taskDefinition.id) } : {}),
+        ...(onPath.has(taskDefinition.id) ? { onCriticalPath: true } : {}),
       };
     }),
     ...(compensations.length === 0 ? {} : { compensations }),
+    ...(path === undefined ? {} : { criticalPath: path }),
   };
 }

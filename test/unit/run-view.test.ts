@@ -1,0 +1,88 @@
+// GET /runs/{runId}'s view: `why` on the tasks that are not final, and an ended run's critical path.
+import { describe, expect, it } from 'vitest';
+import type { RunView } from '../../client/index.js';
+import { runView } from '../../lambdas/api/routes.js';
+import type { RunRecord, StoredDefinition, TaskRecord } from '../../shared/engine/records.js';
+import { assertDefinition } from '../../shared/model/definition.js';
+
+const T0 = Date.parse('2030-01-01T00:00:00.000Z');
+const at = (ms: number) => new Date(T0 + ms).toISOString();
+
+const stored: StoredDefinition = {
+  workflowId: 'w',
+  version: '0123456789abcdef',
+  createdAt: at(0),
+  definition: assertDefinition({
+    id: 'w',
+    tasks: [
+      { id: 'a', type: 'pass' },
+      { id: 'side', type: 'pass' },
+      { id: 'b', type: 'pass', dependsOn: ['a'] },
+    ],
+  }),
+};
+
+function run(status: RunRecord['status']): RunRecord {
+  return {
+    runId: 'r',
+    workflowId: 'w',
+    version: stored.version,
+    status,
+    phase: 0,
+    createdAt: at(0),
+    startedAt: at(0),
+    updatedAt: at(0),
+    ...(status === 'COMPLETED' ? { completedAt: at(500) } : {}),
+    taskCount: 3,
+    groupCount: 1,
+    doneGroups: [],
+    failedCount: 0,
+    failedTasks: [],
+  };
+}
+
+function task(taskId: string, status: TaskRecord['status'], start: number, end?: number): TaskRecord {
+  return {
+    runId: 'r',
+    taskId,
+    workflowId: 'w',
+    version: stored.version,
+    phase: 0,
+    status,
+    attempt: 1,
+    attemptBase: 0,
+    attempts: [],
+    dependencies: { succeeded: [], failed: [], skipped: [], cancelled: [] },
+    joinGroups: {},
+    cancelRequested: false,
+    startedAt: at(start),
+    ...(end === undefined ? { leaseExpiresAt: T0 + 330_000 } : { completedAt: at(end), durationMs: end - start }),
+    updatedAt: at(0),
+  };
+}
+
+describe('runView', () => {
+  it('explains the tasks that are not final, and shows no critical path while the run goes on', () => {
+    // Typed as the client's RunView: the client's types must keep up with the view.
+    const view: RunView = runView(run('RUNNING'), {}, [task('a', 'RUNNING', 10), task('side', 'SUCCEEDED', 0, 50)], stored, T0 + 1_000);
+    const [a, side, b] = view.tasks;
+    expect(a).toMatchObject({ taskId: 'a', status: 'RUNNING', attempt: 1, why: { code: 'running', attempt: 1, since: at(10), leaseUntil: at(330_000) } });
+    expect(side).not.toHaveProperty('why');
+    expect(b).toEqual({ taskId: 'b', type: 'pass', status: 'PENDING', attempt: 0, dependsOn: ['a'], why: { code: 'waiting_for_dependencies', message: 'waiting for a (RUNNING) (0 of 1 done)', waitingFor: ['a'] } });
+    expect(view).not.toHaveProperty('criticalPath');
+  });
+
+  it('shows an ended run\'s critical path and marks its tasks', () => {
+    const view: RunView = runView(run('COMPLETED'), {}, [task('a', 'SUCCEEDED', 10, 100), task('side', 'SUCCEEDED', 0, 50), task('b', 'SUCCEEDED', 120, 500)], stored, T0 + 1_000);
+    expect(view.criticalPath).toEqual([
+      { taskId: 'a', startedAt: at(10), completedAt: at(100), durationMs: 90, waitMs: 10 },
+      { taskId: 'b', startedAt: at(120), completedAt: at(500), durationMs: 380, waitMs: 20 },
+    ]);
+    expect(view.tasks.map((t) => [t.taskId, t.onCriticalPath])).toEqual([
+      ['a', true],
+      ['side', undefined],
+      ['b', true],
+    ]);
+    expect(view.tasks.some((t) => 'why' in t)).toBe(false);
+  });
+});

@@ -5,7 +5,7 @@
 //   register <file.json|file.ts> [--dry-run]     register a definition (JSON, or a module whose exports are builders)
 //   start <workflowId> [--input JSON|@file] [--version V] [--idempotency-key K] [--wait]
 //   describe <runId>                              the run and each task
-//   list <workflowId> [--status S] [--limit N]    recent runs, newest first
+//   list [workflowId] [--status S] [--limit N]    recent runs, newest first (all workflows' without an id)
 //   history <runId>                               every event of the run, in order
 //   cancel <runId>
 //   retry <runId> [--wait]                        resume a FAILED or CANCELLED run
@@ -43,7 +43,7 @@ commands:
   register <file.json|file.ts> [--dry-run]   register a definition (a JSON file, or a module exporting builders)
   start <workflowId> [--input JSON|@file] [--version V] [--idempotency-key K] [--wait]
   describe <runId>                            the run and its tasks
-  list <workflowId> [--status S] [--limit N]  recent runs, newest first
+  list [workflowId] [--status S] [--limit N]  recent runs, newest first; without an id, of every workflow (7 days)
   history <runId>                             the run's events, in order
   cancel <runId>                              cancel a run (its running tasks see the signal)
   retry <runId> [--wait]                      resume a FAILED or CANCELLED run
@@ -188,16 +188,22 @@ async function run(argv: readonly string[], io: Io, env: NodeJS.ProcessEnv, stop
       return EXIT.ok;
     }
     case 'list': {
-      const workflowId = one('workflow id');
+      if (args.length > 1) throw new UsageError(`list takes at most one workflow id, got ${args.join(' ')}`);
+      const workflowId = args[0];
       const limit = parseLimit(values.limit, 100);
       const page = await client.listRuns({
-        workflowId,
+        ...(workflowId === undefined ? {} : { workflowId }),
         ...(values.status === undefined ? {} : { status: values.status.toUpperCase() as RunView['status'] }),
         ...(limit === undefined ? {} : { limit }),
       });
+      const status = values.status === undefined ? '' : ` with status ${values.status.toUpperCase()}`;
       print(page, () => [
-        ...(page.runs.length === 0 ? [`no runs of ${workflowId}${values.status === undefined ? '' : ` with status ${values.status.toUpperCase()}`}`] : []),
-        ...page.runs.map((summary) => `${summary.runId}  ${summary.status.padEnd(12)} ${summary.createdAt}  version ${summary.version}  ${summary.taskCount} tasks`),
+        ...(page.runs.length === 0 && page.nextToken === undefined ? [workflowId === undefined ? `no runs in the last 7 days${status}` : `no runs of ${workflowId}${status}`] : []),
+        // Across workflows, each line names its workflow.
+        ...page.runs.map(
+          (summary) =>
+            `${summary.runId}  ${summary.status.padEnd(12)} ${summary.createdAt}  ${workflowId === undefined ? `${summary.workflowId}  ` : ''}version ${summary.version}  ${summary.taskCount} tasks`,
+        ),
         ...(page.nextToken === undefined ? [] : ['(more: the API pages with nextToken; use --json to see it)']),
       ]);
       return EXIT.ok;

@@ -198,12 +198,18 @@ export class DagflowClient {
     return (await this.request<RunView>('GET', `/runs/${enc(runId)}`)).body;
   }
 
-  async listRuns(query: { workflowId: string; status?: RunStatus; limit?: number; nextToken?: string }): Promise<{ runs: RunSummary[]; nextToken?: string }> {
-    const search = new URLSearchParams({ workflowId: query.workflowId });
+  /**
+   * Runs newest first: of one workflow, or without `workflowId` of every workflow (those created
+   * in the last 7 days). A page may be short, even empty, and still have a `nextToken`.
+   */
+  async listRuns(query: { workflowId?: string; status?: RunStatus; limit?: number; nextToken?: string } = {}): Promise<{ runs: RunSummary[]; nextToken?: string }> {
+    const search = new URLSearchParams();
+    if (query.workflowId !== undefined) search.set('workflowId', query.workflowId);
     if (query.status !== undefined) search.set('status', query.status);
     if (query.limit !== undefined) search.set('limit', String(query.limit));
     if (query.nextToken !== undefined) search.set('nextToken', query.nextToken);
-    return (await this.request<{ runs: RunSummary[]; nextToken?: string }>('GET', `/runs?${search.toString()}`)).body;
+    const queryString = search.toString();
+    return (await this.request<{ runs: RunSummary[]; nextToken?: string }>('GET', queryString === '' ? '/runs' : `/runs?${queryString}`)).body;
   }
 
   async getHistory(runId: string): Promise<HistoryEvent[]> {

@@ -3,7 +3,20 @@
 // handlers driven the way AWS's event sources drive them: a stream poller for the scheduler, an
 // SQS poller for the worker, an HTTP server for the API. `npm start` and the integration tests
 // both use it.
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFoundException, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  QueryCommand,
+  ResourceNotFoundException,
+  UpdateItemCommand,
+  UpdateTableCommand,
+  waitUntilTableExists,
+  type AttributeValue,
+  type GlobalSecondaryIndexDescription,
+  type QueryCommandInput,
+} from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBRecord } from 'aws-lambda';
@@ -15,7 +28,9 @@ import { RecordedMetrics } from '../shared/engine/metrics.js';
 import type { SweepReport } from '../shared/engine/sweeper.js';
 import type { EngineTimings } from '../shared/engine/timing.js';
 import { createDocumentClient } from '../shared/aws/dynamo/client.js';
-import { createTableInput } from '../shared/config/table-schema.js';
+import { createTableInput, TABLE } from '../shared/config/table-schema.js';
+import { keys } from '../shared/aws/dynamo/keys.js';
+import { firstCursor } from '../shared/aws/dynamo/runs-by-time.js';
 import type { HandlerRegistry } from '../shared/tasks/context.js';
 import { EnvironmentSecretResolver, type SecretResolver } from '../shared/tasks/secrets.js';
 import { LOCAL_AWS, freePort, startDynamoDbLocal } from './dynamodb-local.js';
@@ -282,11 +297,19 @@ function startTimer(intervalMs: number, tick: () => Promise<void>, onError: (err
   };
 }
 
-/** Creates the table unless a persisted one exists; returns its stream ARN and whether it existed. */
-async function ensureTable(client: DynamoDBClient, tableName: string): Promise<{ streamArn: string; existed: boolean }> {
+/**
+ * Creates the table unless a persisted one exists; returns its stream ARN and whether it existed.
+ * A table made before a GSI of the schema existed gets it added, so `npm start` on old data
+ * works on; see addMissingIndexes.
+ */
+export async function ensureTable(client: DynamoDBClient, tableName: string, now: () => Date = () => new Date()): Promise<{ streamArn: string; existed: boolean }> {
   try {
     const existing = await client.send(new DescribeTableCommand({ TableName: tableName }));
-    if (existing.Table?.LatestStreamArn !== undefined) return { streamArn: existing.Table.LatestStreamArn, existed: true };
+    if (existing.Table?.LatestStreamArn !== undefined) {
+      const added = await addMissingIndexes(client, tableName, existing.Table.GlobalSecondaryIndexes ?? []);
+      if (added.includes(TABLE.indexes.runsByTime.name)) await backfillRunsByTime(client, tableName, now());
+      return { streamArn: existing.Table.LatestStreamArn, existed: true };
+    }
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) throw error;
   }
@@ -296,4 +319,97 @@ async function ensureTable(client: DynamoDBClient, tableName: string): Promise<{
   const streamArn = created.Table?.LatestStreamArn;
   if (streamArn === undefined) throw new Error(`table ${tableName} has no stream`);
   return { streamArn, existed: false };
+}
+
+/** How long DynamoDB Local may take to build an added index (it backfills it from the table). */
+const INDEX_ACTIVE_TIMEOUT_MS = 60_000;
+
+/**
+ * Adds each GSI of the schema the table lacks, one at a time (DynamoDB takes one index per
+ * UpdateTable), and waits until it is ACTIVE: a query of an index still being built fails.
+ * Returns the names of the indexes added.
+ */
+async function addMissingIndexes(client: DynamoDBClient, tableName: string, present: readonly GlobalSecondaryIndexDescription[]): Promise<string[]> {
+  const schema = createTableInput(tableName);
+  const names = new Set(present.map((index) => index.IndexName));
+  const added: string[] = [];
+  for (const index of schema.GlobalSecondaryIndexes ?? []) {
+    if (index.IndexName === undefined || names.has(index.IndexName)) continue;
+    const keyAttributes = new Set(index.KeySchema?.map((key) => key.AttributeName));
+    await client.send(
+      new UpdateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: schema.AttributeDefinitions?.filter((definition) => keyAttributes.has(definition.AttributeName)),
+        GlobalSecondaryIndexUpdates: [{ Create: { IndexName: index.IndexName, KeySchema: index.KeySchema, Projection: index.Projection } }],
+      }),
+    );
+    await waitForActiveIndex(client, tableName, index.IndexName);
+    added.push(index.IndexName);
+  }
+  return added;
+}
+
+async function waitForActiveIndex(client: DynamoDBClient, tableName: string, indexName: string): Promise<void> {
+  const deadline = Date.now() + INDEX_ACTIVE_TIMEOUT_MS;
+  for (;;) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    if (Table?.GlobalSecondaryIndexes?.find((index) => index.IndexName === indexName)?.IndexStatus === 'ACTIVE') return;
+    if (Date.now() > deadline) throw new Error(`index ${indexName} of table ${tableName} is not ACTIVE after ${INDEX_ACTIVE_TIMEOUT_MS / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * Gives the runs a cross-workflow listing can still reach (those created in its lookback) the
+ * runsByTime key they were created without, so they are listed after the upgrade as before it:
+ * one UpdateItem per run, found through runsByWorkflow, once, when the index is added. Older runs
+ * are beyond any listing's reach and are left as they are. On AWS no such step runs (docs/
+ * architecture.md, section 5).
+ */
+async function backfillRunsByTime(client: DynamoDBClient, tableName: string, now: Date): Promise<void> {
+  const { runsByWorkflow } = TABLE.indexes;
+  const since = `${firstCursor(now).lastDay}T`;
+  const workflows = await queryAll(client, {
+    TableName: tableName,
+    KeyConditionExpression: 'pk = :pk',
+    ExpressionAttributeValues: { ':pk': { S: keys.workflowCatalog().pk } },
+  });
+  for (const workflow of workflows) {
+    const runs = await queryAll(client, {
+      TableName: tableName,
+      IndexName: runsByWorkflow.name,
+      KeyConditionExpression: `${runsByWorkflow.partitionKey} = :wf AND ${runsByWorkflow.sortKey} >= :since`,
+      ExpressionAttributeValues: { ':wf': { S: keys.runsByWorkflow(workflow['workflowId']?.S ?? '') }, ':since': { S: since } },
+    });
+    for (const run of runs) {
+      const runId = run['runId']?.S;
+      const createdAt = run['createdAt']?.S;
+      if (runId === undefined || createdAt === undefined) continue;
+      try {
+        await client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: { pk: { S: keys.run(runId).pk }, sk: { S: keys.run(runId).sk } },
+            UpdateExpression: `SET ${TABLE.indexes.runsByTime.partitionKey} = :key`,
+            // Never a stub item for a run deleted since the index was read.
+            ConditionExpression: 'attribute_exists(pk)',
+            ExpressionAttributeValues: { ':key': { S: keys.runsByTime(createdAt, runId) } },
+          }),
+        );
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+    }
+  }
+}
+
+async function queryAll(client: DynamoDBClient, input: QueryCommandInput): Promise<Array<Record<string, AttributeValue>>> {
+  const items: Array<Record<string, AttributeValue>> = [];
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await client.send(new QueryCommand({ ...input, ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }) }));
+    items.push(...(page.Items ?? []));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey !== undefined);
+  return items;
 }

@@ -72,12 +72,12 @@ export interface EngineStateProps {
 
 export class EngineState extends Construct {
   public readonly table: dynamodb.Table;
-  /** ARNs of the two GSIs, named one by one so no policy needs `index/*`. */
+  /** ARNs of the GSIs, named one by one so no policy needs `index/*`. */
   public readonly indexArns: readonly string[];
 
   constructor(scope: Construct, id: string, props: EngineStateProps) {
     super(scope, id);
-    const { runsByWorkflow, expiries } = TABLE.indexes;
+    const { runsByWorkflow, runsByTime, expiries } = TABLE.indexes;
 
     this.table = new dynamodb.Table(this, 'Table', {
       partitionKey: { name: TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
@@ -100,6 +100,14 @@ export class EngineState extends Construct {
       projectionType: dynamodb.ProjectionType.INCLUDE,
       nonKeyAttributes: [...runsByWorkflow.projectedAttributes],
     });
+    // Its sort key is runsByWorkflow's attribute: the table defines it once.
+    this.table.addGlobalSecondaryIndex({
+      indexName: runsByTime.name,
+      partitionKey: { name: runsByTime.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: runsByTime.sortKey, type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.INCLUDE,
+      nonKeyAttributes: [...runsByTime.projectedAttributes],
+    });
     this.table.addGlobalSecondaryIndex({
       indexName: expiries.name,
       partitionKey: { name: expiries.partitionKey, type: dynamodb.AttributeType.STRING },
@@ -107,7 +115,7 @@ export class EngineState extends Construct {
       projectionType: dynamodb.ProjectionType.KEYS_ONLY,
     });
 
-    this.indexArns = [runsByWorkflow.name, expiries.name].map((name) => `${this.table.tableArn}/index/${name}`);
+    this.indexArns = [runsByWorkflow.name, runsByTime.name, expiries.name].map((name) => `${this.table.tableArn}/index/${name}`);
   }
 
   /** Item reads and writes on the table and its indexes, and TABLE_NAME: the two never apart. */

@@ -21,6 +21,24 @@ export const TABLE = {
       projectedAttributes: ['runId', 'workflowId', 'version', 'status', 'createdAt', 'completedAt', 'taskCount'],
     },
     /**
+     * Runs of every workflow, newest first: pk `RUNS#<yyyy-mm-dd>#<shard>` (the UTC day the run
+     * was created, and one of `shardCount` write shards chosen by a hash of the run id), sk the
+     * runs-by-workflow sort key `<createdAt>#<runId>`, the same attribute, stored once. A day's runs
+     * are spread over the shards, so no one key takes every new run's writes; a listing reads the
+     * shards of a day side by side and merges them, then the day before, back `lookbackDays`
+     * (docs/architecture.md, section 5, says why a day and why 8). Projects what runsByWorkflow
+     * does, so it is written at the same moments: a run's start, status changes and end.
+     */
+    runsByTime: {
+      name: 'runsByTime',
+      partitionKey: 'gsi2pk',
+      sortKey: 'gsi1sk',
+      projectedAttributes: ['runId', 'workflowId', 'version', 'status', 'createdAt', 'completedAt', 'taskCount'],
+      shardCount: 8,
+      /** A listing reads the day of its first page and this many days before it, then ends. */
+      lookbackDays: 7,
+    },
+    /**
      * Sparse index of due times: only what the sweeper may have to move carries these attributes
      * (a task waiting for its message, its lease or its timer; an unfinished run's next check), so
      * it queries the due ones instead of scanning. Keys only: a write that does not move an item's
@@ -36,7 +54,7 @@ export const TABLE = {
 } as const;
 
 export function createTableInput(tableName: string): CreateTableCommandInput {
-  const { runsByWorkflow, expiries } = TABLE.indexes;
+  const { runsByWorkflow, runsByTime, expiries } = TABLE.indexes;
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST',
@@ -45,6 +63,7 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
       { AttributeName: TABLE.sortKey, AttributeType: 'S' },
       { AttributeName: runsByWorkflow.partitionKey, AttributeType: 'S' },
       { AttributeName: runsByWorkflow.sortKey, AttributeType: 'S' },
+      { AttributeName: runsByTime.partitionKey, AttributeType: 'S' },
       { AttributeName: expiries.partitionKey, AttributeType: 'S' },
       { AttributeName: expiries.sortKey, AttributeType: 'N' },
     ],
@@ -60,6 +79,14 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
           { AttributeName: runsByWorkflow.sortKey, KeyType: 'RANGE' },
         ],
         Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...runsByWorkflow.projectedAttributes] },
+      },
+      {
+        IndexName: runsByTime.name,
+        KeySchema: [
+          { AttributeName: runsByTime.partitionKey, KeyType: 'HASH' },
+          { AttributeName: runsByTime.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...runsByTime.projectedAttributes] },
       },
       {
         IndexName: expiries.name,

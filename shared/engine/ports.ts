@@ -60,7 +60,11 @@ export interface RunStore {
   createRun(params: CreateRunParams): Promise<{ runId: string; created: boolean }>;
   getRun(runId: string): Promise<RunRecord | undefined>;
   getRunInput(runId: string): Promise<unknown>;
-  listRuns(query: { workflowId: string; status?: RunStatus; limit?: number; nextToken?: string }): Promise<{
+  /**
+   * Runs newest first, of one workflow or (without `workflowId`) of every workflow, back a few
+   * days; a page may come back short, even empty, with a `nextToken` to go on from.
+   */
+  listRuns(query: { workflowId?: string; status?: RunStatus; limit?: number; nextToken?: string }): Promise<{
     runs: RunSummary[];
     nextToken?: string;
   }>;

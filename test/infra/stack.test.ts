@@ -59,6 +59,23 @@ describe('state', () => {
     expect(byName(table.Properties.GlobalSecondaryIndexes)).toEqual(byName(createTableInput('ignored').GlobalSecondaryIndexes ?? []));
   });
 
+  it('indexes runs by day and write shard for the cross-workflow listing, on the sort key and projection of runsByWorkflow', () => {
+    const table = only(Object.values(resourcesOfType('AWS::DynamoDB::Table')));
+    const { runsByTime, runsByWorkflow } = TABLE.indexes;
+    expect(table.Properties.GlobalSecondaryIndexes.find((index: any) => index.IndexName === runsByTime.name)).toEqual({
+      IndexName: 'runsByTime',
+      KeySchema: [
+        { AttributeName: 'gsi2pk', KeyType: 'HASH' },
+        { AttributeName: runsByWorkflow.sortKey, KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...runsByWorkflow.projectedAttributes] },
+    });
+    // One attribute serves as the sort key of both indexes: defined once, stored once per run.
+    const definitions = table.Properties.AttributeDefinitions.map((definition: any) => definition.AttributeName);
+    expect(definitions.filter((name: string) => name === runsByWorkflow.sortKey)).toHaveLength(1);
+    expect(definitions).toContain('gsi2pk');
+  });
+
   it('is retained and deletion-protected by default, destroyable with removalPolicy=destroy', () => {
     template.hasResource('AWS::DynamoDB::Table', {
       DeletionPolicy: 'Retain',
@@ -270,6 +287,14 @@ describe('least privilege', () => {
       const query = allowing(statements(name), 'dynamodb:Query');
       expect(JSON.stringify(query)).not.toContain('/index/*');
       for (const index of Object.values(TABLE.indexes)) expect(JSON.stringify(query)).toContain(`/index/${index.name}`);
+    }
+  });
+
+  it('lets the api query the runsByTime index by its ARN, and no function every index of the table', () => {
+    const apiQuery = allowing(statements('api'), 'dynamodb:Query');
+    expect(JSON.stringify(apiQuery)).toContain(`/index/${TABLE.indexes.runsByTime.name}"`);
+    for (const name of ['api', 'scheduler', 'worker', 'sweeper', 'dlq', 'register'] as const) {
+      expect(JSON.stringify(allowing(statements(name), 'dynamodb:Query')), name).not.toMatch(/\/index\/\*/);
     }
   });
 

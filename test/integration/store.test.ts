@@ -289,3 +289,98 @@ describe('runs', () => {
     await expect(store.runs.listRuns({ workflowId: 'listed', nextToken: 'garbage' })).rejects.toThrow(ValidationError);
   });
 });
+
+describe('runs of every workflow (the runsByTime index)', () => {
+  const DAY_MS = 86_400_000;
+  const today = Date.parse('2026-03-10T12:00:00.000Z');
+  let clock = today;
+  let timed: TestTable;
+
+  beforeAll(async () => {
+    timed = await createTestTable({ now: () => new Date(clock) });
+  });
+
+  afterAll(async () => {
+    await timed.drop();
+  });
+
+  /** A run of `workflowId` created at `at` (ms). */
+  async function runAt(definition: StoredDefinition, at: number): Promise<string> {
+    clock = at;
+    const { runId } = await timed.store.runs.createRun({ runId: randomUUID(), definition, input: {}, dueAt: at + 60_000, groupCount: 1 });
+    return runId;
+  }
+
+  async function everyPage(query: { status?: 'CANCELLING'; limit: number }): Promise<{ runIds: string[]; pages: number }> {
+    const runIds: string[] = [];
+    let pages = 0;
+    let nextToken: string | undefined;
+    do {
+      const page = await timed.store.runs.listRuns({ ...query, ...(nextToken === undefined ? {} : { nextToken }) });
+      runIds.push(...page.runs.map((run) => run.runId));
+      nextToken = page.nextToken;
+      pages++;
+    } while (nextToken !== undefined);
+    return { runIds, pages };
+  }
+
+  it('lists the runs of several workflows newest first across days and shards, each once in pages, and filters by status', async () => {
+    const definitions: StoredDefinition[] = [];
+    for (const id of ['timed_a', 'timed_b', 'timed_c']) {
+      const definition = assertDefinition(wide(id, 2));
+      const { version } = await timed.store.definitions.saveDefinition(definition);
+      const stored = await timed.store.definitions.getDefinition(id, version);
+      if (stored === undefined) throw new Error('definition was not saved');
+      definitions.push(stored);
+    }
+    // 9 days ago (beyond the 7-day lookback), then 5 and 2 days ago and today: 12 runs a day,
+    // the workflows taking turns, so every day has runs of each in several shards.
+    const created: Array<{ runId: string; at: number }> = [];
+    for (const daysAgo of [9, 5, 2, 0]) {
+      for (let i = 0; i < 12; i++) {
+        const at = today - daysAgo * DAY_MS - (12 - i) * 60_000;
+        created.push({ runId: await runAt(definitions[i % 3] as StoredDefinition, at), at });
+      }
+    }
+    clock = today;
+    const expected = created
+      .filter(({ at }) => at >= today - 7 * DAY_MS)
+      .sort((a, b) => b.at - a.at)
+      .map(({ runId }) => runId);
+
+    const first = await timed.store.runs.listRuns({ limit: 5 });
+    expect(first.runs.map((run) => run.runId)).toEqual(expected.slice(0, 5));
+    expect(new Set(first.runs.map((run) => run.workflowId))).toEqual(new Set(['timed_a', 'timed_b', 'timed_c']));
+    expect(first.runs[0]).toEqual({
+      runId: expected[0],
+      workflowId: expect.any(String),
+      version: expect.any(String),
+      status: 'RUNNING',
+      createdAt: new Date(today - 60_000).toISOString(),
+      taskCount: 2,
+    });
+    // Pages of 5 and of 7 cut the days at different places: no gap, no repeat either way.
+    expect(await everyPage({ limit: 5 })).toEqual({ runIds: expected, pages: Math.ceil(expected.length / 5) });
+    expect((await everyPage({ limit: 7 })).runIds).toEqual(expected);
+    expect((await everyPage({ limit: 100 })).runIds).toEqual(expected);
+
+    // The status filter reads on past pages it leaves short: one cancelled run a day.
+    const cancelled = [expected[2], expected[15], expected[30]].filter((runId): runId is string => runId !== undefined);
+    for (const runId of cancelled) await timed.store.runs.requestCancel({ runId, reason: 'x', outcome: 'CANCELLED' });
+    expect((await everyPage({ status: 'CANCELLING', limit: 2 })).runIds).toEqual(cancelled);
+    expect((await timed.store.runs.listRuns({ status: 'CANCELLING', limit: 1 })).runs.map((run) => run.status)).toEqual(['CANCELLING']);
+
+    // Three days later the lookback starts on 2026-03-06: the runs of 2026-03-05 are no longer listed.
+    clock = today + 3 * DAY_MS;
+    const stillListed = new Set(created.filter(({ at }) => at >= Date.parse('2026-03-06T00:00:00.000Z')).map(({ runId }) => runId));
+    expect((await everyPage({ limit: 100 })).runIds).toEqual(expected.filter((runId) => stillListed.has(runId)));
+
+    await expect(timed.store.runs.listRuns({ nextToken: 'garbage' })).rejects.toThrow(ValidationError);
+    // A per-workflow token is not one of this listing, nor the other way round.
+    const perWorkflow = await timed.store.runs.listRuns({ workflowId: 'timed_a', limit: 1 });
+    await expect(timed.store.runs.listRuns({ nextToken: perWorkflow.nextToken ?? '' })).rejects.toThrow(ValidationError);
+    clock = today;
+    const across = await timed.store.runs.listRuns({ limit: 1 });
+    await expect(timed.store.runs.listRuns({ workflowId: 'timed_a', nextToken: across.nextToken ?? '' })).rejects.toThrow(ValidationError);
+  });
+});

@@ -28,7 +28,14 @@ export const keys = {
   idempotency: (key: string) => ({ pk: `IDEMP#${key}`, sk: 'IDEMP' }),
   runsByWorkflow: (workflowId: string) => `WF#${workflowId}`,
   runsByWorkflowSort: (createdAt: string, runId: string) => `${createdAt}#${runId}`,
+  /** A run's runsByTime partition: the UTC day it was created on, and its write shard. */
+  runsByTime: (createdAt: string, runId: string) => runsByTimePartition(createdAt.slice(0, 'yyyy-mm-dd'.length), runsByTimeShard(runId)),
 };
+
+/** Run ids as the API accepts them (UUIDs, or ids of at most 64 letters, digits, _ and -). */
+export const RUN_ID_PATTERN = '[A-Za-z0-9][A-Za-z0-9_-]{0,63}';
+/** A runs index sort key exactly as createRun writes it: `<createdAt, ISO with ms>#<runId>`. */
+export const RUNS_SORT_KEY = new RegExp(`^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z#${RUN_ID_PATTERN}$`);
 
 export const TASK_PREFIX = 'TASK#';
 export const DONE_PREFIX = 'DONE#';
@@ -42,6 +49,15 @@ export function runPartition(runId: string): string {
 /** The run id of a run partition's key. */
 export function runIdOf(pk: string): string {
   return pk.slice('RUN#'.length);
+}
+
+export function runsByTimePartition(day: string, shard: number): string {
+  return `RUNS#${day}#${shard}`;
+}
+
+/** A run's write shard in the runsByTime index: a stable hash of its id, so a run stays in one. */
+export function runsByTimeShard(runId: string): number {
+  return createHash('sha1').update(runId).digest().readUInt32BE(0) % TABLE.indexes.runsByTime.shardCount;
 }
 
 /** The expiry-index partition of an item: a stable hash, so an item stays in one of them. */

@@ -12,7 +12,8 @@ import type { TaskError } from '../../model/task-error.js';
 import type { CreateRunParams, Outcome, RunStore, RunSummary } from '../../engine/ports.js';
 import type { PhaseSummary, RunRecord, StoredDefinition } from '../../engine/records.js';
 import { IdempotencyItemSchema, RunSummaryItemSchema, parseItem, toPhaseSummary, toRunRecord, withoutUndefined } from './items.js';
-import { PHASE_PREFIX, expiryShard, keys, runPartition } from './keys.js';
+import { PHASE_PREFIX, RUNS_SORT_KEY, RUN_ID_PATTERN, expiryShard, keys, runPartition } from './keys.js';
+import { listRecentRuns, statusFilter } from './runs-by-time.js';
 import type { Item, Table } from './table.js';
 
 const DAY_SECONDS = 86_400;
@@ -111,6 +112,7 @@ export class DynamoRunStore implements RunStore {
           expiryShard: expiryShard(runPartition(runId), 'RUN'),
           gsi1pk: keys.runsByWorkflow(definition.workflowId),
           gsi1sk: keys.runsByWorkflowSort(iso, runId),
+          gsi2pk: keys.runsByTime(iso, runId),
         },
         ConditionExpression: 'attribute_not_exists(pk)',
       },
@@ -130,23 +132,24 @@ export class DynamoRunStore implements RunStore {
     return typeof inputJson === 'string' ? (JSON.parse(inputJson) as unknown) : null;
   }
 
-  /** Runs of a workflow, newest first, optionally of one status; paginated by an opaque token. */
-  async listRuns(query: { workflowId: string; status?: RunStatus; limit?: number; nextToken?: string }): Promise<{ runs: RunSummary[]; nextToken?: string }> {
+  /**
+   * Runs of a workflow, newest first, optionally of one status; paginated by an opaque token.
+   * Without a workflow, the runs of every workflow created in the last days (runs-by-time.ts).
+   */
+  async listRuns(query: { workflowId?: string; status?: RunStatus; limit?: number; nextToken?: string }): Promise<{ runs: RunSummary[]; nextToken?: string }> {
+    if (query.workflowId === undefined) return listRecentRuns(this.table, query, this.options.now());
     const limit = query.limit ?? 50;
     const index = TABLE.indexes.runsByWorkflow;
     const runs: RunSummary[] = [];
     const partition = keys.runsByWorkflow(query.workflowId);
+    const filter = statusFilter(query.status);
     let startKey: Item | undefined = query.nextToken === undefined ? undefined : decodeToken(query.nextToken, partition);
     do {
-      // RESUMING is shown as RUNNING, so a filter on RUNNING takes both.
-      const statuses = query.status === undefined ? [] : query.status === 'RUNNING' ? ['RUNNING', 'RESUMING'] : [query.status];
       const page = await this.table.query({
         IndexName: index.name,
         KeyConditionExpression: `${index.partitionKey} = :wf`,
-        ExpressionAttributeValues: { ':wf': partition, ...Object.fromEntries(statuses.map((status, i) => [`:s${i}`, status])) },
-        ...(statuses.length === 0
-          ? {}
-          : { FilterExpression: `#status IN (${statuses.map((_, i) => `:s${i}`).join(', ')})`, ExpressionAttributeNames: { '#status': 'status' } }),
+        ExpressionAttributeValues: { ':wf': partition, ...filter?.ExpressionAttributeValues },
+        ...(filter === undefined ? {} : { FilterExpression: filter.FilterExpression, ExpressionAttributeNames: filter.ExpressionAttributeNames }),
         ScanIndexForward: false,
         Limit: limit - runs.length,
         ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
@@ -406,12 +409,11 @@ function encodeToken(key: Item): string {
  * The keys a page of the runs index ends on, in exactly the shape the store writes them: a crafted
  * token with other values would otherwise reach DynamoDB and fail there (a 500, not a 400).
  */
-const RUN_ID = '[A-Za-z0-9][A-Za-z0-9_-]{0,63}';
 const RunsPageKeySchema = z.strictObject({
-  pk: z.string().regex(new RegExp(`^RUN#${RUN_ID}$`)),
+  pk: z.string().regex(new RegExp(`^RUN#${RUN_ID_PATTERN}$`)),
   sk: z.literal('RUN'),
   gsi1pk: z.string().regex(/^WF#[A-Za-z][A-Za-z0-9_-]{0,79}$/),
-  gsi1sk: z.string().regex(new RegExp(`^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z#${RUN_ID}$`)),
+  gsi1sk: z.string().regex(RUNS_SORT_KEY),
 });
 
 /** A token is only accepted for the listing that produced it, and only in the shape it had. */

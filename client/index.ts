@@ -30,6 +30,8 @@ export interface RunTask {
   error?: TaskError;
   reason?: string;
   wakeAt?: string;
+  /** true when an attempt saved a checkpoint (ctx.saveCheckpoint) that the next one resumes from. */
+  hasCheckpoint?: boolean;
   /** Why a task that is not final is not running (yet): a machine-readable code and a message. */
   why?: TaskWhy;
   /** true on the tasks of an ended run's critical path (absent otherwise). */

@@ -26,6 +26,7 @@ export const API_ROUTES: ReadonlyArray<{ method: apigwv2.HttpMethod; path: strin
   { method: apigwv2.HttpMethod.GET, path: '/workflows' },
   { method: apigwv2.HttpMethod.GET, path: '/workflows/{workflowId}' },
   { method: apigwv2.HttpMethod.GET, path: '/workflows/{workflowId}/versions/{version}' },
+  { method: apigwv2.HttpMethod.GET, path: '/workflows/{workflowId}/versions/{version}/layout' },
   { method: apigwv2.HttpMethod.GET, path: '/workflows/{workflowId}/stats' },
   { method: apigwv2.HttpMethod.POST, path: '/runs' },
   { method: apigwv2.HttpMethod.GET, path: '/runs' },

@@ -20,7 +20,11 @@ import type { RunControl } from '../../shared/engine/run-control.js';
 import { taskStats } from '../../shared/engine/run-stats.js';
 import { canonicalJson } from '../../shared/model/version.js';
 import { DASHBOARD_PAGE } from './dashboard-page.js';
+import { LayoutCache } from './graph-layout.js';
 import { json, jsonBody, parseWith } from './http.js';
+
+/** Per container: a version's layout never changes. */
+const layouts = new LayoutCache();
 
 export interface ApiDeps {
   store: Pick<EngineStore, 'definitions' | 'runs' | 'tasks'>;
@@ -134,6 +138,18 @@ export const routes: Route[] = [
       const stored = await deps.store.definitions.getDefinition(workflowId, version);
       if (stored === undefined) throw new NotFoundError(`workflow "${workflowId}" version "${version}"`);
       return json(200, stored);
+    },
+  },
+  {
+    // The DAG's layout for the dashboard (graph-layout.ts): positions of the boxes and edge paths.
+    method: 'GET',
+    pattern: '/workflows/{workflowId}/versions/{version}/layout',
+    handler: async (_event, { workflowId = '', version = '' }, deps) => {
+      const stored = await deps.definitions.get(workflowId, version).catch((error: unknown) => {
+        if (error instanceof NotFoundError) throw new NotFoundError(`workflow "${workflowId}" version "${version}"`);
+        throw error;
+      });
+      return json(200, { workflowId, version, ...layouts.get(`${workflowId}/${version}`, stored.definition) });
     },
   },
   {
@@ -319,6 +335,8 @@ export function runView(run: RunRecord, input: unknown, tasks: readonly TaskReco
         ...(task?.output === undefined ? {} : { output: task.output }),
         ...(task?.error === undefined ? {} : { error: task.error }),
         ...(task?.reason === undefined ? {} : { reason: task.reason }),
+        // Whether an attempt saved a checkpoint the next one resumes from (its content can be large).
+        ...(task?.checkpoint === undefined ? {} : { hasCheckpoint: true }),
         // When a WAITING task goes on: a wait task's end, or a parked retry's due time.
         ...(task?.status === 'WAITING' && task.wakeAt !== undefined ? { wakeAt: new Date(task.wakeAt).toISOString() } : {}),
         ...(why.has(taskDefinition.id) ? { why: why.get(taskDefinition.id) } : {}),

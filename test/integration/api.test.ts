@@ -110,7 +110,7 @@ describe('GET /', () => {
     expect(response.headers.get('content-type')).toMatch(/^text\/html/);
     const page = await response.text();
     expect(page).toContain('<title>dagflow</title>');
-    for (const path of ["'/workflows'", "'/runs?workflowId='", "'/runs/'", "'/stats'"]) expect(page).toContain(path);
+    for (const path of ["'/workflows'", "'/runs?'", "'/runs/'", "'/stats'", "'/layout'", "'/history'", "'/cancel'", "'/retry'"]) expect(page).toContain(path);
   });
 });
 

@@ -98,11 +98,21 @@ async function requestsForRun(size: number): Promise<{ dynamodb: number; refused
   };
 }
 
+/**
+ * The run of 10, three times, and the one in the middle by DynamoDB requests: in so small a run one
+ * race between the worker and the scheduler (which one moves the fan-out on, decided by timing
+ * on a loaded machine) is a tenth of a request per task.
+ */
+async function medianOfThree(size: number): ReturnType<typeof requestsForRun> {
+  const results = [await requestsForRun(size), await requestsForRun(size), await requestsForRun(size)];
+  return results.sort((a, b) => a.dynamodb - b.dynamodb)[1]!;
+}
+
 describe('requests per task', () => {
   it('stay flat for runs of 10, 100, 1,000 and 10,000 tasks', async () => {
     const figures: Array<{ size: number; dynamodbPerTask: number; refusedPerTask: number; sqsSendPerTask: number }> = [];
     for (const size of [10, 100, 1_000, 10_000]) {
-      const result = await requestsForRun(size);
+      const result = size === 10 ? await medianOfThree(size) : await requestsForRun(size);
       figures.push({ size, dynamodbPerTask: result.dynamodb / size, refusedPerTask: result.refused / size, sqsSendPerTask: result.sqsSend / size });
       console.log(
         `run of ${size} tasks: ${result.dynamodb} DynamoDB requests (${(result.dynamodb / size).toFixed(2)}/task, ${result.refused} refused conditional writes), ` +

@@ -489,7 +489,8 @@ function runPort(store: MemoryStore): RunStore {
       }
       // Newest first; RESUMING is shown (and filtered) as RUNNING.
       const matching = [...store.runItems.values()]
-        .filter((run) => run.workflowId === query.workflowId && (query.status === undefined || visibleRunStatus(run.status) === query.status))
+        // Without a workflowId, every workflow's runs (the DynamoDB store reads its by-time index).
+        .filter((run) => (query.workflowId === undefined || run.workflowId === query.workflowId) && (query.status === undefined || visibleRunStatus(run.status) === query.status))
         .sort((a, b) => byString(sortKey(b), sortKey(a)))
         .filter((run) => after === undefined || sortKey(run) < after);
       const page = matching.slice(0, limit);

@@ -152,6 +152,7 @@ function graph(run, layout) {
     svg += '<polyline fill="none" stroke="#9aa5b1" marker-end="url(#arrow)" points="' + edge.points.map((p) => p.x + ',' + p.y).join(' ') + '"/>';
   }
   for (const node of layout.nodes) {
+    if (node.members) { svg += groupBox(node, node.members.map((id) => byId.get(id) || { taskId: id, status: 'PENDING' })); continue; }
     const task = byId.get(node.taskId) || { taskId: node.taskId, status: 'PENDING', attempt: 0 };
     const chars = Math.floor((node.width - 16) / 7);
     const label = task.taskId.length > chars ? task.taskId.slice(0, chars - 1) + '…' : task.taskId;
@@ -164,6 +165,27 @@ function graph(run, layout) {
       '<text x="' + (node.x + 8) + '" y="' + (node.y + 34) + '" fill="#fff">' + esc(detail) + '</text></g>';
   }
   return svg + '</svg>' + (run.compensations ? '<h3>Compensations</h3>' + run.compensations.map((c) => esc(c.taskId) + ' ' + badge(c.status)).join(' ') : '');
+}
+
+/** The status a group shows: its most pressing member's. */
+const PRESSING = ['FAILED', 'RUNNING', 'QUEUED', 'WAITING', 'PENDING', 'CANCELLED', 'SKIPPED', 'SUCCEEDED'];
+function countByStatus(members) {
+  const counts = {};
+  for (const task of members) counts[task.status] = (counts[task.status] || 0) + 1;
+  return counts;
+}
+
+/** One box for a wide fan of parallel siblings: how many, and how many in each status. */
+function groupBox(node, members) {
+  const counts = countByStatus(members);
+  const status = PRESSING.find((s) => counts[s]) || 'PENDING';
+  const summary = PRESSING.filter((s) => counts[s]).map((s) => counts[s] + ' ' + s.toLowerCase()).join(' · ');
+  const selected = node.taskId === state.taskId || members.some((t) => t.taskId === state.taskId);
+  return '<g class="node group' + (selected ? ' selected' : '') + '" data-task="' + esc(node.taskId) + '"><title>' + esc(members.length + ' parallel tasks: ' + summary) + '</title>' +
+    '<rect x="' + (node.x + 4) + '" y="' + (node.y - 4) + '" width="' + node.width + '" height="' + node.height + '" rx="6" fill="#bcccdc"/>' +
+    '<rect x="' + node.x + '" y="' + node.y + '" width="' + node.width + '" height="' + node.height + '" rx="6" fill="' + COLORS[status] + '"/>' +
+    '<text x="' + (node.x + 8) + '" y="' + (node.y + 18) + '" fill="#fff">' + esc(members.length + ' tasks: ' + members[0].taskId + '…') + '</text>' +
+    '<text x="' + (node.x + 8) + '" y="' + (node.y + 34) + '" fill="#fff">' + esc(summary.slice(0, 40)) + '</text></g>';
 }
 
 /** Each attempt's span from the history: started -> its outcome (or now, while it runs). */
@@ -212,8 +234,24 @@ function historyTable(events) {
 }
 
 // ---- the task drawer -------------------------------------------------------------------------
+/** A group's drawer: its members with their status, each opening its own drawer. */
+function renderGroupDrawer(group) {
+  const byId = new Map(state.run.tasks.map((t) => [t.taskId, t]));
+  const members = group.members.map((id) => byId.get(id) || { taskId: id, status: 'PENDING', attempt: 0 });
+  const counts = countByStatus(members);
+  el('drawer').innerHTML = '<div class="row"><h2 style="flex:1;margin:0">' + members.length + ' parallel tasks</h2><button class="action" id="close-drawer">Close</button></div>' +
+    '<p>' + PRESSING.filter((s) => counts[s]).map((s) => badge(s) + ' ' + counts[s]).join(' ') + '</p>' +
+    '<table id="members"><tr><th>task</th><th>status</th><th>attempt</th><th>duration</th></tr>' +
+    members.map((t) => '<tr><td><button class="item mono" data-member="' + esc(t.taskId) + '">' + esc(t.taskId) + '</button></td><td>' + badge(t.status) +
+      '</td><td>' + (t.attempt || '') + '</td><td>' + ms(t.durationMs !== undefined ? t.durationMs : elapsed(t.startedAt)) + '</td></tr>').join('') + '</table>';
+  el('drawer').classList.add('open');
+}
+
 function renderDrawer() {
   const run = state.run;
+  const layout = run && state.layouts.get(run.workflowId + '/' + run.version);
+  const group = layout && layout.nodes.find((n) => n.members && n.taskId === state.taskId);
+  if (group) return renderGroupDrawer(group);
   const task = run && run.tasks.find((t) => t.taskId === state.taskId);
   if (!task) { closeDrawer(); return; }
   const upstream = {};
@@ -272,6 +310,7 @@ function selectRun(runId) {
 document.addEventListener('click', (event) => {
   const target = event.target.closest('button.item, button.tab, g.node, #cancel-run, #retry-run, #close-drawer, #more-runs, #start-run');
   if (!target) return;
+  if (target.dataset.member) { state.taskId = target.dataset.member; writeLink(); return renderDrawer(); }
   if (target.id === 'cancel-run') return act('Cancel', '/runs/' + encodeURIComponent(state.runId) + '/cancel');
   if (target.id === 'retry-run') return act('Retry', '/runs/' + encodeURIComponent(state.runId) + '/retry');
   if (target.id === 'close-drawer') { state.taskId = null; closeDrawer(); writeLink(); return renderTabs(state.layouts.get(state.run.workflowId + '/' + state.run.version)); }

@@ -1,6 +1,7 @@
 // The layout of a workflow's DAG for the dashboard, computed by dagre (a layered, Sugiyama-style
 // layout: ranks left to right, crossings reduced, edges routed between the boxes). It depends
 // only on the definition, so it is computed once per version and kept for the container's life.
+// A wide fan of parallel siblings is one box, so a run of 10,000 tasks stays a readable picture.
 import dagre from '@dagrejs/dagre';
 import { Graph } from '@dagrejs/graphlib';
 import type { WorkflowDefinition } from '../../shared/model/definition.js';
@@ -8,8 +9,11 @@ import type { WorkflowDefinition } from '../../shared/model/definition.js';
 export interface GraphLayout {
   width: number;
   height: number;
-  /** Top-left corner and size of each task's box. */
-  nodes: Array<{ taskId: string; x: number; y: number; width: number; height: number }>;
+  /**
+   * Top-left corner and size of each box: a task's, or a group's (`group:<first member>`, with
+   * its `members`) standing for COLLAPSE_AT or more parallel siblings.
+   */
+  nodes: Array<{ taskId: string; x: number; y: number; width: number; height: number; members?: string[] }>;
   /** Each dependency as a polyline from the dependency's box to the dependent's. */
   edges: Array<{ from: string; to: string; points: Array<{ x: number; y: number }> }>;
 }
@@ -31,25 +35,63 @@ export function nodeWidth(taskId: string): number {
   return Math.min(MAX_NODE_WIDTH, Math.max(MIN_NODE_WIDTH, taskId.length * CHAR_WIDTH + 24));
 }
 
+/** Siblings (same dependencies, same dependents) from this many up are drawn as one box. */
+export const COLLAPSE_AT = 25;
+
+/**
+ * Groups of parallel siblings worth one box each: a fan-out of 1,000 tasks is one box ("1,000
+ * tasks"), which the page opens into its members. Keyed by the group's node id.
+ */
+export function siblingGroups(tasks: Pick<WorkflowDefinition, 'tasks'>['tasks']): Map<string, string[]> {
+  const dependents = new Map<string, string[]>();
+  for (const task of tasks) for (const dependency of task.dependsOn) dependents.set(dependency, [...(dependents.get(dependency) ?? []), task.id]);
+  const bySignature = new Map<string, string[]>();
+  for (const task of tasks) {
+    const signature = JSON.stringify([[...task.dependsOn].sort(), [...(dependents.get(task.id) ?? [])].sort()]);
+    bySignature.set(signature, [...(bySignature.get(signature) ?? []), task.id]);
+  }
+  const groups = new Map<string, string[]>();
+  for (const members of bySignature.values()) {
+    if (members.length >= COLLAPSE_AT) groups.set(`group:${members[0] ?? ''}`, members);
+  }
+  return groups;
+}
+
 export function layoutGraph(definition: Pick<WorkflowDefinition, 'tasks'>): GraphLayout {
+  const groups = siblingGroups(definition.tasks);
+  const boxOf = new Map<string, string>();
+  for (const [groupId, members] of groups) for (const member of members) boxOf.set(member, groupId);
+  const box = (taskId: string) => boxOf.get(taskId) ?? taskId;
+
   const graph = new Graph<{ width?: number; height?: number; rankdir?: string; nodesep?: number; ranksep?: number; marginx?: number; marginy?: number }, NodeBox, EdgeRoute>();
   graph.setGraph({ rankdir: 'LR', nodesep: 14, ranksep: 56, marginx: MARGIN, marginy: MARGIN });
   graph.setDefaultEdgeLabel(() => ({}));
-  for (const task of definition.tasks) graph.setNode(task.id, { x: 0, y: 0, width: nodeWidth(task.id), height: NODE_HEIGHT });
-  for (const task of definition.tasks) for (const dependency of task.dependsOn) graph.setEdge(dependency, task.id);
+  const boxes = [...new Set(definition.tasks.map((task) => box(task.id)))];
+  for (const id of boxes) graph.setNode(id, { x: 0, y: 0, width: groups.has(id) ? MAX_NODE_WIDTH : nodeWidth(id), height: NODE_HEIGHT });
+  const links = new Map<string, { from: string; to: string }>();
+  for (const task of definition.tasks) {
+    for (const dependency of task.dependsOn) links.set(`${box(dependency)}>${box(task.id)}`, { from: box(dependency), to: box(task.id) });
+  }
+  for (const { from, to } of links.values()) graph.setEdge(from, to);
   runLayout(graph);
 
-  const nodes = definition.tasks.map((task) => {
-    const node = graph.node(task.id);
-    return { taskId: task.id, x: round(node.x - node.width / 2), y: round(node.y - node.height / 2), width: node.width, height: node.height };
+  const nodes = boxes.map((id) => {
+    const node = graph.node(id);
+    const members = groups.get(id);
+    return {
+      taskId: id,
+      x: round(node.x - node.width / 2),
+      y: round(node.y - node.height / 2),
+      width: node.width,
+      height: node.height,
+      ...(members === undefined ? {} : { members }),
+    };
   });
-  const edges = definition.tasks.flatMap((task) =>
-    task.dependsOn.map((dependency) => ({
-      from: dependency,
-      to: task.id,
-      points: (graph.edge(dependency, task.id).points ?? []).map((point) => ({ x: round(point.x), y: round(point.y) })),
-    })),
-  );
+  const edges = [...links.values()].map(({ from, to }) => ({
+    from,
+    to,
+    points: (graph.edge(from, to).points ?? []).map((point) => ({ x: round(point.x), y: round(point.y) })),
+  }));
   const { width = 0, height = 0 } = graph.graph();
   return { width: Math.ceil(width), height: Math.ceil(height), nodes, edges };
 }

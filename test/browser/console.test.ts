@@ -131,6 +131,30 @@ describe('the console in a browser', () => {
     expect(run).toMatchObject({ status: 'COMPLETED', input: { from: 'the console' } });
   });
 
+  it('draws a wide fan as one box whose drawer lists its members, each opening its own drawer', async () => {
+    const width = 30;
+    await register(api, {
+      id: 'console_wide',
+      tasks: [
+        { id: 'split', type: 'pass' },
+        ...Array.from({ length: width }, (_, i) => ({ id: `part_${i}`, type: 'pass', dependsOn: ['split'] })),
+        { id: 'merge', type: 'pass', dependsOn: Array.from({ length: width }, (_, i) => `part_${i}`) },
+      ],
+    });
+    const runId = await startRunViaApi(api, 'console_wide', {});
+    await waitForRun(api, runId);
+    await page.goto(`${runtime.apiUrl}/#run=${runId}`);
+    await page.waitForSelector('#graph g.node.group');
+    expect(await page.locator('#graph g.node').count()).toBe(3);
+    expect(await page.locator('#graph g.node.group').textContent()).toContain(`${width} tasks`);
+    await page.click('#graph g.node.group');
+    await page.locator('#drawer.open #members').waitFor();
+    expect(await page.locator('#members button[data-member]').count()).toBe(width);
+    await page.click('#members button[data-member="part_7"]');
+    await page.locator('#drawer.open h2', { hasText: 'part_7' }).waitFor();
+    expect(hashOf(page).get('task')).toBe('part_7');
+  });
+
   it('says on the page that a linked run does not exist', async () => {
     await page.goto(`${runtime.apiUrl}/#run=no-such-run`);
     await page.waitForSelector('#run-missing');

@@ -1,7 +1,7 @@
 // The dashboard's DAG layout (lambdas/api/graph-layout.ts): every task gets a box wide enough for
 // its id, no two boxes overlap, every dependency runs left to right, and a wide fan stays legible.
 import { describe, expect, it } from 'vitest';
-import { LayoutCache, layoutGraph, nodeWidth } from '../../lambdas/api/graph-layout.js';
+import { COLLAPSE_AT, LayoutCache, layoutGraph, nodeWidth, siblingGroups } from '../../lambdas/api/graph-layout.js';
 import { assertDefinition } from '../../shared/model/definition.js';
 
 const overlaps = (a: { x: number; y: number; width: number; height: number }, b: typeof a) =>
@@ -41,9 +41,27 @@ describe('layoutGraph', () => {
     expect(nodeWidth('x'.repeat(200))).toBe(280);
   });
 
-  it('lays out a 1,000-task fan', () => {
+  it('draws a fan of 25 or more parallel siblings as one box with its members, so 1,000 tasks stay three boxes', () => {
     const layout = layoutGraph(fan(1000));
-    expect(new Set(layout.nodes.map((node) => `${node.x},${node.y}`)).size).toBe(1002);
+    expect(layout.nodes.map((node) => node.taskId)).toEqual(['split', 'group:transform_partition_0', 'join']);
+    expect(layout.nodes[1]!.members).toHaveLength(1000);
+    expect(layout.edges.map((edge) => `${edge.from}>${edge.to}`)).toEqual(['split>group:transform_partition_0', 'group:transform_partition_0>join']);
+    expect(layoutGraph(fan(COLLAPSE_AT - 1)).nodes).toHaveLength(COLLAPSE_AT + 1);
+    expect(layoutGraph(fan(COLLAPSE_AT)).nodes).toHaveLength(3);
+  });
+
+  it('keeps siblings apart when their dependents differ', () => {
+    const definition = assertDefinition({
+      id: 'split_ends',
+      tasks: [
+        { id: 'root', type: 'pass' },
+        ...Array.from({ length: 30 }, (_, i) => ({ id: `t${i}`, type: 'pass' as const, dependsOn: ['root'] })),
+        { id: 'only_t0', type: 'pass', dependsOn: ['t0'] },
+      ],
+    });
+    const groups = siblingGroups(definition.tasks);
+    expect([...groups.values()].map((members) => members.length)).toEqual([29]);
+    expect([...groups.values()][0]).not.toContain('t0');
   });
 
   it('computes a version once', () => {

@@ -32,7 +32,7 @@ const post = (path, body) => api(path, { method: 'POST', headers: { 'content-typ
 
 // ---- state and the link ------------------------------------------------------------------
 const state = { workflowId: null, runId: null, taskId: null, tab: 'graph', status: '', nextToken: null, paged: false,
-  run: null, history: null, stats: null, layouts: new Map(), missingRun: null };
+  run: null, history: null, stats: null, layouts: new Map(), missingRun: null, versionStats: new Map() };
 
 function readLink() {
   const link = new URLSearchParams(location.hash.slice(1));
@@ -112,7 +112,7 @@ async function loadRun() {
   }
   state.run = run;
   if (!state.workflowId) { state.workflowId = run.workflowId; writeLink(); loadWorkflows().catch(report); loadRuns().catch(report); loadStats().catch(report); }
-  const [layout, history] = await Promise.all([layoutOf(run), api('/runs/' + encodeURIComponent(run.runId) + '/history')]);
+  const [layout, history] = await Promise.all([layoutOf(run), api('/runs/' + encodeURIComponent(run.runId) + '/history'), statsOfVersion(run)]);
   state.history = history.events;
   const actions = (run.status === 'RUNNING' ? '<button class="action danger" id="cancel-run">Cancel</button>' : '') +
     (run.status === 'FAILED' || run.status === 'CANCELLED' ? '<button class="action" id="retry-run">Retry</button>' : '');
@@ -124,6 +124,16 @@ async function loadRun() {
   el('tabs').style.display = 'block';
   renderTabs(layout);
   if (state.taskId) renderDrawer();
+}
+
+/** The recent runs' statistics of the run's own version (the drawer compares the run with them), every 10 s at most. */
+async function statsOfVersion(run) {
+  const key = run.workflowId + '/' + run.version;
+  const cached = state.versionStats.get(key);
+  if (cached && Date.now() - cached.at < 10000) return cached.stats;
+  const stats = await api('/workflows/' + encodeURIComponent(run.workflowId) + '/stats?version=' + encodeURIComponent(run.version));
+  state.versionStats.set(key, { at: Date.now(), stats });
+  return stats;
 }
 
 async function layoutOf(run) {
@@ -258,7 +268,8 @@ function renderDrawer() {
   for (const id of task.dependsOn) { const dep = run.tasks.find((t) => t.taskId === id); upstream[id] = dep && dep.output !== undefined ? { output: dep.output } : {}; }
   const attempts = attemptSpans(state.history || [], task.taskId);
   const compensation = (run.compensations || []).find((c) => c.taskId === task.taskId);
-  const stat = state.stats && state.stats.tasks.find((t) => t.taskId === task.taskId);
+  const versionStats = state.versionStats.get(run.workflowId + '/' + run.version);
+  const stat = versionStats && versionStats.stats.tasks.find((t) => t.taskId === task.taskId);
   el('drawer').innerHTML = '<div class="row"><h2 style="flex:1;margin:0" class="mono">' + esc(task.taskId) + '</h2><button class="action" id="close-drawer">Close</button></div>' +
     '<p>' + badge(task.status) + ' <span class="muted">' + esc(task.type || '') + ' · attempt ' + task.attempt + '</span></p>' +
     (task.why ? '<div class="notice" id="why"><strong>Why is it ' + esc(task.status.toLowerCase()) + '?</strong> ' + esc(task.why.message) + '</div>' : '') +
@@ -284,7 +295,7 @@ function percentiles(stat, durationMs) {
   const top = Math.max(stat.p99Ms || 0, durationMs || 0, 1);
   const mark = (value, color, label) => value === null || value === undefined ? '' :
     '<div title="' + esc(label + ' ' + ms(value)) + '" style="position:absolute;left:' + (100 * value) / top + '%;top:0;width:2px;height:16px;background:' + color + '"></div>';
-  return '<h3>Against recent runs</h3><div class="muted">p50 ' + ms(stat.p50Ms) + ' · p95 ' + ms(stat.p95Ms) + ' · p99 ' + ms(stat.p99Ms) +
+  return '<h3>Against recent runs of this version</h3><div class="muted">p50 ' + ms(stat.p50Ms) + ' · p95 ' + ms(stat.p95Ms) + ' · p99 ' + ms(stat.p99Ms) +
     ' · failure rate ' + (100 * stat.failureRate).toFixed(1) + '%' + (durationMs !== undefined ? ' · this run ' + ms(durationMs) : '') + '</div>' +
     '<div style="position:relative;height:16px;background:#eef2f7;border-radius:3px;margin:4px 0">' + mark(stat.p50Ms, '#2186eb', 'p50') + mark(stat.p95Ms, '#f0b429', 'p95') +
     mark(stat.p99Ms, '#e12d39', 'p99') + mark(durationMs, '#102a43', 'this run') + '</div>';

@@ -87,7 +87,12 @@ const ListRunsSchema = z.strictObject({
 const StatsQuerySchema = z.strictObject({
   /** How many of the most recent runs the statistics cover. */
   runs: z.coerce.number().int('runs must be a whole number').min(1, 'runs must be at least 1').max(200, 'runs must be at most 200').default(50),
+  /** Only the runs of this version (the console compares a run with its own version's). */
+  version: z.string().regex(/^[0-9a-f]{16}$/, 'version must be 16 hex digits').optional(),
 });
+
+/** Pages of a workflow's runs read to find `runs` of one version: a bound on the requests. */
+const STATS_VERSION_PAGES = 5;
 
 /** Printable ASCII, as Stripe and AWS accept for idempotency keys. */
 const IdempotencyKeySchema = z
@@ -159,14 +164,15 @@ export const routes: Route[] = [
       const query = parseWith(StatsQuerySchema, event.queryStringParameters ?? {}, 'query');
       const entry = await deps.store.definitions.getWorkflow(workflowId);
       if (entry === undefined) throw new NotFoundError(`workflow "${workflowId}"`);
-      const latest = await deps.definitions.get(workflowId, entry.latestVersion);
-      const { runs } = await deps.store.runs.listRuns({ workflowId, limit: query.runs });
+      const version = query.version ?? entry.latestVersion;
+      const definition = await definitionFor(deps, workflowId, version);
+      const runs = query.version === undefined ? (await deps.store.runs.listRuns({ workflowId, limit: query.runs })).runs : await runsOfVersion(deps, workflowId, version, query.runs);
       const tasks = await Promise.all(runs.map((run) => readTasks(deps, run.runId)));
       return json(200, {
         workflowId,
-        version: entry.latestVersion,
+        version,
         runs: tasks.length,
-        tasks: taskStats(latest.definition.tasks.map((task) => task.id), tasks),
+        tasks: taskStats(definition.definition.tasks.map((task) => task.id), tasks),
       });
     },
   },
@@ -276,6 +282,19 @@ async function definitionFor(deps: ApiDeps, workflowId: string, version: string 
     if (error instanceof NotFoundError) throw new NotFoundError(`workflow "${workflowId}"${version === undefined ? '' : ` version "${version}"`}`);
     throw error;
   });
+}
+
+/** The most recent `wanted` runs of one version, from at most STATS_VERSION_PAGES pages of the workflow's runs. */
+async function runsOfVersion(deps: ApiDeps, workflowId: string, version: string, wanted: number) {
+  const found: Array<{ runId: string }> = [];
+  let nextToken: string | undefined;
+  for (let page = 0; page < STATS_VERSION_PAGES && found.length < wanted; page += 1) {
+    const listed = await deps.store.runs.listRuns({ workflowId, limit: 100, ...(nextToken === undefined ? {} : { nextToken }) });
+    found.push(...listed.runs.filter((run) => run.version === version));
+    nextToken = listed.nextToken;
+    if (nextToken === undefined) break;
+  }
+  return found.slice(0, wanted);
 }
 
 /** Same key + same request = same run; same key + another request = 409. */

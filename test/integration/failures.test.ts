@@ -184,6 +184,21 @@ describe('retries', () => {
     expect(doomed.tasks.find((t: { taskId: string }) => t.taskId === 'after')).toMatchObject({ count: 0, attempts: 0, p50Ms: null });
     expect((await api.get('/workflows/no_such/stats')).status).toBe(404);
     expect((await api.get('/workflows/doomed/stats?runs=0')).status).toBe(400);
+    expect((await api.get('/workflows/doomed/stats?version=nope')).status).toBe(400);
+  });
+
+  it("reports a version's statistics over that version's runs only", async () => {
+    const first = await register(api, { id: 'versioned_stats', tasks: [{ id: 'only', handler: 'step' }] });
+    await waitForRun(api, await startRunViaApi(api, 'versioned_stats'));
+    const second = await register(api, { id: 'versioned_stats', tasks: [{ id: 'only', handler: 'step' }, { id: 'more', handler: 'step', dependsOn: ['only'] }] });
+    for (let i = 0; i < 2; i += 1) await waitForRun(api, await startRunViaApi(api, 'versioned_stats'));
+    const old = (await api.get(`/workflows/versioned_stats/stats?version=${first.version}`)).body;
+    expect(old).toMatchObject({ version: first.version, runs: 1 });
+    expect(old.tasks.map((t: { taskId: string }) => t.taskId)).toEqual(['only']);
+    const latest = (await api.get(`/workflows/versioned_stats/stats?version=${second.version}`)).body;
+    expect(latest).toMatchObject({ version: second.version, runs: 2 });
+    expect(latest.tasks.find((t: { taskId: string }) => t.taskId === 'more')).toMatchObject({ count: 2 });
+    expect((await api.get('/workflows/versioned_stats/stats?version=0123456789abcdef')).status).toBe(404);
   });
 
   it('lets the run go on past a non-critical failure', async () => {

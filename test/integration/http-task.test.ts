@@ -8,6 +8,7 @@ import type { TaskDefinition } from '../../shared/model/definition.js';
 import type { TaskContext } from '../../shared/tasks/context.js';
 import { TaskCancelled, toTaskError } from '../../shared/tasks/errors.js';
 import { executeAction, type ExecutorEnv } from '../../shared/tasks/executors.js';
+import { failureOf, taskContext } from '../unit/support/task-context.js';
 
 interface SlowRequest {
   arrived: Promise<void>;
@@ -79,22 +80,8 @@ beforeEach(() => {
   slow = newSlowRequest();
 });
 
-const silentLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
-
 function context(signal: AbortSignal = new AbortController().signal): TaskContext {
-  return {
-    runId: 'run-7',
-    taskId: 'charge',
-    input: { orderId: 'o/7' },
-    upstream: { validate: { output: { amount: 12.5 } } },
-    attempt: 1,
-    checkpoint: undefined,
-    saveCheckpoint: () => Promise.resolve(),
-    heartbeat: () => Promise.resolve(),
-    signal,
-    idempotencyKey: 'run-7:charge',
-    logger: silentLogger,
-  };
+  return taskContext({ runId: 'run-7', input: { orderId: 'o/7' }, upstream: { validate: { output: { amount: 12.5 } } }, signal });
 }
 
 function env(allowed?: string[]): ExecutorEnv {
@@ -114,15 +101,6 @@ function httpTaskTo(url: string, method: 'GET' | 'POST', body?: JsonValue): Task
     critical: true,
     http: { url, method, headers: {}, ...(body === undefined ? {} : { body }) },
   };
-}
-
-async function failureOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the promise to reject');
 }
 
 describe('http task against a real server', () => {

@@ -3,33 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { criticalPath } from '../../shared/engine/critical-path.js';
 import type { AttemptRecord, TaskRecord } from '../../shared/engine/records.js';
 import { assertDefinition, type WorkflowDefinitionInput } from '../../shared/model/definition.js';
+import { at, taskRecord as record } from './support/records.js';
 
-const T0 = Date.parse('2030-01-01T00:00:00.000Z');
-const at = (ms: number) => new Date(T0 + ms).toISOString();
 const RUN = { phase: 0, startedAt: at(0) };
 
 /** A task that ran from `start` to `end` (ms after the run began). */
 function ran(taskId: string, start: number, end: number, extra: Partial<TaskRecord> = {}): TaskRecord {
   return record(taskId, 'SUCCEEDED', { startedAt: at(start), completedAt: at(end), durationMs: end - start, ...extra });
-}
-
-function record(taskId: string, status: TaskRecord['status'], extra: Partial<TaskRecord> = {}): TaskRecord {
-  return {
-    runId: 'r',
-    taskId,
-    workflowId: 'w',
-    version: 'v',
-    phase: 0,
-    status,
-    attempt: 1,
-    attemptBase: 0,
-    attempts: [],
-    dependencies: { succeeded: [], failed: [], skipped: [], cancelled: [] },
-    joinGroups: {},
-    cancelRequested: false,
-    updatedAt: at(0),
-    ...extra,
-  };
 }
 
 function attempt(n: number, start: number, end: number, outcome: AttemptRecord['outcome']): AttemptRecord {

@@ -19,25 +19,17 @@ import {
 } from '../../shared/tasks/executors.js';
 import { isHostAllowed, parseAllowedHosts } from '../../shared/tasks/host-allow-list.js';
 import { MAX_RESPONSE_BYTES } from '../../shared/tasks/http-task.js';
+import { failureOf, taskContext } from './support/task-context.js';
 
-const silentLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
-
+/** A context whose input and upstream the templates below read. */
 function fakeContext(overrides: Partial<TaskContext> = {}): TaskContext {
-  return {
-    runId: 'run-1',
-    taskId: 'charge',
+  return taskContext({
     input: { orderId: 'o 1/2', amount: 42, customer: { name: 'Ann' } },
     upstream: { validate: { output: { amount: 42.5, approved: true, tags: ['a'] } } },
-    attempt: 1,
-    checkpoint: undefined,
-    saveCheckpoint: () => Promise.resolve(),
-    heartbeat: () => Promise.resolve(),
-    signal: new AbortController().signal,
-    idempotencyKey: 'run-1:charge',
-    logger: silentLogger,
     ...overrides,
-  };
+  });
 }
+
 
 function env(overrides: Partial<ExecutorEnv> = {}): ExecutorEnv {
   return { handlers: new Map(), httpAllowedHosts: ['api.example.com'], ...overrides };
@@ -66,15 +58,6 @@ function httpTask(http: Partial<Extract<TaskDefinition, { type: 'http' }>['http'
 }
 
 const task = <T extends ExecutableAction>(action: T): T => action;
-
-async function failureOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the promise to reject');
-}
 
 async function taskErrorOf(promise: Promise<unknown>) {
   return toTaskError(await failureOf(promise));

@@ -3,47 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { explainRun, queuedRetryDueAt } from '../../shared/engine/explain.js';
 import type { AttemptRecord, RunRecord, TaskRecord } from '../../shared/engine/records.js';
 import { assertDefinition, type WorkflowDefinitionInput } from '../../shared/model/definition.js';
-
-const T0 = Date.parse('2030-01-01T00:00:00.000Z');
-const at = (ms: number) => new Date(T0 + ms).toISOString();
-
-function run(status: RunRecord['status'] = 'RUNNING', extra: Partial<RunRecord> = {}): RunRecord {
-  return {
-    runId: 'r',
-    workflowId: 'w',
-    version: 'v',
-    status,
-    phase: 0,
-    createdAt: at(0),
-    startedAt: at(0),
-    updatedAt: at(0),
-    taskCount: 0,
-    groupCount: 1,
-    doneGroups: [],
-    failedCount: 0,
-    failedTasks: [],
-    ...extra,
-  };
-}
-
-function task(taskId: string, status: TaskRecord['status'], extra: Partial<TaskRecord> = {}): TaskRecord {
-  return {
-    runId: 'r',
-    taskId,
-    workflowId: 'w',
-    version: 'v',
-    phase: 0,
-    status,
-    attempt: status === 'PENDING' ? 0 : 1,
-    attemptBase: 0,
-    attempts: [],
-    dependencies: { succeeded: [], failed: [], skipped: [], cancelled: [] },
-    joinGroups: {},
-    cancelRequested: false,
-    updatedAt: at(0),
-    ...extra,
-  };
-}
+import { at, runRecord as run, T0, taskRecord as task } from './support/records.js';
 
 function retried(attempt: number, outcome: AttemptRecord['outcome'] = 'RETRIED'): AttemptRecord {
   return { attempt, phase: 0, startedAt: at(0), completedAt: at(1_000), durationMs: 1_000, outcome, error: { name: 'Boom', message: 'it broke', retryable: true } };

@@ -6,26 +6,15 @@ import type { TaskContext } from '../../shared/tasks/context.js';
 import { TaskCancelled, toTaskError } from '../../shared/tasks/errors.js';
 import { compensationAction, executeAction, type ExecutableAction, type ExecutorEnv } from '../../shared/tasks/executors.js';
 import { EnvironmentSecretResolver, secretEnvName, type SecretResolver } from '../../shared/tasks/secrets.js';
+import { taskContext } from './support/task-context.js';
 
 const SECRET = 'sk_live_0123456789';
-const silentLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
+/** Run input that looks like a secret placeholder: it must be sent as text, never resolved. */
 function context(overrides: Partial<TaskContext> = {}): TaskContext {
-  return {
-    runId: 'run-1',
-    taskId: 'charge',
-    input: { orderId: 'o-1', note: '{{secret:payments/stripe-key}}' },
-    upstream: {},
-    attempt: 1,
-    checkpoint: undefined,
-    saveCheckpoint: () => Promise.resolve(),
-    heartbeat: () => Promise.resolve(),
-    signal: new AbortController().signal,
-    idempotencyKey: 'run-1:charge',
-    logger: silentLogger,
-    ...overrides,
-  };
+  return taskContext({ input: { orderId: 'o-1', note: '{{secret:payments/stripe-key}}' }, ...overrides });
 }
+
 
 /** A resolver over a map, recording each lookup. */
 function resolverOf(values: Record<string, string>) {

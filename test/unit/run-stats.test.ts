@@ -1,23 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { percentile, taskStats } from '../../shared/engine/run-stats.js';
 import type { AttemptRecord, TaskRecord } from '../../shared/engine/records.js';
+import { taskRecord } from './support/records.js';
 
 function task(taskId: string, status: TaskRecord['status'], attempts: Array<Pick<AttemptRecord, 'durationMs' | 'outcome'>>): TaskRecord {
-  return {
-    runId: 'r',
-    taskId,
-    workflowId: 'w',
-    version: 'v',
-    status,
+  return taskRecord(taskId, status, {
     attempt: attempts.length,
-    attemptBase: 0,
-    phase: 0,
-    cancelRequested: false,
-    joinGroups: {},
     attempts: attempts.map((a, i) => ({ attempt: i + 1, phase: 0, startedAt: 't', completedAt: 't', ...a })),
-    dependencies: { succeeded: [], failed: [], skipped: [], cancelled: [] },
-    updatedAt: 't',
-  };
+  });
 }
 
 describe('percentile', () => {

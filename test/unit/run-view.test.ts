@@ -4,9 +4,7 @@ import type { RunView } from '../../client/index.js';
 import { runView } from '../../lambdas/api/routes.js';
 import type { RunRecord, StoredDefinition, TaskRecord } from '../../shared/engine/records.js';
 import { assertDefinition } from '../../shared/model/definition.js';
-
-const T0 = Date.parse('2030-01-01T00:00:00.000Z');
-const at = (ms: number) => new Date(T0 + ms).toISOString();
+import { at, runRecord, T0, taskRecord } from './support/records.js';
 
 const stored: StoredDefinition = {
   workflowId: 'w',
@@ -23,42 +21,15 @@ const stored: StoredDefinition = {
 };
 
 function run(status: RunRecord['status']): RunRecord {
-  return {
-    runId: 'r',
-    workflowId: 'w',
-    version: stored.version,
-    status,
-    phase: 0,
-    createdAt: at(0),
-    startedAt: at(0),
-    updatedAt: at(0),
-    ...(status === 'COMPLETED' ? { completedAt: at(500) } : {}),
-    taskCount: 3,
-    groupCount: 1,
-    doneGroups: [],
-    failedCount: 0,
-    failedTasks: [],
-  };
+  return runRecord(status, { version: stored.version, taskCount: 3, ...(status === 'COMPLETED' ? { completedAt: at(500) } : {}) });
 }
 
 function task(taskId: string, status: TaskRecord['status'], start: number, end?: number): TaskRecord {
-  return {
-    runId: 'r',
-    taskId,
-    workflowId: 'w',
+  return taskRecord(taskId, status, {
     version: stored.version,
-    phase: 0,
-    status,
-    attempt: 1,
-    attemptBase: 0,
-    attempts: [],
-    dependencies: { succeeded: [], failed: [], skipped: [], cancelled: [] },
-    joinGroups: {},
-    cancelRequested: false,
     startedAt: at(start),
     ...(end === undefined ? { leaseExpiresAt: T0 + 330_000 } : { completedAt: at(end), durationMs: end - start }),
-    updatedAt: at(0),
-  };
+  });
 }
 
 describe('runView', () => {

@@ -14,6 +14,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { createSecretResolver, secretsManagerResolver, ssmParameterResolver } from '../../shared/aws/secret-resolvers.js';
 import { toTaskError } from '../../shared/tasks/errors.js';
 import { EnvironmentSecretResolver } from '../../shared/tasks/secrets.js';
+import { failureOf } from './support/task-context.js';
 
 const secretsManager = mockClient(SecretsManagerClient);
 const ssm = mockClient(SSMClient);
@@ -27,14 +28,7 @@ beforeEach(() => {
 const metadata = (httpStatusCode: number) => ({ httpStatusCode, requestId: 'r-1', attempts: 1, totalRetryDelay: 0 });
 
 /** The stored TaskError of a lookup that fails. */
-async function failureOf(promise: Promise<unknown>) {
-  try {
-    await promise;
-  } catch (error) {
-    return toTaskError(error);
-  }
-  throw new Error('expected the lookup to fail');
-}
+const lookupFailure = async (promise: Promise<unknown>) => toTaskError(await failureOf(promise));
 
 describe('secretsManagerResolver', () => {
   const client = () => new SecretsManagerClient(region);
@@ -50,7 +44,7 @@ describe('secretsManagerResolver', () => {
     secretsManager
       .on(GetSecretValueCommand)
       .rejects(new ResourceNotFoundException({ message: "Secrets Manager can't find the specified secret.", $metadata: metadata(400) }));
-    const error = await failureOf(secretsManagerResolver(client(), { prefix: 'prod/' }).resolve('payments/stripe-key'));
+    const error = await lookupFailure(secretsManagerResolver(client(), { prefix: 'prod/' }).resolve('payments/stripe-key'));
     expect(error).toEqual({
       name: 'SecretNotFound',
       message: 'secret "payments/stripe-key" not found: AWS Secrets Manager has no secret "prod/payments/stripe-key"',
@@ -67,13 +61,13 @@ describe('secretsManagerResolver', () => {
       $metadata: metadata(400),
     });
     secretsManager.on(GetSecretValueCommand).rejects(denied);
-    const error = await failureOf(secretsManagerResolver(client()).resolve('k'));
+    const error = await lookupFailure(secretsManagerResolver(client()).resolve('k'));
     expect(error).toMatchObject({ name: 'SecretAccessDenied', retryable: false, details: { secret: 'k', secretId: 'k' } });
     expect(error.message).toContain('the worker may not read AWS Secrets Manager secret "k" (AccessDeniedException');
     expect(error.message).toContain('grant its role secretsmanager:GetSecretValue');
 
     secretsManager.on(GetSecretValueCommand).rejects(new DecryptionFailure({ message: 'kms refused', $metadata: metadata(400) }));
-    expect(await failureOf(secretsManagerResolver(client()).resolve('k'))).toMatchObject({ name: 'SecretAccessDenied', retryable: false });
+    expect(await lookupFailure(secretsManagerResolver(client()).resolve('k'))).toMatchObject({ name: 'SecretAccessDenied', retryable: false });
   });
 
   it('makes throttling, a server fault and a network error retryable', async () => {
@@ -90,7 +84,7 @@ describe('secretsManagerResolver', () => {
     ];
     for (const outage of outages) {
       secretsManager.on(GetSecretValueCommand).rejects(outage);
-      const error = await failureOf(secretsManagerResolver(client()).resolve('k'));
+      const error = await lookupFailure(secretsManagerResolver(client()).resolve('k'));
       expect(error, outage.name).toMatchObject({ name: 'SecretUnavailable', retryable: true });
       expect(error.message, outage.name).toContain(`AWS Secrets Manager did not answer secret "k" (${outage.name}`);
     }
@@ -98,7 +92,7 @@ describe('secretsManagerResolver', () => {
 
   it('fails for good a secret that holds only binary data, or a lookup AWS refuses', async () => {
     secretsManager.on(GetSecretValueCommand).resolves({ SecretBinary: new Uint8Array([1, 2]) });
-    expect(await failureOf(secretsManagerResolver(client()).resolve('k'))).toMatchObject({ name: 'SecretLookupFailed', retryable: false });
+    expect(await lookupFailure(secretsManagerResolver(client()).resolve('k'))).toMatchObject({ name: 'SecretLookupFailed', retryable: false });
     secretsManager.on(GetSecretValueCommand).rejects(
       new SecretsManagerServiceException({
         name: 'InvalidRequestException',
@@ -107,7 +101,7 @@ describe('secretsManagerResolver', () => {
         $metadata: metadata(400),
       }),
     );
-    expect(await failureOf(secretsManagerResolver(client()).resolve('k'))).toMatchObject({ name: 'SecretLookupFailed', retryable: false });
+    expect(await lookupFailure(secretsManagerResolver(client()).resolve('k'))).toMatchObject({ name: 'SecretLookupFailed', retryable: false });
   });
 
   it('caches each value for 5 minutes, and no failure', async () => {
@@ -140,7 +134,7 @@ describe('ssmParameterResolver', () => {
 
   it('fails a missing parameter and a refused one for good, a throttled or failing lookup not', async () => {
     ssm.on(GetParameterCommand).rejects(new ParameterNotFound({ message: '', $metadata: metadata(400) }));
-    expect(await failureOf(ssmParameterResolver(client(), { prefix: '/d/' }).resolve('k'))).toEqual({
+    expect(await lookupFailure(ssmParameterResolver(client(), { prefix: '/d/' }).resolve('k'))).toEqual({
       name: 'SecretNotFound',
       message: 'secret "k" not found: SSM Parameter Store has no parameter "/d/k"',
       retryable: false,
@@ -150,17 +144,17 @@ describe('ssmParameterResolver', () => {
     ssm.on(GetParameterCommand).rejects(
       new SSMServiceException({ name: 'AccessDeniedException', $fault: 'client', message: 'not authorized', $metadata: metadata(400) }),
     );
-    const denied = await failureOf(ssmParameterResolver(client()).resolve('k'));
+    const denied = await lookupFailure(ssmParameterResolver(client()).resolve('k'));
     expect(denied).toMatchObject({ name: 'SecretAccessDenied', retryable: false });
     expect(denied.message).toContain('grant its role ssm:GetParameter');
 
     ssm.on(GetParameterCommand).rejects(
       new SSMServiceException({ name: 'ThrottlingException', $fault: 'client', message: 'Rate exceeded', $metadata: metadata(400) }),
     );
-    expect(await failureOf(ssmParameterResolver(client()).resolve('k'))).toMatchObject({ name: 'SecretUnavailable', retryable: true });
+    expect(await lookupFailure(ssmParameterResolver(client()).resolve('k'))).toMatchObject({ name: 'SecretUnavailable', retryable: true });
 
     ssm.on(GetParameterCommand).rejects(new InternalServerError({ message: 'oops', $metadata: metadata(500) }));
-    expect(await failureOf(ssmParameterResolver(client()).resolve('k'))).toMatchObject({ name: 'SecretUnavailable', retryable: true });
+    expect(await lookupFailure(ssmParameterResolver(client()).resolve('k'))).toMatchObject({ name: 'SecretUnavailable', retryable: true });
   });
 
   it('caches each value for 5 minutes', async () => {

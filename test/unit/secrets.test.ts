@@ -13,15 +13,7 @@ import {
   secretEnvName,
   type SecretResolver,
 } from '../../shared/tasks/secrets.js';
-
-async function failureOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the promise to reject');
-}
+import { failureOf } from './support/task-context.js';
 
 describe('secretEnvName', () => {
   it('upper-cases the name and replaces every character other than a letter or digit with _', () => {

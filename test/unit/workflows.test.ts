@@ -11,26 +11,9 @@ import type { TaskError } from '../../shared/model/task-error.js';
 import { dataPipeline, workflows, handlers, orderProcessing } from '../../workflows/index.js';
 import { APPROVAL_LIMIT } from '../../workflows/order-handlers.js';
 import { PIPELINE_PARTITIONS } from '../../workflows/pipeline-handlers.js';
+import { taskContext as fakeContext } from './support/task-context.js';
 
 const knownHandlers = new Set(handlers.keys());
-const silentLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
-
-function fakeContext(overrides: Partial<TaskContext> & { runId?: string; taskId: string }): TaskContext {
-  const runId = overrides.runId ?? 'run-1';
-  return {
-    runId,
-    input: {},
-    upstream: {},
-    attempt: 1,
-    checkpoint: undefined,
-    saveCheckpoint: () => Promise.resolve(),
-    heartbeat: () => Promise.resolve(),
-    signal: new AbortController().signal,
-    idempotencyKey: `${runId}:${overrides.taskId}`,
-    logger: silentLogger,
-    ...overrides,
-  };
-}
 
 interface LocalRun {
   statuses: Map<string, TaskStatus>;

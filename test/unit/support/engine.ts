@@ -1,6 +1,6 @@
 // The engine's services built on the in-memory doubles of their ports, with one clock, one store,
 // one queue and deterministic tokens: what the unit tests of the services start from.
-import type { TaskHandler, TaskLogger } from '../../../shared/tasks/context.js';
+import type { TaskHandler } from '../../../shared/tasks/context.js';
 import { assertDefinition, type WorkflowDefinitionInput } from '../../../shared/model/definition.js';
 import type { DeadLetterDeps } from '../../../shared/engine/dead-letters.js';
 import { DefinitionCache, type LoadedDefinition } from '../../../shared/engine/definition-cache.js';
@@ -15,6 +15,9 @@ import { Sweeper, type SweeperDeps } from '../../../shared/engine/sweeper.js';
 import type { EngineTimings } from '../../../shared/engine/timing.js';
 import { Worker, type WorkerDeps } from '../../../shared/engine/worker.js';
 import { ManualClock, MemoryQueue, MemoryStore } from './memory-store.js';
+import { silentLogger } from './task-context.js';
+
+export { silentLogger };
 
 /** Timings of the tests: only computed with (the clock is ManualClock), never waited for. */
 export const TEST_TIMINGS: EngineTimings = {
@@ -25,7 +28,6 @@ export const TEST_TIMINGS: EngineTimings = {
   resumeLeaseSeconds: 60,
 };
 
-export const silentLogger: TaskLogger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
 export class Engine {
   readonly clock = new ManualClock();

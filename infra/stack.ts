@@ -3,12 +3,7 @@
 // its own app (examples/team-app/infra/app.ts).
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import type { EngineApi } from './constructs/api.js';
-import type { EngineFunctions, FunctionEntries } from './constructs/functions.js';
-import type { EngineMonitoring } from './constructs/monitoring.js';
-import type { EngineQueues } from './constructs/queues.js';
-import type { EngineSchedule } from './constructs/schedule.js';
-import type { EngineState } from './constructs/state.js';
+import type { FunctionEntries } from './constructs/functions.js';
 import { DagflowEngine, type DagflowEngineProps } from './engine.js';
 import type { StackConfig } from './stack-config.js';
 
@@ -23,14 +18,8 @@ export interface WorkflowEngineStackProps extends StackProps {
 }
 
 export class WorkflowEngineStack extends Stack {
+  /** The engine and its parts (state, queues, functions, api, schedule, monitoring). */
   public readonly engine: DagflowEngine;
-  public readonly state: EngineState;
-  public readonly queues: EngineQueues;
-  public readonly functions: EngineFunctions;
-  public readonly api: EngineApi;
-  /** Absent only when the stack is built without a sweeper entry (tests). */
-  public readonly schedule: EngineSchedule | undefined;
-  public readonly monitoring: EngineMonitoring;
 
   constructor(scope: Construct, id: string, props: WorkflowEngineStackProps) {
     super(scope, id, props);
@@ -41,13 +30,11 @@ export class WorkflowEngineStack extends Stack {
       projectRoot: props.projectRoot,
       ...(props.entries === undefined ? {} : { entries: props.entries }),
     });
-    ({ state: this.state, queues: this.queues, functions: this.functions, api: this.api, schedule: this.schedule, monitoring: this.monitoring } =
-      this.engine);
 
     new CfnOutput(this, 'ApiUrl', { value: this.engine.apiUrl, description: 'Base URL of the HTTP API (SigV4-signed requests unless auth=jwt)' });
     new CfnOutput(this, 'TableName', { value: this.engine.table.tableName, description: 'The engine table' });
     new CfnOutput(this, 'TaskQueueUrl', { value: this.engine.taskQueue.queueUrl, description: 'Task queue' });
     new CfnOutput(this, 'TaskDlqUrl', { value: this.engine.taskDlq.queueUrl, description: 'Task dead-letter queue' });
-    new CfnOutput(this, 'DashboardUrl', { value: this.monitoring.dashboardUrl, description: 'CloudWatch dashboard' });
+    new CfnOutput(this, 'DashboardUrl', { value: this.engine.monitoring.dashboardUrl, description: 'CloudWatch dashboard' });
   }
 }

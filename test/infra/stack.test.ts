@@ -89,19 +89,19 @@ describe('state', () => {
 
 describe('queues', () => {
   it('gives the task queue a visibility timeout of at least six times the worker timeout', () => {
-    const worker = template.toJSON().Resources[id(stack.functions.worker)];
-    const queue = template.toJSON().Resources[id(stack.queues.taskQueue)];
+    const worker = template.toJSON().Resources[id(stack.engine.functions.worker)];
+    const queue = template.toJSON().Resources[id(stack.engine.queues.taskQueue)];
     expect(worker.Properties.Timeout).toBe(QUEUES.workerTimeoutSeconds);
     expect(queue.Properties.VisibilityTimeout).toBe(QUEUES.visibilityTimeoutSeconds);
     expect(queue.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * worker.Properties.Timeout);
   });
 
   it('redrives task messages to the DLQ after at least five receives, and the DLQ keeps them 14 days', () => {
-    const queue = template.toJSON().Resources[id(stack.queues.taskQueue)];
+    const queue = template.toJSON().Resources[id(stack.engine.queues.taskQueue)];
     expect(queue.Properties.RedrivePolicy.maxReceiveCount).toBe(QUEUES.maxReceiveCount);
     expect(queue.Properties.RedrivePolicy.maxReceiveCount).toBeGreaterThanOrEqual(5);
-    expect(queue.Properties.RedrivePolicy.deadLetterTargetArn).toEqual({ 'Fn::GetAtt': [id(stack.queues.taskDlq), 'Arn'] });
-    const dlq = template.toJSON().Resources[id(stack.queues.taskDlq)];
+    expect(queue.Properties.RedrivePolicy.deadLetterTargetArn).toEqual({ 'Fn::GetAtt': [id(stack.engine.queues.taskDlq), 'Arn'] });
+    const dlq = template.toJSON().Resources[id(stack.engine.queues.taskDlq)];
     expect(dlq.Properties.MessageRetentionPeriod).toBe(QUEUES.dlqRetentionSeconds);
   });
 
@@ -123,13 +123,13 @@ describe('queues', () => {
 describe('event sources', () => {
   it('feeds the table stream to the scheduler with bisection, bounded retries, a failure queue and partial batch responses', () => {
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-      FunctionName: { Ref: id(stack.functions.scheduler) },
-      EventSourceArn: { 'Fn::GetAtt': [id(stack.state.table), 'StreamArn'] },
+      FunctionName: { Ref: id(stack.engine.functions.scheduler) },
+      EventSourceArn: { 'Fn::GetAtt': [id(stack.engine.state.table), 'StreamArn'] },
       StartingPosition: 'TRIM_HORIZON',
       BisectBatchOnFunctionError: true,
       MaximumRetryAttempts: 10,
       MaximumRecordAgeInSeconds: 86_400,
-      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [id(stack.queues.streamFailureQueue), 'Arn'] } } },
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [id(stack.engine.queues.streamFailureQueue), 'Arn'] } } },
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       BatchSize: 1000,
       MaximumBatchingWindowInSeconds: 1,
@@ -138,7 +138,7 @@ describe('event sources', () => {
   });
 
   it("filters the scheduler's records: run changes, final task states and completion counts only", () => {
-    const mapping = Object.values(resourcesOfType('AWS::Lambda::EventSourceMapping')).find((m) => refersTo(m.Properties.FunctionName, id(stack.functions.scheduler)));
+    const mapping = Object.values(resourcesOfType('AWS::Lambda::EventSourceMapping')).find((m) => refersTo(m.Properties.FunctionName, id(stack.engine.functions.scheduler)));
     const patterns = (mapping?.Properties.FilterCriteria.Filters as Array<{ Pattern: string }>).map((filter) => JSON.parse(filter.Pattern));
     expect(patterns).toHaveLength(3);
     expect(patterns.map((p) => p.dynamodb.Keys.sk.S)).toEqual([['RUN'], [{ prefix: 'TASK#' }], [{ prefix: 'DONE#' }]]);
@@ -148,20 +148,20 @@ describe('event sources', () => {
   });
 
   it('feeds the task queue to the worker in batches of 10 without a batching window, reporting failures per message', () => {
-    const mapping = Object.values(resourcesOfType('AWS::Lambda::EventSourceMapping')).find((m) => refersTo(m.Properties.EventSourceArn, id(stack.queues.taskQueue)));
-    expect(mapping?.Properties).toMatchObject({ FunctionName: { Ref: id(stack.functions.worker) }, BatchSize: 10, FunctionResponseTypes: ['ReportBatchItemFailures'] });
+    const mapping = Object.values(resourcesOfType('AWS::Lambda::EventSourceMapping')).find((m) => refersTo(m.Properties.EventSourceArn, id(stack.engine.queues.taskQueue)));
+    expect(mapping?.Properties).toMatchObject({ FunctionName: { Ref: id(stack.engine.functions.worker) }, BatchSize: 10, FunctionResponseTypes: ['ReportBatchItemFailures'] });
     expect(mapping?.Properties.MaximumBatchingWindowInSeconds ?? 0).toBe(0);
   });
 
   it('feeds the DLQ to the dlq handler only', () => {
     const mappings = Object.values(resourcesOfType('AWS::Lambda::EventSourceMapping'));
-    const fromDlq = mappings.filter((m) => refersTo(m.Properties.EventSourceArn, id(stack.queues.taskDlq)));
-    expect(fromDlq.map((m) => m.Properties.FunctionName)).toEqual([{ Ref: id(stack.functions.dlq) }]);
+    const fromDlq = mappings.filter((m) => refersTo(m.Properties.EventSourceArn, id(stack.engine.queues.taskDlq)));
+    expect(fromDlq.map((m) => m.Properties.FunctionName)).toEqual([{ Ref: id(stack.engine.functions.dlq) }]);
     expect(fromDlq[0].Properties.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
   });
 
   it('caps the worker mapping and reserves worker concurrency only when the context asks', () => {
-    const worker = template.toJSON().Resources[id(stack.functions.worker)];
+    const worker = template.toJSON().Resources[id(stack.engine.functions.worker)];
     expect(worker.Properties.ReservedConcurrentExecutions).toBeUndefined();
     const capped = synthTemplate({ context: { workerReservedConcurrency: '20', workerMaxConcurrency: '10' } });
     capped.template.hasResourceProperties('AWS::Lambda::Function', {
@@ -199,14 +199,14 @@ describe('functions', () => {
   });
 
   it('get the env vars their config needs, set by the same helper that grants the access', () => {
-    const env = (name: (typeof names)[number]) => template.toJSON().Resources[id(stack.functions[name])].Properties.Environment.Variables;
-    const tableName = { Ref: id(stack.state.table) };
-    const queueUrl = { Ref: id(stack.queues.taskQueue) };
+    const env = (name: (typeof names)[number]) => template.toJSON().Resources[id(stack.engine.functions[name])].Properties.Environment.Variables;
+    const tableName = { Ref: id(stack.engine.state.table) };
+    const queueUrl = { Ref: id(stack.engine.queues.taskQueue) };
     for (const name of queueing) expect(env(name)).toMatchObject({ [ENV.tableName]: tableName, [ENV.taskQueueUrl]: queueUrl });
     expect(env('register')).toMatchObject({ [ENV.tableName]: tableName, [ENV.handlerNames]: [...handlers.keys()].join(',') });
     expect(env('register')[ENV.taskQueueUrl]).toBeUndefined();
     expect(env('worker')[ENV.httpAllowedHosts]).toBe('api.example.com,*.example.org');
-    expect(env('dlq')[ENV.taskDlqUrl]).toEqual({ Ref: id(stack.queues.taskDlq) });
+    expect(env('dlq')[ENV.taskDlqUrl]).toEqual({ Ref: id(stack.engine.queues.taskDlq) });
     expect(env('api')[ENV.taskDlqUrl]).toBeUndefined();
     expect(env('api')[ENV.handlerNames]).toBe([...handlers.keys()].join(','));
   });
@@ -214,7 +214,7 @@ describe('functions', () => {
   it("each function's config loader accepts the environment the stack gives it", () => {
     // CloudFormation references (a table name, a queue URL) become plausible strings, as at deploy.
     const deployed = (name: (typeof names)[number]): NodeJS.ProcessEnv => {
-      const variables = template.toJSON().Resources[id(stack.functions[name])].Properties.Environment.Variables as Record<string, unknown>;
+      const variables = template.toJSON().Resources[id(stack.engine.functions[name])].Properties.Environment.Variables as Record<string, unknown>;
       return Object.fromEntries(Object.entries(variables).map(([key, value]) => [key, typeof value === 'string' ? value : key === ENV.tableName ? 'dagflow-table' : 'https://sqs.eu-west-1.amazonaws.com/123456789012/q']));
     };
     expect(loadApiConfig(deployed('api')).handlerNames).toEqual([...handlers.keys()]);
@@ -223,18 +223,18 @@ describe('functions', () => {
     expect(() => loadWorkerConfig(deployed('worker'))).not.toThrow();
   });
 
-  it('builds without the sweeper and dlq handler when not given their entries (the app always gives all five)', () => {
+  it('builds without the sweeper and dlq handler when not given their entries (the construct always gives all six)', () => {
     const { api, scheduler, worker } = findFunctionEntries(PROJECT_ROOT);
     const { stack: without } = synthTemplate({ entries: { api, scheduler, worker } });
-    expect(without.functions.sweeper).toBeUndefined();
-    expect(without.functions.dlq).toBeUndefined();
-    expect(without.schedule).toBeUndefined();
-    expect([...without.functions.byName.keys()]).toEqual(['api', 'scheduler', 'worker']);
+    expect(without.engine.functions.sweeper).toBeUndefined();
+    expect(without.engine.functions.dlq).toBeUndefined();
+    expect(without.engine.schedule).toBeUndefined();
+    expect([...without.engine.functions.byName.keys()]).toEqual(['api', 'scheduler', 'worker']);
   });
 });
 
 describe('least privilege', () => {
-  const statements = (name: 'api' | 'scheduler' | 'worker' | 'sweeper' | 'dlq' | 'register') => statementsOfFunction(template, id(stack.functions[name]));
+  const statements = (name: 'api' | 'scheduler' | 'worker' | 'sweeper' | 'dlq' | 'register') => statementsOfFunction(template, id(stack.engine.functions[name]));
 
   it('never lets a function delete the table, scan it, or use a wildcard action', () => {
     for (const name of ['api', 'scheduler', 'worker', 'sweeper', 'dlq', 'register'] as const) {
@@ -249,17 +249,17 @@ describe('least privilege', () => {
   it('lets the worker write items and send retries, but not read the DLQ', () => {
     const worker = statements('worker');
     expect(allowing(worker, 'dynamodb:UpdateItem').length).toBeGreaterThan(0);
-    expect(allowing(worker, 'sqs:SendMessage').some((s) => refersTo(s.Resource, id(stack.queues.taskQueue)))).toBe(true);
+    expect(allowing(worker, 'sqs:SendMessage').some((s) => refersTo(s.Resource, id(stack.engine.queues.taskQueue)))).toBe(true);
     const receives = allowing(worker, 'sqs:ReceiveMessage');
-    expect(receives.some((s) => refersTo(s.Resource, id(stack.queues.taskDlq)))).toBe(false);
-    expect(receives.every((s) => resourcesOf(s).every((r) => refersTo(r, id(stack.queues.taskQueue))))).toBe(true);
+    expect(receives.some((s) => refersTo(s.Resource, id(stack.engine.queues.taskDlq)))).toBe(false);
+    expect(receives.every((s) => resourcesOf(s).every((r) => refersTo(r, id(stack.engine.queues.taskQueue))))).toBe(true);
   });
 
   it("gives the api the table and sending to the task queue (a run's roots), but no receiving and no stream", () => {
     const api = statements('api');
     expect(allowing(api, 'dynamodb:Query').length).toBeGreaterThan(0);
     expect(allowing(api, 'sqs:ReceiveMessage')).toEqual([]);
-    expect(allowing(api, 'sqs:SendMessage').every((s) => refersTo(s.Resource, id(stack.queues.taskQueue)))).toBe(true);
+    expect(allowing(api, 'sqs:SendMessage').every((s) => refersTo(s.Resource, id(stack.engine.queues.taskQueue)))).toBe(true);
     expect(allowing(api, 'sqs:SendMessage').length).toBeGreaterThan(0);
     expect(allowing(api, 'dynamodb:GetRecords')).toEqual([]);
     expect(allowing(api, 'dynamodb:GetShardIterator')).toEqual([]);
@@ -267,9 +267,9 @@ describe('least privilege', () => {
 
   it('scopes the scheduler to the table, its stream and the task queue; only ListStreams (no resource-level permission) is on *', () => {
     const scheduler = statements('scheduler');
-    expect(allowing(scheduler, 'dynamodb:GetRecords').every((s) => refersTo(s.Resource, id(stack.state.table)))).toBe(true);
+    expect(allowing(scheduler, 'dynamodb:GetRecords').every((s) => refersTo(s.Resource, id(stack.engine.state.table)))).toBe(true);
     expect(allowing(scheduler, 'dynamodb:GetRecords').length).toBeGreaterThan(0);
-    expect(allowing(scheduler, 'sqs:SendMessage').some((s) => refersTo(s.Resource, id(stack.queues.taskQueue)))).toBe(true);
+    expect(allowing(scheduler, 'sqs:SendMessage').some((s) => refersTo(s.Resource, id(stack.engine.queues.taskQueue)))).toBe(true);
     const onStar = scheduler.filter((s) => resourcesOf(s).includes('*'));
     expect(onStar.map((s) => s.Action)).toEqual(['dynamodb:ListStreams']);
   });
@@ -299,7 +299,7 @@ describe('least privilege', () => {
   });
 
   it('lets only the worker read secrets, only under the prefix, and says where in its env', () => {
-    const worker = template.toJSON().Resources[id(stack.functions.worker)].Properties.Environment.Variables;
+    const worker = template.toJSON().Resources[id(stack.engine.functions.worker)].Properties.Environment.Variables;
     expect(worker).toMatchObject({ [ENV.secretsSource]: 'secretsmanager', [ENV.secretsPrefix]: 'dagflow/' });
     const reads = allowing(statements('worker'), 'secretsmanager:GetSecretValue');
     expect(JSON.stringify(reads.map((s) => s.Resource))).toContain(':secret:dagflow/*');
@@ -307,7 +307,7 @@ describe('least privilege', () => {
       expect(allowing(statements(name), 'secretsmanager:GetSecretValue'), name).toEqual([]);
     }
     const ssm = synthTemplate({ context: { secretsSource: 'ssm', secretsPrefix: '/team/billing/' } });
-    const ssmWorkerId = ssm.stack.getLogicalId(ssm.stack.functions.worker.node.defaultChild as CfnElement);
+    const ssmWorkerId = ssm.stack.getLogicalId(ssm.stack.engine.functions.worker.node.defaultChild as CfnElement);
     const ssmReads = allowing(statementsOfFunction(ssm.template, ssmWorkerId), 'ssm:GetParameter');
     expect(JSON.stringify(ssmReads.map((s) => s.Resource))).toContain(':parameter/team/billing/*');
     expect(allowing(statementsOfFunction(ssm.template, ssmWorkerId), 'secretsmanager:GetSecretValue')).toEqual([]);
@@ -317,7 +317,7 @@ describe('least privilege', () => {
   it('lets the worker invoke exactly the functions lambda tasks may call, and says which in its env', () => {
     expect(allowing(statements('worker'), 'lambda:InvokeFunction')).toEqual([]);
     const { template: allowed, stack: allowedStack } = synthTemplate({ context: { lambdaAllowedFunctions: 'pricing,arn:aws:lambda:eu-west-1:123456789012:function:tax' } });
-    const workerId = allowedStack.getLogicalId(allowedStack.functions.worker.node.defaultChild as CfnElement);
+    const workerId = allowedStack.getLogicalId(allowedStack.engine.functions.worker.node.defaultChild as CfnElement);
     const invoke = allowing(statementsOfFunction(allowed, workerId), 'lambda:InvokeFunction');
     expect(invoke).toHaveLength(1);
     expect(JSON.stringify(invoke[0]?.Resource)).toContain(':function:pricing');
@@ -351,7 +351,7 @@ describe('api', () => {
     expect(API_ROUTES).toHaveLength(routes.length);
     const integration = only(Object.values(resourcesOfType('AWS::ApiGatewayV2::Integration')));
     expect(integration.Properties).toMatchObject({ IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0' });
-    expect(refersTo(integration.Properties.IntegrationUri, id(stack.functions.api))).toBe(true);
+    expect(refersTo(integration.Properties.IntegrationUri, id(stack.engine.functions.api))).toBe(true);
   });
 
   it('authorises every route with IAM (SigV4) by default', () => {
@@ -375,7 +375,7 @@ describe('api', () => {
       StageName: '$default',
       AutoDeploy: true,
       AccessLogSettings: {
-        DestinationArn: { 'Fn::GetAtt': [id(stack.api.accessLogs), 'Arn'] },
+        DestinationArn: { 'Fn::GetAtt': [id(stack.engine.api.accessLogs), 'Arn'] },
         Format: Match.stringLikeRegexp('\\$context\\.requestId'),
       },
       DefaultRouteSettings: Match.objectLike({ ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 }),
@@ -392,17 +392,17 @@ describe('schedule', () => {
     template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(1 minute)',
       State: 'ENABLED',
-      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [id(stack.functions.sweeper), 'Arn'] } })],
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [id(stack.engine.functions.sweeper), 'Arn'] } })],
     });
     template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
-      FunctionName: { Ref: id(stack.functions.sweeper) },
+      FunctionName: { Ref: id(stack.engine.functions.sweeper) },
       MaximumRetryAttempts: 0,
     });
   });
 });
 
 describe('monitoring', () => {
-  const alarmProps = (name: string) => template.toJSON().Resources[id(stack.monitoring.alarms.get(name))].Properties;
+  const alarmProps = (name: string) => template.toJSON().Resources[id(stack.engine.monitoring.alarms.get(name))].Properties;
   /** The metrics an alarm reads, whether CloudFormation holds them as one metric or as metric math. */
   const metricsOf = (props: any): Array<{ MetricName: string; Namespace: string; Dimensions?: unknown }> =>
     props.MetricName !== undefined
@@ -423,23 +423,23 @@ describe('monitoring', () => {
   });
 
   it('alarms on the DLQ, the stream, the queue age, failure and retry rates, overdue runs and each function\'s errors', () => {
-    expect([...stack.monitoring.alarms.keys()].sort()).toEqual(
+    expect([...stack.engine.monitoring.alarms.keys()].sort()).toEqual(
       [
         'TaskDlqNotEmpty', 'StreamBatchesFailed', 'SchedulerIteratorAgeHigh', 'TaskQueueOldestMessageHigh',
         'RunFailureRateHigh', 'TaskRetryRateHigh', 'RunsOverdue',
         'ApiErrors', 'SchedulerErrors', 'WorkerErrors', 'SweeperErrors', 'DlqErrors', 'RegisterErrors',
       ].sort(),
     );
-    template.resourceCountIs('AWS::CloudWatch::Alarm', stack.monitoring.alarms.size);
-    const dlqDimensions = [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [id(stack.queues.taskDlq), 'QueueName'] } }];
+    template.resourceCountIs('AWS::CloudWatch::Alarm', stack.engine.monitoring.alarms.size);
+    const dlqDimensions = [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [id(stack.engine.queues.taskDlq), 'QueueName'] } }];
     expect(metricsOf(alarmProps('TaskDlqNotEmpty'))).toEqual([
       { MetricName: 'ApproximateNumberOfMessagesVisible', Namespace: 'AWS/SQS', Dimensions: dlqDimensions },
       { MetricName: 'ApproximateNumberOfMessagesNotVisible', Namespace: 'AWS/SQS', Dimensions: dlqDimensions },
-      { MetricName: 'Invocations', Namespace: 'AWS/Lambda', Dimensions: [{ Name: 'FunctionName', Value: { Ref: id(stack.functions.dlq) } }] },
+      { MetricName: 'Invocations', Namespace: 'AWS/Lambda', Dimensions: [{ Name: 'FunctionName', Value: { Ref: id(stack.engine.functions.dlq) } }] },
     ]);
     expect(alarmProps('TaskDlqNotEmpty')).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
     expect(metricsOf(alarmProps('SchedulerIteratorAgeHigh'))).toEqual([
-      { MetricName: 'IteratorAge', Namespace: 'AWS/Lambda', Dimensions: [{ Name: 'FunctionName', Value: { Ref: id(stack.functions.scheduler) } }] },
+      { MetricName: 'IteratorAge', Namespace: 'AWS/Lambda', Dimensions: [{ Name: 'FunctionName', Value: { Ref: id(stack.engine.functions.scheduler) } }] },
     ]);
     expect(metricNames(alarmProps('TaskQueueOldestMessageHigh'))).toEqual(['ApproximateAgeOfOldestMessage']);
     expect(metricNames(alarmProps('RunFailureRateHigh')).sort()).toEqual(['RunCompleted', 'RunFailed']);

@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream } from 'node:stream/web';
+import { BODYLESS_METHODS, browserRefusal, type Refusal } from '../client/browser-guard.js';
 
 export const DEFAULT_DASHBOARD_PORT = 3300;
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
@@ -21,9 +22,6 @@ const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
 /** Request headers the API reads; others (cookies, the browser's own) stay here. */
 const FORWARDED_HEADERS = ['content-type', 'accept', 'idempotency-key'];
-const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-/** `Sec-Fetch-Site` values of requests that are not cross-site: the page itself, or the user. */
-const SAME_SITE_FETCHES = new Set(['same-origin', 'none']);
 
 export interface DashboardProxyOptions {
   /** The API every request goes to (a stack's ApiUrl); its path, if any, prefixes each request's. */
@@ -151,28 +149,10 @@ async function send(request: Request, context: ForwardContext): Promise<Response
 }
 
 /** Why a request must not be forwarded, if it must not (see the header comment). */
-function refusalOf(request: IncomingMessage, ownHosts: ReadonlySet<string>): { status: number; code: string; message: string } | undefined {
+function refusalOf(request: IncomingMessage, ownHosts: ReadonlySet<string>): Refusal | undefined {
   // Only a path goes after the target's origin: a proxy-style absolute URL could name another host.
   if (request.url?.startsWith('/') !== true) return { status: 400, code: 'VALIDATION_ERROR', message: 'the request must name a path (/...)' };
-  const origin = request.headers.origin;
-  if (origin !== undefined && !ownHosts.has(/^http:\/\/([^/]+)$/i.exec(origin.trim())?.[1]?.toLowerCase() ?? '')) {
-    return { status: 403, code: 'FORBIDDEN_ORIGIN', message: `requests from ${JSON.stringify(origin)} are not accepted: the dashboard proxy answers only its own page` };
-  }
-  const fetchSite = request.headers['sec-fetch-site'];
-  if (origin === undefined && fetchSite !== undefined && !SAME_SITE_FETCHES.has(fetchSite.toLowerCase())) {
-    return { status: 403, code: 'FORBIDDEN_ORIGIN', message: `${fetchSite} requests are not accepted: the dashboard proxy answers only its own page` };
-  }
-  const host = request.headers.host;
-  if (host !== undefined && !ownHosts.has(host.toLowerCase())) {
-    return { status: 403, code: 'FORBIDDEN_HOST', message: `host ${JSON.stringify(host)} is not this proxy: use ${[...ownHosts][0] ?? '127.0.0.1'}` };
-  }
-  const method = (request.method ?? 'GET').toUpperCase();
-  const contentType = request.headers['content-type'];
-  const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
-  if ((hasBody || (contentType !== undefined && !BODYLESS_METHODS.has(method))) && contentType?.split(';')[0]?.trim().toLowerCase() !== 'application/json') {
-    return { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: `request bodies must be application/json${contentType === undefined ? '' : `, not ${contentType}`}` };
-  }
-  return undefined;
+  return browserRefusal(request, { ownHosts, jsonOnly: true, server: 'the dashboard proxy' });
 }
 
 async function readBody(request: IncomingMessage): Promise<Buffer> {

@@ -18,6 +18,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { browserRefusal } from '../client/browser-guard.js';
 
 export interface HttpGatewayOptions {
   /** 0 picks a free port; the gateway reports the real one. */
@@ -52,10 +53,6 @@ const STOP_GRACE_MS = 5_000;
 /** Bodies API Gateway passes as text; anything else (and a body without a type) arrives base64-encoded. */
 const TEXT_CONTENT_TYPE = /^(text\/|application\/(json|xml|javascript|ecmascript|x-yaml|yaml|graphql)\b|application\/[^;\s]+\+(json|xml)\b)/i;
 
-/** Methods that carry no body: a Content-Type on them is ignored (unless a body comes anyway). */
-const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-/** `Sec-Fetch-Site` values of requests that are not cross-site: the page itself, or the user. */
-const SAME_SITE_FETCHES = new Set(['same-origin', 'none']);
 
 class PayloadTooLargeError extends Error {}
 
@@ -106,7 +103,7 @@ async function serve(
 ): Promise<void> {
   const requestId = randomBytes(12).toString('base64');
   response.setHeader('apigw-requestid', requestId);
-  const refusal = refusalOf(request, checks);
+  const refusal = browserRefusal(request, { ownHosts: checks.ownHosts, jsonOnly: checks.jsonOnly, server: 'the local API' });
   if (refusal !== undefined) {
     // Close the connection: whatever body follows is not worth reading.
     response.setHeader('connection', 'close');
@@ -140,54 +137,6 @@ async function serve(
     for (const name of response.getHeaderNames()) if (name !== 'apigw-requestid') response.removeHeader(name);
     writeJson(response, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
   }
-}
-
-interface Refusal {
-  status: number;
-  code: string;
-  message: string;
-}
-
-/** Why a request must not reach the handler, if it must not (see the header comment). */
-function refusalOf(request: IncomingMessage, checks: Checks): Refusal | undefined {
-  const { ownHosts } = checks;
-  if (ownHosts !== undefined) {
-    const origin = request.headers.origin;
-    if (origin !== undefined && !isOwnOrigin(origin, ownHosts)) {
-      return { status: 403, code: 'FORBIDDEN_ORIGIN', message: `requests from ${JSON.stringify(origin)} are not accepted: the local API answers only its own origin` };
-    }
-    const fetchSite = request.headers['sec-fetch-site'];
-    if (origin === undefined && fetchSite !== undefined && !SAME_SITE_FETCHES.has(fetchSite.toLowerCase())) {
-      return { status: 403, code: 'FORBIDDEN_ORIGIN', message: `${fetchSite} requests are not accepted: the local API answers only its own origin` };
-    }
-    const hostHeader = request.headers.host;
-    if (hostHeader !== undefined && !ownHosts.has(hostHeader.toLowerCase())) {
-      return { status: 403, code: 'FORBIDDEN_HOST', message: `host ${JSON.stringify(hostHeader)} is not this API: use ${[...ownHosts][0] ?? '127.0.0.1'}` };
-    }
-  }
-  if (checks.jsonOnly) {
-    const contentType = request.headers['content-type'];
-    const method = (request.method ?? 'GET').toUpperCase();
-    const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
-    const declaresType = contentType !== undefined && !BODYLESS_METHODS.has(method);
-    if ((hasBody || declaresType) && !isJson(contentType)) {
-      return {
-        status: 415,
-        code: 'UNSUPPORTED_MEDIA_TYPE',
-        message: `request bodies must be application/json${contentType === undefined ? ' (no Content-Type was sent)' : `, not ${contentType}`}`,
-      };
-    }
-  }
-  return undefined;
-}
-
-function isOwnOrigin(origin: string, ownHosts: ReadonlySet<string>): boolean {
-  const match = /^http:\/\/([^/]+)$/i.exec(origin.trim());
-  return match?.[1] !== undefined && ownHosts.has(match[1].toLowerCase());
-}
-
-function isJson(contentType: string | undefined): boolean {
-  return contentType?.split(';')[0]?.trim().toLowerCase() === 'application/json';
 }
 
 /**

@@ -93,21 +93,16 @@ export class EngineState extends Construct {
       deletionProtection: props.removalPolicy === RemovalPolicy.RETAIN,
     });
 
-    this.table.addGlobalSecondaryIndex({
-      indexName: runsByWorkflow.name,
-      partitionKey: { name: runsByWorkflow.partitionKey, type: dynamodb.AttributeType.STRING },
-      sortKey: { name: runsByWorkflow.sortKey, type: dynamodb.AttributeType.STRING },
-      projectionType: dynamodb.ProjectionType.INCLUDE,
-      nonKeyAttributes: [...runsByWorkflow.projectedAttributes],
-    });
-    // Its sort key is runsByWorkflow's attribute: the table defines it once.
-    this.table.addGlobalSecondaryIndex({
-      indexName: runsByTime.name,
-      partitionKey: { name: runsByTime.partitionKey, type: dynamodb.AttributeType.STRING },
-      sortKey: { name: runsByTime.sortKey, type: dynamodb.AttributeType.STRING },
-      projectionType: dynamodb.ProjectionType.INCLUDE,
-      nonKeyAttributes: [...runsByTime.projectedAttributes],
-    });
+    // The two run lists (runsByTime sorts on runsByWorkflow's attribute: the table defines it once).
+    for (const runList of [runsByWorkflow, runsByTime]) {
+      this.table.addGlobalSecondaryIndex({
+        indexName: runList.name,
+        partitionKey: { name: runList.partitionKey, type: dynamodb.AttributeType.STRING },
+        sortKey: { name: runList.sortKey, type: dynamodb.AttributeType.STRING },
+        projectionType: dynamodb.ProjectionType.INCLUDE,
+        nonKeyAttributes: [...runList.projectedAttributes],
+      });
+    }
     this.table.addGlobalSecondaryIndex({
       indexName: expiries.name,
       partitionKey: { name: expiries.partitionKey, type: dynamodb.AttributeType.STRING },

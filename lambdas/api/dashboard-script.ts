@@ -112,8 +112,13 @@ async function loadRun() {
   }
   state.run = run;
   if (!state.workflowId) { state.workflowId = run.workflowId; writeLink(); loadWorkflows().catch(report); loadRuns().catch(report); loadStats().catch(report); }
-  const [layout, history] = await Promise.all([layoutOf(run), api('/runs/' + encodeURIComponent(run.runId) + '/history'), statsOfVersion(run)]);
-  state.history = history.events;
+  // The history and the version's statistics only for the views that show them (the run is polled).
+  const [layout, history] = await Promise.all([
+    layoutOf(run),
+    needsHistory() ? api('/runs/' + encodeURIComponent(run.runId) + '/history') : Promise.resolve(null),
+    state.taskId ? statsOfVersion(run) : Promise.resolve(null),
+  ]);
+  state.history = history ? history.events : null;
   const actions = (run.status === 'RUNNING' ? '<button class="action danger" id="cancel-run">Cancel</button>' : '') +
     (run.status === 'FAILED' || run.status === 'CANCELLED' ? '<button class="action" id="retry-run">Retry</button>' : '');
   el('run').innerHTML = '<h2>' + esc(run.workflowId) + ' ' + badge(run.status) + actions + '</h2>' +
@@ -142,6 +147,20 @@ async function layoutOf(run) {
     state.layouts.set(key, await api('/workflows/' + encodeURIComponent(run.workflowId) + '/versions/' + encodeURIComponent(run.version) + '/layout'));
   }
   return state.layouts.get(key);
+}
+
+/** The timeline, the history tab and a task's attempts are read from the run's history. */
+const needsHistory = () => state.tab !== 'graph' || Boolean(state.taskId);
+
+/** Draws the selected run again from what is loaded, loading what a newly chosen view needs first. */
+async function redraw() {
+  if (!state.run) return;
+  if ((needsHistory() && !state.history) || (state.taskId && !state.versionStats.has(state.run.workflowId + '/' + state.run.version))) {
+    await loadRun().catch(report);
+    return;
+  }
+  renderTabs(state.layouts.get(state.run.workflowId + '/' + state.run.version));
+  if (state.taskId) renderDrawer();
 }
 
 function renderTabs(layout) {
@@ -321,10 +340,10 @@ function selectRun(runId) {
 document.addEventListener('click', (event) => {
   const target = event.target.closest('button.item, button.tab, g.node, #cancel-run, #retry-run, #close-drawer, #more-runs, #start-run');
   if (!target) return;
-  if (target.dataset.member) { state.taskId = target.dataset.member; writeLink(); return renderDrawer(); }
+  if (target.dataset.member) { state.taskId = target.dataset.member; writeLink(); return redraw(); }
   if (target.id === 'cancel-run') return act('Cancel', '/runs/' + encodeURIComponent(state.runId) + '/cancel');
   if (target.id === 'retry-run') return act('Retry', '/runs/' + encodeURIComponent(state.runId) + '/retry');
-  if (target.id === 'close-drawer') { state.taskId = null; closeDrawer(); writeLink(); return renderTabs(state.layouts.get(state.run.workflowId + '/' + state.run.version)); }
+  if (target.id === 'close-drawer') { state.taskId = null; closeDrawer(); writeLink(); return redraw(); }
   if (target.id === 'more-runs') return loadRuns(true).catch(report);
   if (target.id === 'start-run') { el('start-workflow').textContent = state.workflowId; el('start-error').textContent = ''; return el('start-dialog').showModal(); }
   if (target.dataset.workflow) {
@@ -332,12 +351,12 @@ document.addEventListener('click', (event) => {
     return Promise.all([loadWorkflows(), loadRuns(), loadStats()]).catch(report);
   }
   if (target.dataset.run) return selectRun(target.dataset.run);
-  if (target.dataset.tab) { state.tab = target.dataset.tab; writeLink(); return renderTabs(state.layouts.get(state.run.workflowId + '/' + state.run.version)); }
-  if (target.dataset.task) { state.taskId = target.dataset.task; writeLink(); renderTabs(state.layouts.get(state.run.workflowId + '/' + state.run.version)); return renderDrawer(); }
+  if (target.dataset.tab) { state.tab = target.dataset.tab; writeLink(); return redraw(); }
+  if (target.dataset.task) { state.taskId = target.dataset.task; writeLink(); return redraw(); }
 });
 
 el('status-filter').addEventListener('change', () => { state.status = el('status-filter').value; state.nextToken = null; state.paged = false; writeLink(); loadRuns().catch(report); });
-el('zoom').addEventListener('input', () => { if (state.run) renderTabs(state.layouts.get(state.run.workflowId + '/' + state.run.version)); });
+el('zoom').addEventListener('input', redraw);
 el('find-task').addEventListener('submit', (event) => {
   event.preventDefault();
   const text = el('find-task-id').value.trim();
@@ -345,10 +364,10 @@ el('find-task').addEventListener('submit', (event) => {
   if (!text || !task) { el('find-task-id').style.borderColor = '#e12d39'; return; }
   el('find-task-id').style.borderColor = '';
   state.taskId = task.taskId; state.tab = 'graph'; writeLink();
-  renderTabs(state.layouts.get(state.run.workflowId + '/' + state.run.version));
-  renderDrawer();
-  const node = document.querySelector('#graph g.node.selected');
-  if (node) node.scrollIntoView({ block: 'center', inline: 'center' });
+  redraw().then(() => {
+    const node = document.querySelector('#graph g.node.selected');
+    if (node) node.scrollIntoView({ block: 'center', inline: 'center' });
+  });
 });
 el('find-run').addEventListener('submit', (event) => { event.preventDefault(); const id = el('find-run-id').value.trim(); if (id) selectRun(id); });
 el('start-form').addEventListener('submit', async (event) => {

@@ -94,6 +94,8 @@ export interface RunView {
   completedAt?: string;
   /** The worker build the run started on (on AWS, the worker bundle's hash; `local` locally). */
   handlerBuild?: string;
+  /** The schedule fire that started the run, when a schedule did. */
+  trigger?: { scheduleId: string; fireTime: string };
   tasks: RunTask[];
   compensations?: Array<{ taskId: string; status: TaskStatus; attempt: number; startedAt?: string; completedAt?: string; output?: unknown; error?: TaskError }>;
   /** An ended run's critical path, first task first (empty if no task ran). */

@@ -340,6 +340,7 @@ export function runView(run: RunRecord, input: unknown, tasks: readonly TaskReco
     createdAt: run.createdAt,
     ...(run.completedAt === undefined ? {} : { completedAt: run.completedAt }),
     ...(run.handlerBuild === undefined ? {} : { handlerBuild: run.handlerBuild }),
+    ...(run.trigger === undefined ? {} : { trigger: run.trigger }),
     tasks: definition.definition.tasks.map((taskDefinition) => {
       const task = byId.get(taskDefinition.id);
       return {

@@ -15,6 +15,7 @@ import type {
   FinalTaskStatus,
   PhaseSummary,
   RunRecord,
+  RunTrigger,
   StoredDefinition,
   TaskRecord,
   WorkflowSummary,
@@ -49,6 +50,8 @@ export interface CreateRunParams {
   groupCount: number;
   /** The worker build the run starts on (the API's HANDLER_BUILD), recorded for the reader. */
   handlerBuild?: string;
+  /** The schedule fire that starts the run, recorded for the reader. */
+  trigger?: RunTrigger;
 }
 
 export type RunSummary = Pick<RunRecord, 'runId' | 'workflowId' | 'version' | 'createdAt' | 'completedAt' | 'taskCount'> & {

@@ -20,6 +20,12 @@ export interface WorkflowSummary {
   updatedAt: string;
 }
 
+/** A schedule's fire that started a run: the schedule and its fire time (UTC, to the second). */
+export interface RunTrigger {
+  scheduleId: string;
+  fireTime: string;
+}
+
 /** How a run ends once stopped: CANCELLED on request, FAILED when it passed its deadline. */
 export type CancelOutcome = 'CANCELLED' | 'FAILED';
 
@@ -56,6 +62,8 @@ export interface RunRecord {
   idempotencyKey?: string;
   /** The worker build the run started on (its bundle's hash on AWS). */
   handlerBuild?: string;
+  /** The schedule fire that started the run, when a schedule did. */
+  trigger?: RunTrigger;
   /** Epoch ms at which the sweeper looks at the run next (its check, deadline or resume lease). */
   dueAt?: number;
 }

@@ -19,7 +19,7 @@ import { taskGraph } from './graph.js';
 import { INLINE_JOIN_LIMIT, completeGroupCounts, joinGroupSizes, usesJoinGroups } from './join.js';
 import type { TaskQueue } from './messages.js';
 import type { CompletionStore, JoinStore, RunStore, TaskStore } from './ports.js';
-import type { DependencyCounts, PhaseSummary, RunRecord, StoredDefinition, TaskRecord } from './records.js';
+import type { DependencyCounts, PhaseSummary, RunRecord, RunTrigger, StoredDefinition, TaskRecord } from './records.js';
 import { DEFAULT_TIMINGS, runDueAt, type EngineTimings } from './timing.js';
 import { readAllTasks } from './run-end.js';
 
@@ -66,6 +66,7 @@ export class RunControl {
     input: unknown;
     idempotency?: { key: string; requestFingerprint: string };
     handlerBuild?: string;
+    trigger?: RunTrigger;
   }): Promise<{ runId: string; created: boolean }> {
     const now = this.deps.now().getTime();
     const timeoutSeconds = params.definition.definition.timeoutSeconds;
@@ -79,6 +80,7 @@ export class RunControl {
       ...(deadlineAt === undefined ? {} : { deadlineAt }),
       groupCount: completionGroupCount(params.definition.definition.tasks.length),
       ...(params.handlerBuild === undefined ? {} : { handlerBuild: params.handlerBuild }),
+      ...(params.trigger === undefined ? {} : { trigger: params.trigger }),
     });
     if (!created.created) return created;
     const definition = await this.deps.definitions.get(params.definition.workflowId, params.definition.version);

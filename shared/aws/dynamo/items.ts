@@ -57,6 +57,7 @@ export const RunItemSchema = z.object({
   resumedAt: z.string().optional(),
   idempotencyKey: z.string().optional(),
   handlerBuild: z.string().optional(),
+  trigger: z.object({ scheduleId: z.string(), fireTime: z.string() }).optional(),
   dueAt: z.number().optional(),
 });
 

@@ -11,6 +11,7 @@
 //   RUN#<runId>          / ATTEMPTS#<taskId>#<attempt>   attempts moved off a task item
 //   RUN#<runId>          / PHASE#<phase>                 what a resume kept of the phase it ended
 //   IDEMP#<key>          / IDEMP                         the run an Idempotency-Key created
+//   SCHEDULES            / SCHEDULE#<workflowId>#<id>    a workflow schedule (one query lists them all)
 import { createHash } from 'node:crypto';
 import { TABLE } from '../../config/table-schema.js';
 
@@ -26,6 +27,8 @@ export const keys = {
   attempts: (runId: string, taskId: string, firstAttempt: number) => ({ pk: runPartition(runId), sk: `${ATTEMPTS_PREFIX}${taskId}#${String(firstAttempt).padStart(6, '0')}` }),
   phase: (runId: string, phase: number) => ({ pk: runPartition(runId), sk: `${PHASE_PREFIX}${String(phase).padStart(6, '0')}` }),
   idempotency: (key: string) => ({ pk: `IDEMP#${key}`, sk: 'IDEMP' }),
+  schedules: () => ({ pk: 'SCHEDULES' }),
+  schedule: (workflowId: string, scheduleId: string) => ({ pk: 'SCHEDULES', sk: `${SCHEDULE_PREFIX}${workflowId}#${scheduleId}` }),
   runsByWorkflow: (workflowId: string) => `WF#${workflowId}`,
   runsByWorkflowSort: (createdAt: string, runId: string) => `${createdAt}#${runId}`,
   /** A run's runsByTime partition: the UTC day it was created on, and its write shard. */
@@ -41,6 +44,7 @@ export const TASK_PREFIX = 'TASK#';
 export const DONE_PREFIX = 'DONE#';
 export const ATTEMPTS_PREFIX = 'ATTEMPTS#';
 export const PHASE_PREFIX = 'PHASE#';
+export const SCHEDULE_PREFIX = 'SCHEDULE#';
 
 export function runPartition(runId: string): string {
   return `RUN#${runId}`;

@@ -108,6 +108,7 @@ export class DynamoRunStore implements RunStore {
           ...(params.deadlineAt === undefined ? {} : { deadlineAt: params.deadlineAt }),
           ...(params.idempotency === undefined ? {} : { idempotencyKey: params.idempotency.key }),
           ...(params.handlerBuild === undefined ? {} : { handlerBuild: params.handlerBuild }),
+          ...(params.trigger === undefined ? {} : { trigger: params.trigger }),
           dueAt: params.dueAt,
           expiryShard: expiryShard(runPartition(runId), 'RUN'),
           gsi1pk: keys.runsByWorkflow(definition.workflowId),

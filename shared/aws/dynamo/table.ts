@@ -15,6 +15,7 @@ import {
 import {
   BatchGetCommand,
   BatchWriteCommand,
+  DeleteCommand,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -149,6 +150,11 @@ export class Table {
         await this.pause(attempt);
       }
     }
+  }
+
+  /** Deletes an item (there or not). */
+  async delete(key: Key): Promise<void> {
+    await this.send(() => this.client.send(new DeleteCommand({ TableName: this.name, Key: key })));
   }
 
   /** One page of a query. */

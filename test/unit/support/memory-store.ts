@@ -471,6 +471,7 @@ function runPort(store: MemoryStore): RunStore {
           failedTasks: [],
           ...(params.deadlineAt === undefined ? {} : { deadlineAt: params.deadlineAt }),
           ...(params.idempotency === undefined ? {} : { idempotencyKey: params.idempotency.key }),
+          ...(params.trigger === undefined ? {} : { trigger: params.trigger }),
           dueAt: params.dueAt,
         },
         undefined,

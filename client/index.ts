@@ -46,6 +46,7 @@ export type TaskWhyCode =
   | 'will_be_skipped'
   | 'retry_at'
   | 'waiting_until'
+  | 'waiting_for_callback'
   | 'queued'
   | 'running'
   | 'run_cancelling'
@@ -70,6 +71,8 @@ export interface TaskWhy {
   since?: string;
   /** running: the attempt's lease end. */
   leaseUntil?: string;
+  /** waiting_for_callback: when the wait times out (its end, or sooner its heartbeat's deadline). */
+  until?: string;
   /** Overdue by the engine's own deadlines: the sweeper is the one to act. */
   stuck?: true;
 }

@@ -34,6 +34,10 @@ export const API_ROUTES: ReadonlyArray<{ method: apigwv2.HttpMethod; path: strin
   { method: apigwv2.HttpMethod.GET, path: '/runs/{runId}/history' },
   { method: apigwv2.HttpMethod.POST, path: '/runs/{runId}/cancel' },
   { method: apigwv2.HttpMethod.POST, path: '/runs/{runId}/retry' },
+  // A callback task's answer and heartbeat: the token names the attempt and is its credential too,
+  // but the caller still signs the request like every other (the API has no anonymous route).
+  { method: apigwv2.HttpMethod.POST, path: '/callbacks/{token}' },
+  { method: apigwv2.HttpMethod.POST, path: '/callbacks/{token}/heartbeat' },
   // The dashboard page. Under IAM auth a browser needs a SigV4-signing proxy; with auth=jwt it
   // needs a bearer token. Neither is anonymous, on purpose: the page shows run inputs and outputs.
   { method: apigwv2.HttpMethod.GET, path: '/' },

@@ -6,6 +6,8 @@ import { NotFoundError } from '../../shared/model/errors.js';
 import { localContext } from '../lambda-context.js';
 import { MethodNotAllowedError, errorResponse, parseWith } from './http.js';
 import { PATH_PARAMETERS, routes, type ApiDeps, type Route } from './routes.js';
+import { randomUUID } from 'node:crypto';
+import { Callbacks } from '../../shared/engine/callbacks.js';
 import { RunControl } from '../../shared/engine/run-control.js';
 import type { EngineParts } from '../parts.js';
 
@@ -35,10 +37,12 @@ export function makeApiHandler(deps: ApiDeps & { logError?: (message: string, er
 export function buildApi(parts: EngineParts, knownHandlers: ReadonlySet<string>, handlerBuild?: string): ApiHandler {
   const { store, queue, definitions, now, timings, metrics } = parts;
   const runControl = new RunControl({ ...store, queue, definitions, now, timings, metrics });
+  const callbacks = new Callbacks({ tasks: store.tasks, definitions, queue, metrics, timings, now, random: Math.random, newToken: () => randomUUID() });
   return makeApiHandler({
     store,
     definitions,
     runControl,
+    callbacks,
     knownHandlers,
     ...(handlerBuild === undefined ? {} : { handlerBuild }),
     logError: (message, error) => parts.logError(message, { error }),

@@ -17,6 +17,7 @@ import { criticalPath } from '../../shared/engine/critical-path.js';
 import { explainRun } from '../../shared/engine/explain.js';
 import { runHistory } from '../../shared/engine/history.js';
 import type { RunControl } from '../../shared/engine/run-control.js';
+import type { CallbackOutcome, Callbacks } from '../../shared/engine/callbacks.js';
 import { taskStats } from '../../shared/engine/run-stats.js';
 import { canonicalJson } from '../../shared/model/version.js';
 import { DASHBOARD_PAGE } from './dashboard-page.js';
@@ -30,6 +31,7 @@ export interface ApiDeps {
   store: Pick<EngineStore, 'definitions' | 'runs' | 'tasks'>;
   definitions: DefinitionSource;
   runControl: Pick<RunControl, 'start' | 'cancel' | 'resume'>;
+  callbacks: Pick<Callbacks, 'answer' | 'heartbeat'>;
   /** Handler names the worker bundle registers: definitions naming others are refused. */
   knownHandlers: ReadonlySet<string>;
   /** The worker build new runs are recorded as starting on (HANDLER_BUILD). */
@@ -93,6 +95,30 @@ const StatsQuerySchema = z.strictObject({
 
 /** Pages of a workflow's runs read to find `runs` of one version: a bound on the requests. */
 const STATS_VERSION_PAGES = 5;
+
+/** A callback's answer: its output, or its failure (retried by the task's policy unless `retryable` is false). */
+const CallbackAnswerSchema = z.union(
+  [
+    z.strictObject({ output: z.json({ error: 'output must be JSON' }) }),
+    z.strictObject({
+      error: z.strictObject({
+        name: z.string({ error: 'error.name must be a string' }).min(1, 'error.name must not be empty').max(256, 'error.name must be at most 256 characters'),
+        message: z.string({ error: 'error.message must be a string' }).max(4096, 'error.message must be at most 4096 characters'),
+        retryable: z.boolean({ error: 'error.retryable must be true or false' }).default(true),
+      }),
+    }),
+  ],
+  { error: 'body must be { "output": <JSON> } or { "error": { "name", "message", "retryable"? } }' },
+);
+
+function callbackResponse(result: CallbackOutcome): APIGatewayProxyStructuredResultV2 {
+  if (result.outcome === 'unknown') throw new NotFoundError('callback token');
+  const { runId, taskId, attempt } = result.task;
+  if (result.outcome === 'over') {
+    throw new ConflictError(`the callback of task "${taskId}" (attempt ${attempt}) is over: the task is ${result.task.status}`, { runId, taskId, status: result.task.status });
+  }
+  return json(202, { runId, taskId, attempt, status: 'ACCEPTED' });
+}
 
 /** Printable ASCII, as Stripe and AWS accept for idempotency keys. */
 const IdempotencyKeySchema = z
@@ -250,6 +276,27 @@ export const routes: Route[] = [
     method: 'POST',
     pattern: '/runs/{runId}/retry',
     handler: async (_event, { runId = '' }, deps) => json(202, await deps.runControl.resume(runId)),
+  },
+  {
+    // An outside system answers a callback task (callbacks.ts): 202 once, 409 after, 404 for a token never handed out.
+    method: 'POST',
+    pattern: '/callbacks/{token}',
+    handler: async (event, { token = '' }, deps) => {
+      const body = jsonBody(event);
+      const answer = parseWith(CallbackAnswerSchema, body, 'body');
+      const output = 'output' in answer ? (body as { output: unknown }).output : undefined;
+      if (output !== undefined) {
+        const bytes = jsonByteLength(output);
+        if (bytes > LIMITS.maxOutputBytes) throw new PayloadTooLargeError('output', bytes, LIMITS.maxOutputBytes);
+      }
+      const error = 'error' in answer ? { name: answer.error.name, message: answer.error.message, retryable: answer.error.retryable } : undefined;
+      return callbackResponse(await deps.callbacks.answer(token, error === undefined ? { output } : { error }));
+    },
+  },
+  {
+    method: 'POST',
+    pattern: '/callbacks/{token}/heartbeat',
+    handler: async (_event, { token = '' }, deps) => callbackResponse(await deps.callbacks.heartbeat(token)),
   },
 ];
 

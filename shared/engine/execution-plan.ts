@@ -19,12 +19,29 @@ export interface ExecutionPlan {
   critical: boolean;
   /** How long an attempt's lease runs (its heartbeat interval or timeout, plus a grace). */
   leaseMs: number;
+  /**
+   * A callback task's wait, which begins once its attempt has made its request: the task's
+   * timeoutSeconds and heartbeatSeconds bound the wait, not the attempt (which has the default).
+   */
+  callback?: { timeoutSeconds: number; heartbeatSeconds?: number };
 }
 
 export function executionPlan(definition: LoadedDefinition, taskId: string, timings: EngineTimings): ExecutionPlan {
   const compensated = compensatedTaskId(taskId);
   if (compensated === undefined) {
     const task = taskOf(definition, taskId);
+    if (task.type === 'callback') {
+      const { timeoutSeconds, heartbeatSeconds } = task;
+      return {
+        taskId,
+        action: task,
+        upstream: task.dependsOn,
+        ...(task.retry === undefined ? {} : { retry: task.retry }),
+        critical: task.critical,
+        leaseMs: leaseMs({}, timings),
+        callback: { timeoutSeconds, ...(heartbeatSeconds === undefined ? {} : { heartbeatSeconds }) },
+      };
+    }
     return {
       taskId,
       action: task,

@@ -24,6 +24,8 @@ export type TaskWhy =
   | { code: 'retry_at'; message: string; attempt: number; at: string; stuck?: true }
   /** WAITING: a wait task, until `at`. */
   | { code: 'waiting_until'; message: string; at: string; stuck?: true }
+  /** A callback task waits for an outside system's answer, until `until` (its timeout, or sooner its heartbeat's deadline). */
+  | { code: 'waiting_for_callback'; message: string; attempt: number; until: string; stuck?: true }
   /** QUEUED: its message is deliverable since `since`, and no worker has claimed it. */
   | { code: 'queued'; message: string; attempt: number; since: string; stuck?: true }
   /** RUNNING: a worker holds attempt `attempt` since `since`, leased until `leaseUntil`. */
@@ -193,6 +195,14 @@ function waitingWhy(definition: TaskDefinition, task: TaskRecord | undefined, { 
     const late = now - wakeAt > timings.deliveryGraceSeconds * 1000;
     const message = wakeAt > now ? `a wait task, sleeping until ${iso(wakeAt)}` : `a wait task whose time came at ${iso(wakeAt)}${late ? ': its wake-up is late, and the sweeper sends it again' : ': its wake-up ends it'}`;
     return { code: 'waiting_until', message, at: iso(wakeAt), ...(late ? { stuck: true as const } : {}) };
+  }
+  if (definition.type === 'callback' && task !== undefined && task.callbackAttempt === task.attempt) {
+    const deadline = task.leaseExpiresAt ?? wakeAt;
+    const beat = deadline < wakeAt ? `, and a heartbeat by ${iso(deadline)}` : '';
+    // The sweeper times it out on its first sweep after the deadline: later than a grace is late.
+    const late = now - deadline > timings.deliveryGraceSeconds * 1000;
+    const message = `attempt ${task.attempt} waits for an answer to POST /callbacks/{token} until ${iso(wakeAt)}${beat}${late ? ': its deadline passed, and the sweeper times it out' : ''}`;
+    return { code: 'waiting_for_callback', message, attempt: task.attempt, until: iso(deadline), ...(late ? { stuck: true as const } : {}) };
   }
   // Any other WAITING task is a retry parked beyond SQS's longest delay; the sweeper queues it when due.
   const attempt = task?.attempt ?? 1;

@@ -17,6 +17,8 @@ export interface GraphNode {
   waitEnd?: (readyAt: number) => number;
   /** How long an attempt's lease runs. */
   leaseMs: number;
+  /** A callback task: it is begun by a worker of its own, never run in another task's invocation. */
+  callback?: boolean;
 }
 
 export interface PhaseGraph {
@@ -42,7 +44,9 @@ export function taskGraph(definition: LoadedDefinition, timings: EngineTimings):
           trigger: task.trigger,
           ...(task.when === undefined ? {} : { when: task.when }),
           ...(task.type === 'wait' ? { waitEnd: (readyAt: number) => (task.until !== undefined ? Date.parse(task.until) : readyAt + (task.seconds ?? 0) * 1000) } : {}),
-          leaseMs: leaseMs(task, timings),
+          // A callback's timeouts bound its wait; the attempt that begins it has the default lease.
+          leaseMs: leaseMs(task.type === 'callback' ? {} : task, timings),
+          ...(task.type === 'callback' ? { callback: true } : {}),
         };
         nodes.set(taskId, node);
       }

@@ -154,7 +154,11 @@ export type Fence =
   /** The sweeper, once the lease has run out by `now` (a heartbeat may still have won). */
   | { kind: 'expired'; now: number }
   /** The DLQ handler: the attempt was never claimed, its lease ran out, or it is a wait's wake-up. */
-  | { kind: 'dead-letter'; now: number };
+  | { kind: 'dead-letter'; now: number }
+  /** An outside system's answer to a callback task, quoting the token of this attempt (RUNNING or WAITING). */
+  | { kind: 'callback'; tokenHash: string }
+  /** The sweeper, once a callback's wait (or its heartbeat) has run out by `now`. */
+  | { kind: 'callback-expired'; now: number };
 
 export interface AttemptEnd {
   runId: string;
@@ -202,8 +206,11 @@ export interface TaskStore {
   readTasks(runId: string, cursor?: string): Promise<{ tasks: TaskRecord[]; cursor?: string }>;
   /** Records a dependency's outcome and/or moves the task on (see NextStep); creates the item if need be. */
   advance(params: AdvanceParams): Promise<AdvanceOutcome>;
-  /** QUEUED -> RUNNING for `attempt`, with a lease. */
-  claim(params: { runId: string; taskId: string; attempt: number; leaseToken: string; leaseExpiresAt: number; opToken: string }): Promise<
+  /**
+   * QUEUED -> RUNNING for `attempt`, with a lease. A callback task's claim also records the hash
+   * of the token its attempt hands out (before the token can reach anyone).
+   */
+  claim(params: { runId: string; taskId: string; attempt: number; leaseToken: string; leaseExpiresAt: number; opToken: string; callbackTokenHash?: string }): Promise<
     { outcome: 'claimed'; task: TaskRecord } | { outcome: 'not-claimable'; current: TaskRecord | undefined }
   >;
   /** The attempt ends: SUCCEEDED, FAILED or CANCELLED (fenced). */
@@ -212,6 +219,14 @@ export interface TaskStore {
   retry(params: AttemptEnd & { error: TaskError; next: { status: 'QUEUED' | 'WAITING'; dueAt: number } }): Promise<Outcome>;
   /** WAITING -> SUCCEEDED: a wait task's time has come; its attempt spans the wait. */
   endWait(params: { runId: string; taskId: string; attempt: number; record: AttemptRecord; opToken: string }): Promise<Outcome>;
+  /**
+   * RUNNING -> WAITING: a callback task's attempt has made its request and now waits, holding no
+   * lease, until `waitEndsAt`; `deadline` (the wait's end, or sooner its first heartbeat's) is
+   * when the sweeper times it out. Fenced by the lease; refused once the run is being cancelled.
+   */
+  awaitCallback(params: { runId: string; taskId: string; attempt: number; leaseToken: string; waitEndsAt: number; deadline: number; opToken: string }): Promise<Outcome>;
+  /** A waiting callback's heartbeat: its deadline moves on to `deadline` (never past its wait's end). */
+  heartbeatCallback(params: { runId: string; taskId: string; attempt: number; tokenHash: string; deadline: number }): Promise<Outcome>;
   /** WAITING (a parked retry) -> QUEUED. */
   release(params: { runId: string; taskId: string; attempt: number; dueAt: number; opToken: string }): Promise<Outcome>;
   /** PENDING, QUEUED or WAITING (or no item yet) -> CANCELLED, in `phase`. */

@@ -123,6 +123,12 @@ export interface TaskRecord {
   joinGroups: Record<string, DependencyCounts>;
   /** Set when a compensated task runs again after a resume: its idempotency key gets this suffix. */
   keyGeneration?: number;
+  /**
+   * A callback task: the hashes of the tokens its attempts handed out (never the tokens), and the
+   * attempt whose wait began (WAITING for that attempt is a callback's wait, not a parked retry).
+   */
+  callbackTokens?: string[];
+  callbackAttempt?: number;
   /** Set when the run is being cancelled while this task runs: its worker fires ctx.signal. */
   cancelRequested: boolean;
   queuedAt?: string;

@@ -47,6 +47,8 @@ export interface SweepReport {
   expiredLeases: number;
   resent: number;
   released: number;
+  /** Callback tasks whose wait (or heartbeat) ran out: ended by their retry policy. */
+  timedOutCallbacks: number;
   overdueRuns: number;
   /** Unfinished runs checked against their tasks (or resumes taken over). */
   checkedRuns: number;
@@ -143,6 +145,7 @@ export class Sweeper {
     if (task === undefined || task.dueAt !== item.dueAt) return { handled: undefined, messages: [] };
     const messages: OutgoingMessage[] = [];
     if (task.status === 'QUEUED') return { handled: (await this.resend(task, now, messages)) ? 'resent' : undefined, messages };
+    if (task.status === 'WAITING' && task.callbackAttempt === task.attempt) return { handled: await this.dueCallback(task, item.dueAt, now), messages };
     if (task.status === 'WAITING') return { handled: (await this.dueWaiting(task, now, messages)) ? 'released' : undefined, messages };
     if (task.status === 'RUNNING') {
       if ((task.leaseExpiresAt ?? 0) > now) {
@@ -217,6 +220,27 @@ export class Sweeper {
     return executionPlan(definition, task.taskId, this.deps.timings).action.type === 'wait';
   }
 
+  /**
+   * A callback's wait ran out by `now` (its timeout, or the heartbeat deadline before it): the
+   * attempt ends as timed out, by the task's retry policy. A heartbeat that moved the deadline on
+   * meanwhile wins (the write is fenced by the deadline).
+   */
+  private async dueCallback(task: TaskRecord, dueAt: number, now: number): Promise<Handled> {
+    const deadline = task.leaseExpiresAt ?? now;
+    if (deadline > now) {
+      await this.deps.tasks.deferDue({ runId: task.runId, taskId: task.taskId, status: 'WAITING', attempt: task.attempt, previous: dueAt, next: deadline });
+      return undefined;
+    }
+    const definition = await this.deps.definitions.get(task.workflowId, task.version);
+    const plan = executionPlan(definition, task.taskId, this.deps.timings);
+    const heartbeatMissed = deadline < (task.wakeAt ?? deadline);
+    const error = heartbeatMissed
+      ? { name: 'CallbackHeartbeatTimedOut', message: `no heartbeat for ${plan.callback?.heartbeatSeconds ?? 0} s while the task waited for its callback`, retryable: true }
+      : { name: 'CallbackTimedOut', message: `no answer to the callback within ${plan.callback?.timeoutSeconds ?? 0} s`, retryable: true };
+    const outcome = await endFailedAttempt(this.attemptDeps(), { task, plan, fence: { kind: 'callback-expired', now } }, error, { timedOut: true });
+    return outcome === 'stale' ? undefined : 'timedOutCallbacks';
+  }
+
   /** The attempt's lease ran out by `now`: it ends as timed out, by the task's retry policy. */
   private async expiredLease(task: TaskRecord, now: number, why: string): Promise<boolean> {
     const definition = await this.deps.definitions.get(task.workflowId, task.version);
@@ -262,5 +286,5 @@ export class Sweeper {
 }
 
 function emptyReport(): SweepReport {
-  return { expiredLeases: 0, resent: 0, released: 0, overdueRuns: 0, checkedRuns: 0, failed: 0 };
+  return { expiredLeases: 0, resent: 0, released: 0, timedOutCallbacks: 0, overdueRuns: 0, checkedRuns: 0, failed: 0 };
 }

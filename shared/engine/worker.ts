@@ -13,6 +13,7 @@ import type { TaskContext, TaskLogger } from '../tasks/context.js';
 import { LambdaDeadline, TaskCancelled, TaskTimedOut, toTaskError } from '../tasks/errors.js';
 import { executeAction, type ExecutorEnv } from '../tasks/executors.js';
 import { untilAborted } from '../tasks/until-aborted.js';
+import { newCallbackToken } from './callbacks.js';
 import { attemptRecord, endFailedAttempt, finishAttempt, type AttemptDeps, type EndOutcome } from './attempts.js';
 import type { DefinitionSource, LoadedDefinition } from './definition-cache.js';
 import { EAGER_DISPATCH_LIMIT, lazyScope, type Dispatcher } from './dispatch.js';
@@ -65,7 +66,8 @@ const RECORD_MARGIN_MS = 1_000;
 /** ...or this many times (outside Lambda, where no deadline is known). */
 const MAX_RECORD_TRIES = 20;
 
-export type WorkerOutcome = EndOutcome | 'not-claimable' | 'not-due';
+/** `waiting`: a callback task's attempt made its request and waits for the answer, holding nothing. */
+export type WorkerOutcome = EndOutcome | 'not-claimable' | 'not-due' | 'waiting';
 
 type ExecutionResult = { ok: true; output: unknown } | { ok: false; error: TaskError; cancelled: boolean };
 
@@ -74,6 +76,8 @@ interface Claimed {
   plan: ExecutionPlan;
   input: unknown;
   upstream: Record<string, { output?: unknown }>;
+  /** A callback task's token, handed out by this attempt (its hash was recorded by the claim). */
+  callbackToken?: string;
 }
 
 export class Worker {
@@ -113,6 +117,7 @@ export class Worker {
     const carried = message.scopeJson === undefined ? undefined : (JSON.parse(message.scopeJson) as CarriedScope);
     const whole = carried !== undefined && plan.upstream.every((id) => Object.hasOwn(carried.upstream, id));
     const leaseToken = this.deps.newToken();
+    const callback = plan.callback === undefined ? undefined : newCallbackToken(message);
     const [scope, claim] = await Promise.all([
       whole ? Promise.resolve({ input: carried.input, tasks: carried.upstream }) : this.deps.tasks.readScope(message.runId, plan.upstream, true),
       this.deps.tasks.claim({
@@ -122,6 +127,7 @@ export class Worker {
         leaseToken,
         leaseExpiresAt: this.deps.now().getTime() + plan.leaseMs,
         opToken: this.deps.newToken(),
+        ...(callback === undefined ? {} : { callbackTokenHash: callback.hash }),
       }),
     ]);
     if (claim.outcome === 'not-claimable') {
@@ -134,7 +140,8 @@ export class Worker {
     if (task.queuedAt !== undefined && task.startedAt !== undefined) {
       this.deps.metrics.milliseconds(ENGINE_METRICS.names.schedulingLatency, Date.parse(task.startedAt) - Date.parse(task.queuedAt));
     }
-    return this.runChain(definition, { task, plan, input: scope.input, upstream: scope.tasks }, invocation);
+    const claimed = { task, plan, input: scope.input, upstream: scope.tasks, ...(callback === undefined ? {} : { callbackToken: callback.token }) };
+    return this.runChain(definition, claimed, invocation);
   }
 
   /** Runs a claimed attempt, records it, dispatches its dependents, and goes on with one it claimed. */
@@ -148,7 +155,8 @@ export class Worker {
       const logger = this.deps.loggerFor({ runId: task.runId, taskId: task.taskId, attempt: task.attempt });
       logger.debug('task started');
       const result = await this.execute(claimed, logger, invocation);
-      const outcome = await this.record(claimed, result, logger, invocation);
+      const outcome =
+        claimed.callbackToken !== undefined && result.ok ? await this.awaitCallback(claimed, logger, invocation) : await this.record(claimed, result, logger, invocation);
       firstOutcome ??= outcome;
       current =
         outcome === 'succeeded' || outcome === 'failed'
@@ -206,7 +214,7 @@ export class Worker {
 
   /** A ready task may run here if this invocation outlives its whole lease (with a margin). */
   private hasTimeFor(node: GraphNode, invocation: InvocationDeadline | undefined): boolean {
-    if (node.waitEnd !== undefined) return false;
+    if (node.waitEnd !== undefined || node.callback === true) return false;
     const remaining = invocation?.getRemainingTimeInMillis() ?? Number.POSITIVE_INFINITY;
     return remaining - DEADLINE_MARGIN_MS - RECORD_MARGIN_MS > node.leaseMs;
   }
@@ -287,13 +295,43 @@ export class Worker {
           if (extended.outcome === 'stale') throw new Error('the attempt lost its lease');
         },
       };
-      const output = await untilAborted(executeAction(plan.action, ctx, this.deps.executorEnv), controller.signal);
+      const callback = claimed.callbackToken === undefined ? undefined : { token: claimed.callbackToken };
+      const output = await untilAborted(executeAction(plan.action, ctx, this.deps.executorEnv, callback), controller.signal);
       return { ok: true, output };
     } catch (error) {
       return { ok: false, error: toTaskError(error, controller.signal), cancelled: controller.signal.reason instanceof TaskCancelled };
     } finally {
       for (const timer of timers) clearTimeout(timer);
     }
+  }
+
+  /**
+   * A callback task's attempt made its request (if it has one): it now waits for the answer
+   * without a lease, until its timeout (or its first heartbeat's deadline), when the sweeper ends
+   * it. An answer that came while the request was still being made has ended it already.
+   */
+  private async awaitCallback(claimed: Claimed, logger: TaskLogger, invocation: InvocationDeadline | undefined): Promise<WorkerOutcome> {
+    const { task, plan } = claimed;
+    const wait = plan.callback ?? { timeoutSeconds: 0 };
+    const now = this.deps.now().getTime();
+    const waitEndsAt = now + wait.timeoutSeconds * 1000;
+    const deadline = wait.heartbeatSeconds === undefined ? waitEndsAt : Math.min(waitEndsAt, now + wait.heartbeatSeconds * 1000);
+    const opToken = this.deps.newToken();
+    const waited = await this.persist(
+      () => this.deps.tasks.awaitCallback({ runId: task.runId, taskId: task.taskId, attempt: task.attempt, leaseToken: task.leaseToken ?? '', waitEndsAt, deadline, opToken }),
+      invocation,
+    );
+    if (waited.outcome === 'ok') {
+      logger.info('task waiting for its callback', { waitEndsAt: new Date(waitEndsAt).toISOString() });
+      return 'waiting';
+    }
+    const current = waited.current;
+    if (current?.status === 'RUNNING' && current.attempt === task.attempt && current.cancelRequested) {
+      const cancelled = { name: 'Cancelled', message: 'the run was cancelled before the callback task began its wait', retryable: false };
+      return this.record(claimed, { ok: false, error: cancelled, cancelled: true }, logger, invocation);
+    }
+    logger.debug('callback wait not begun: answered already, or the attempt lost its lease', { status: current?.status });
+    return 'stale';
   }
 
   private async record(claimed: Claimed, result: ExecutionResult, logger: TaskLogger, invocation: InvocationDeadline | undefined): Promise<EndOutcome> {

@@ -21,10 +21,17 @@ export type Condition =
 /** `input`, `input.a.b`, `upstream.<taskId>.output` or `upstream.<taskId>.output.a.b`. */
 export const VALUE_PATH_PATTERN = /^(input|upstream\.[A-Za-z][A-Za-z0-9_-]*\.output)(\.[A-Za-z0-9_-]+)*$/;
 
-/** What paths and placeholders can see: the run input and the outputs of upstream tasks by id. */
+/** The placeholder a callback task's request quotes its token with (nowhere else in scope). */
+export const CALLBACK_TOKEN_PATH = 'callback.token';
+
+/**
+ * What paths and placeholders can see: the run input and the outputs of upstream tasks by id;
+ * in a callback task's request, its token too.
+ */
 export interface ValueScope {
   input: unknown;
   upstream: Readonly<Record<string, { output?: unknown } | undefined>>;
+  callback?: { token: string };
 }
 
 /**
@@ -33,6 +40,7 @@ export interface ValueScope {
  * `input.constructor` finds nothing rather than something from the prototype chain.
  */
 export function resolvePath(path: string, scope: ValueScope): unknown {
+  if (path === CALLBACK_TOKEN_PATH) return scope.callback?.token;
   const segments = path.split('.');
   let current: unknown;
   let rest: string[];
@@ -125,18 +133,18 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
   return aKeys.every((key) => Object.hasOwn(bRecord, key) && jsonEqual(aRecord[key], bRecord[key]));
 }
 
-// A placeholder is `{{` + a path starting with `input` or `upstream` + `}}` (blanks inside the
-// braces allowed). Other `{{...}}` text is left alone, so a body may carry another template
-// language; a malformed path that starts with input/upstream is still a placeholder, so that
+// A placeholder is `{{` + a path starting with `input`, `upstream` or `callback` + `}}` (blanks
+// inside the braces allowed). Other `{{...}}` text is left alone, so a body may carry another
+// template language; a malformed path that starts with one of them is still a placeholder, so that
 // checkGraph can refuse the typo instead of it being sent literally.
-const PLACEHOLDER = /\{\{\s*((?:input|upstream)(?:\.[^{}\s]*)?)\s*\}\}/g;
-const WHOLE_PLACEHOLDER = /^\{\{\s*((?:input|upstream)(?:\.[^{}\s]*)?)\s*\}\}$/;
+const PLACEHOLDER = /\{\{\s*((?:input|upstream|callback)(?:\.[^{}\s]*)?)\s*\}\}/g;
+const WHOLE_PLACEHOLDER = /^\{\{\s*((?:input|upstream|callback)(?:\.[^{}\s]*)?)\s*\}\}$/;
 // `{{secret:NAME}}`. Whatever follows `secret:` is taken as the name, even a malformed one, so that
 // the definition checks refuse it rather than it being sent literally.
 const SECRET_PLACEHOLDER = /\{\{\s*secret:([^{}]*?)\s*\}\}/g;
 // Both kinds in one pattern, so that a header is rendered in a single pass: a value from the input
 // that happens to read `{{secret:...}}` stays text and never names a secret.
-const PLACEHOLDER_OR_SECRET = /\{\{\s*(?:((?:input|upstream)(?:\.[^{}\s]*)?)|secret:([^{}]*?))\s*\}\}/g;
+const PLACEHOLDER_OR_SECRET = /\{\{\s*(?:((?:input|upstream|callback)(?:\.[^{}\s]*)?)|secret:([^{}]*?))\s*\}\}/g;
 
 /** What a secret's name may look like: the names Secrets Manager and SSM (with `/`) both accept. */
 export const SECRET_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9/_+=.@-]*$/;

@@ -4,6 +4,7 @@
 // which is what gets content-hashed and stored.
 import * as z from 'zod';
 import {
+  CALLBACK_TOKEN_PATH,
   conditionPaths,
   placeholderPaths,
   secretNameProblem,
@@ -17,7 +18,7 @@ import { graphProblems } from './dag.js';
 import { ValidationError, type Problem } from './errors.js';
 import { LIMITS, jsonByteLength, jsonDepthExceeds } from './limits.js';
 
-export const TASK_TYPES = ['handler', 'http', 'lambda', 'pass', 'wait', 'fail'] as const;
+export const TASK_TYPES = ['handler', 'http', 'lambda', 'pass', 'wait', 'fail', 'callback'] as const;
 export type TaskType = (typeof TASK_TYPES)[number];
 
 /** Join rules, as in Airflow's trigger rules. */
@@ -150,6 +151,19 @@ const actionShapes = {
   fail: { type: z.literal('fail'), error: name('error'), message: z.string().max(4096).optional() },
 } as const;
 
+/**
+ * A task that waits, holding no worker, until an outside system answers `POST /callbacks/{token}`.
+ * Its `timeoutSeconds` and `heartbeatSeconds` bound the wait (not one worker invocation, as for
+ * other tasks); `http`, if given, is the request made as the wait begins, in which
+ * `{{callback.token}}` is the token the answer must quote.
+ */
+const callbackShape = {
+  type: z.literal('callback'),
+  timeoutSeconds: positiveSeconds('timeoutSeconds', LIMITS.maxCallbackSeconds).default(LIMITS.defaultCallbackSeconds),
+  heartbeatSeconds: positiveSeconds('heartbeatSeconds', LIMITS.maxCallbackSeconds).optional(),
+  http: HttpSpecSchema.optional(),
+} as const;
+
 const executionFields = {
   retry: RetryPolicySchema.optional(),
   timeoutSeconds: positiveSeconds('timeoutSeconds', LIMITS.maxTimeoutSeconds, WORKER_LIMIT).optional(),
@@ -191,6 +205,7 @@ const TaskUnionSchema = z.discriminatedUnion(
     z.strictObject({ ...commonTaskFields, ...actionShapes.pass }),
     z.strictObject({ ...commonTaskFields, ...actionShapes.wait }),
     z.strictObject({ ...commonTaskFields, ...actionShapes.fail }),
+    z.strictObject({ ...commonTaskFields, ...callbackShape }),
   ],
   { error: `type must be one of ${TASK_TYPES.join(', ')}` },
 );
@@ -392,6 +407,7 @@ function referenceSites(task: TaskDefinition): Array<{ where: string; paths: str
   const sites: Array<{ where: string; paths: string[]; isCompensation: boolean }> = [];
   if (task.when !== undefined) sites.push({ where: 'when', paths: conditionPaths(task.when), isCompensation: false });
   if (task.type === 'http') sites.push(...httpSites('http', task.http, false));
+  if (task.type === 'callback' && task.http !== undefined) sites.push(...httpSites('http', task.http, false));
   const compensation: Compensation | undefined = task.compensate;
   if (typeof compensation === 'object' && compensation.type === 'http') {
     sites.push(...httpSites('compensate.http', compensation.http, true));
@@ -428,6 +444,7 @@ function referenceProblems(task: TaskDefinition, known: ReadonlyMap<string, numb
     for (const valuePath of site.paths) {
       if (reported.has(valuePath)) continue;
       reported.add(valuePath);
+      if (valuePath === CALLBACK_TOKEN_PATH && task.type === 'callback' && !site.isCompensation) continue;
       if (!VALUE_PATH_PATTERN.test(valuePath)) {
         problems.push({
           path,

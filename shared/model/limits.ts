@@ -32,6 +32,10 @@ export const LIMITS = {
   maxTimeoutSeconds: 880,
   /** A `wait` task's delay (one year). */
   maxWaitSeconds: 365 * 86_400,
+  /** A callback's wait: at most the 30 days a run's deadline may be (task items outlive that, then expire). */
+  maxCallbackSeconds: 30 * 86_400,
+  /** A callback's wait when its task says nothing: a day. */
+  defaultCallbackSeconds: 86_400,
   /** Depth of nested `when` conditions. */
   maxConditionDepth: 8,
   /**

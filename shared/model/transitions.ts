@@ -29,6 +29,13 @@ export const TASK_MOVES = {
   retry: { from: ['RUNNING'], to: 'QUEUED' },
   /** ...or, beyond SQS's longest delay, parked for the sweeper. */
   park: { from: ['RUNNING'], to: 'WAITING' },
+  /** A callback task's attempt has made its request: it waits for the answer without a worker. */
+  awaitCallback: { from: ['RUNNING'], to: 'WAITING' },
+  /**
+   * The answer to a callback (or its wait's timeout) ends the attempt, whether it came while the
+   * attempt still made its request or once it waited: SUCCEEDED, FAILED, or the next attempt.
+   */
+  answerCallback: { from: ['RUNNING', 'WAITING'], to: 'SUCCEEDED' },
   /** A wait task's time has come. */
   endWait: { from: ['WAITING'], to: 'SUCCEEDED' },
   /** Its join rule can no longer be met, or its condition is false. */

@@ -38,13 +38,13 @@ export function compensationAction(compensation: Compensation): InlineCompensati
  * `ctx.signal` fires (even if a handler ignores the signal: its late result is dropped), or with
  * whatever a handler threw.
  */
-export async function executeAction(action: ExecutableAction, ctx: TaskContext, env: ExecutorEnv): Promise<unknown> {
+export async function executeAction(action: ExecutableAction, ctx: TaskContext, env: ExecutorEnv, callback?: { token: string }): Promise<unknown> {
   ctx.signal.throwIfAborted();
-  const output = await run(action, ctx, env);
+  const output = await run(action, ctx, env, callback);
   return output === undefined ? null : output;
 }
 
-function run(action: ExecutableAction, ctx: TaskContext, env: ExecutorEnv): Promise<unknown> {
+function run(action: ExecutableAction, ctx: TaskContext, env: ExecutorEnv, callback: { token: string } | undefined): Promise<unknown> {
   switch (action.type) {
     case 'handler':
       return runHandler(action.handler, action.params === undefined ? ctx : { ...ctx, params: action.params }, env.handlers);
@@ -59,6 +59,11 @@ function run(action: ExecutableAction, ctx: TaskContext, env: ExecutorEnv): Prom
     case 'wait':
       // The scheduler only queues a wait task once it is due, so running it is immediate.
       return Promise.resolve(null);
+    case 'callback':
+      // Its attempt only begins the wait: the request that hands the token out, if it has one.
+      // The answer, later, is the task's output.
+      if (callback === undefined) return Promise.reject(new Error('a callback task needs its token to begin'));
+      return action.http === undefined ? Promise.resolve(null) : executeHttp(action.http, ctx, env, callback);
   }
 }
 

@@ -43,8 +43,9 @@ interface RenderedRequest extends RenderedTarget {
   body: string | undefined;
 }
 
-export async function executeHttp(spec: HttpSpec, ctx: TaskContext, env: HttpTaskEnv): Promise<unknown> {
-  const scope: ValueScope = { input: ctx.input, upstream: ctx.upstream };
+/** `callback`: the token a callback task's request may quote (`{{callback.token}}`). */
+export async function executeHttp(spec: HttpSpec, ctx: TaskContext, env: HttpTaskEnv, callback?: { token: string }): Promise<unknown> {
+  const scope: ValueScope = { input: ctx.input, upstream: ctx.upstream, ...(callback === undefined ? {} : { callback }) };
   const target = renderTarget(spec, scope);
   if (!isHostAllowed(target.url, env.httpAllowedHosts)) {
     throw new TaskFailure(

@@ -344,6 +344,8 @@ describe('api', () => {
         'GET /runs/{runId}/history',
         'POST /runs/{runId}/cancel',
         'POST /runs/{runId}/retry',
+        'POST /callbacks/{token}',
+        'POST /callbacks/{token}/heartbeat',
         'GET /workflows/{workflowId}/stats',
         'GET /',
       ].sort(),

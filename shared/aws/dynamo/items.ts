@@ -109,6 +109,8 @@ export const TaskItemSchema = z.object({
   joinGroups: z.record(z.string(), CountsSchema).optional(),
   keyGeneration: z.number().optional(),
   cancelRequested: z.boolean().optional(),
+  callbackTokens: stringSet,
+  callbackAttempt: z.number().optional(),
   queuedAt: z.string().optional(),
   startedAt: z.string().optional(),
   completedAt: z.string().optional(),
@@ -178,9 +180,10 @@ function toAttempt(attempt: z.output<typeof AttemptRecordSchema>): AttemptRecord
 
 export function toTaskRecord(item: unknown): TaskRecord {
   const task = parseItem(TaskItemSchema, item, 'task');
-  const { outputJson, checkpointJson, depsSucceeded, depsFailed, depsSkipped, depsCancelled, attempts, attemptBase, cancelRequested, joinGroups, opToken, ...rest } = task;
+  const { outputJson, checkpointJson, depsSucceeded, depsFailed, depsSkipped, depsCancelled, attempts, attemptBase, cancelRequested, joinGroups, opToken, callbackTokens, ...rest } = task;
   return withoutUndefined({
     ...rest,
+    callbackTokens: callbackTokens.length === 0 ? undefined : callbackTokens,
     lastChange: opToken,
     attemptBase: attemptBase ?? 0,
     attempts: (attempts ?? []).map(toAttempt),

@@ -178,14 +178,17 @@ export class DynamoTaskStore implements TaskStore {
     return { outcome: 'conflict', current: result.item === undefined ? undefined : taskRecord(result.item) };
   }
 
-  async claim(params: { runId: string; taskId: string; attempt: number; leaseToken: string; leaseExpiresAt: number; opToken: string }): Promise<
+  async claim(params: { runId: string; taskId: string; attempt: number; leaseToken: string; leaseExpiresAt: number; opToken: string; callbackTokenHash?: string }): Promise<
     { outcome: 'claimed'; task: TaskRecord } | { outcome: 'not-claimable'; current: TaskRecord | undefined }
   > {
     const move = statusIn(TASK_MOVES.claim.from);
+    const callback = params.callbackTokenHash === undefined ? {} : { ':callbackToken': new Set([params.callbackTokenHash]) };
     const result = await this.table.update(
       {
         Key: keys.task(params.runId, params.taskId),
-        UpdateExpression: 'SET #status = :to, leaseToken = :leaseToken, leaseExpiresAt = :leaseExpiresAt, startedAt = :now, updatedAt = :now',
+        UpdateExpression:
+          'SET #status = :to, leaseToken = :leaseToken, leaseExpiresAt = :leaseExpiresAt, startedAt = :now, updatedAt = :now' +
+          (params.callbackTokenHash === undefined ? '' : ' ADD callbackTokens :callbackToken'),
         ConditionExpression: `${move.condition} AND attempt = :attempt`,
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {
@@ -195,6 +198,7 @@ export class DynamoTaskStore implements TaskStore {
           ':leaseToken': params.leaseToken,
           ':leaseExpiresAt': params.leaseExpiresAt,
           ':now': this.options.now().toISOString(),
+          ...callback,
         },
         ReturnValues: 'ALL_NEW',
       },
@@ -297,6 +301,50 @@ export class DynamoTaskStore implements TaskStore {
         },
         params.opToken,
       ),
+    );
+  }
+
+  async awaitCallback(params: { runId: string; taskId: string; attempt: number; leaseToken: string; waitEndsAt: number; deadline: number; opToken: string }): Promise<Outcome> {
+    const fenced = fence({ kind: 'lease', leaseToken: params.leaseToken }, params.attempt, TASK_MOVES.awaitCallback.from);
+    const key = keys.task(params.runId, params.taskId);
+    return this.outcome(
+      await this.table.update(
+        {
+          Key: key,
+          UpdateExpression:
+            'SET #status = :to, callbackAttempt = :attempt, wakeAt = :waitEndsAt, leaseExpiresAt = :deadline, dueAt = :deadline, expiryShard = :shard, updatedAt = :now REMOVE leaseToken',
+          // A run being cancelled meanwhile: the worker records CANCELLED instead.
+          ConditionExpression: `${fenced.condition} AND attribute_not_exists(cancelRequested)`,
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ...fenced.values,
+            ':to': TASK_MOVES.awaitCallback.to,
+            ':waitEndsAt': params.waitEndsAt,
+            ':deadline': params.deadline,
+            ':shard': expiryShard(key.pk, key.sk),
+            ':now': this.options.now().toISOString(),
+          },
+        },
+        params.opToken,
+      ),
+    );
+  }
+
+  async heartbeatCallback(params: { runId: string; taskId: string; attempt: number; tokenHash: string; deadline: number }): Promise<Outcome> {
+    return this.outcome(
+      await this.table.update({
+        Key: keys.task(params.runId, params.taskId),
+        UpdateExpression: 'SET leaseExpiresAt = :deadline, dueAt = :deadline, updatedAt = :now',
+        ConditionExpression: '#status = :waiting AND callbackAttempt = :attempt AND attempt = :attempt AND contains(callbackTokens, :tokenHash) AND wakeAt >= :deadline',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':waiting': TASK_MOVES.awaitCallback.to,
+          ':attempt': params.attempt,
+          ':tokenHash': params.tokenHash,
+          ':deadline': params.deadline,
+          ':now': this.options.now().toISOString(),
+        },
+      }),
     );
   }
 
@@ -507,6 +555,20 @@ function fence(by: Fence, attempt: number, from: readonly string[]): { condition
     case 'expired':
       // The sweeper's fence: only if the lease has run out by then (a heartbeat may have won).
       return { condition: `${move.condition} AND attempt = :attempt AND leaseExpiresAt <= :expiredBy`, values: { ...move.values, ':attempt': attempt, ':expiredBy': by.now } };
+    case 'callback': {
+      // Whatever the move, an answer ends the attempt whose token it quotes, begun or waiting.
+      const answerable = statusIn(TASK_MOVES.answerCallback.from);
+      return {
+        condition: `${answerable.condition} AND attempt = :attempt AND contains(callbackTokens, :tokenHash)`,
+        values: { ...answerable.values, ':attempt': attempt, ':tokenHash': by.tokenHash },
+      };
+    }
+    case 'callback-expired':
+      // The sweeper's: a wait whose deadline passed by then (a heartbeat may have moved it on).
+      return {
+        condition: '#status = :waiting AND callbackAttempt = :attempt AND attempt = :attempt AND leaseExpiresAt <= :expiredBy',
+        values: { ':waiting': TASK_MOVES.awaitCallback.to, ':attempt': attempt, ':expiredBy': by.now },
+      };
     case 'dead-letter': {
       // Never claimed, a wait's wake-up, or a lease that ran out: never an attempt another worker holds.
       const idle = statusIn(TASK_MOVES.deadLetter.from.filter((status) => status !== 'RUNNING'));

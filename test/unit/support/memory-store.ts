@@ -376,6 +376,12 @@ function fenced(by: Fence, attempt: number, from: readonly TaskStatus[]): (task:
       case 'dead-letter':
         // Never claimed, a wait's wake-up, or a lease that ran out: never an attempt a worker holds.
         return isIn(TASK_MOVES.deadLetter.from.filter((status) => status !== 'RUNNING'), task.status) || (task.status === 'RUNNING' && expiredBy(by.now));
+
+      case 'callback':
+        // Whatever the move, an answer ends the attempt whose token it quotes, begun or waiting.
+        return isIn(TASK_MOVES.answerCallback.from, task.status) && (task.callbackTokens ?? []).includes(by.tokenHash);
+      case 'callback-expired':
+        return task.status === TASK_MOVES.awaitCallback.to && task.callbackAttempt === attempt && expiredBy(by.now);
     }
   };
 }
@@ -733,7 +739,10 @@ function taskPort(store: MemoryStore): TaskStore {
       const result = writeTask(store, params.runId, params.taskId, {
         holds: at(TASK_MOVES.claim.from, params.attempt),
         opToken: params.opToken,
-        change: (task) => Object.assign(task, { status: TASK_MOVES.claim.to, leaseToken: params.leaseToken, leaseExpiresAt: params.leaseExpiresAt, startedAt: store.now().toISOString() }),
+        change: (task) => {
+          Object.assign(task, { status: TASK_MOVES.claim.to, leaseToken: params.leaseToken, leaseExpiresAt: params.leaseExpiresAt, startedAt: store.now().toISOString() });
+          if (params.callbackTokenHash !== undefined) task.callbackTokens = sorted([...(task.callbackTokens ?? []), params.callbackTokenHash]);
+        },
       });
       return result.applied && result.task !== undefined ? { outcome: 'claimed', task: result.task } : { outcome: 'not-claimable', current: result.task };
     },
@@ -794,6 +803,32 @@ function taskPort(store: MemoryStore): TaskStore {
             Object.assign(task, { status: TASK_MOVES.endWait.to, output: null, completedAt: store.now().toISOString(), durationMs: params.record.durationMs, attempts: [...task.attempts, params.record] });
             omit(task, 'dueAt', 'wakeAt');
           },
+        }),
+      ),
+
+    awaitCallback: async (params) =>
+      outcome(
+        writeTask(store, params.runId, params.taskId, {
+          holds: (task) => fenced({ kind: 'lease', leaseToken: params.leaseToken }, params.attempt, TASK_MOVES.awaitCallback.from)(task) && task?.cancelRequested !== true,
+          opToken: params.opToken,
+          change: (task) => {
+            Object.assign(task, { status: TASK_MOVES.awaitCallback.to, callbackAttempt: params.attempt, wakeAt: params.waitEndsAt, leaseExpiresAt: params.deadline, dueAt: params.deadline });
+            omit(task, 'leaseToken');
+          },
+        }),
+      ),
+
+    heartbeatCallback: async (params) =>
+      outcome(
+        writeTask(store, params.runId, params.taskId, {
+          holds: (task) =>
+            task !== undefined &&
+            task.status === TASK_MOVES.awaitCallback.to &&
+            task.attempt === params.attempt &&
+            task.callbackAttempt === params.attempt &&
+            (task.callbackTokens ?? []).includes(params.tokenHash) &&
+            (task.wakeAt ?? 0) >= params.deadline,
+          change: (task) => Object.assign(task, { leaseExpiresAt: params.deadline, dueAt: params.deadline }),
         }),
       ),
 

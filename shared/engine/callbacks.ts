@@ -1,0 +1,138 @@
+// Callback tasks: a task that waits, holding no worker, until an outside system answers
+// `POST /callbacks/{token}` (Step Functions' .waitForTaskToken, a Temporal signal).
+//
+// A token names its attempt (run, task, attempt number) and carries 256 random bits; the store
+// keeps only its SHA-256, recorded by the claim of the attempt that hands it out, so nobody can
+// answer with a token read from the table, and a token is good for its attempt only. Every answer
+// ends the attempt through the same fenced writes as a worker's result (finishAttempt,
+// endFailedAttempt): the first answer moves the task on and every later one is refused, and a
+// failure answer goes through the task's retry policy (the next attempt hands out a new token).
+// The stream scheduler then dispatches the task's dependents, as for any task that ends.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { TaskError } from '../model/task-error.js';
+import { endFailedAttempt, finishAttempt, type AttemptDeps } from './attempts.js';
+import type { DefinitionSource } from './definition-cache.js';
+import { executionPlan } from './execution-plan.js';
+import type { TaskStore } from './ports.js';
+import type { TaskRecord } from './records.js';
+
+/** What a token names. */
+export interface CallbackAddress {
+  runId: string;
+  taskId: string;
+  attempt: number;
+}
+
+/** Random bytes per token: as many as a 256-bit key. */
+const SECRET_BYTES = 32;
+/** A token is `<base64url of [runId, taskId, attempt]>.<base64url of the secret>`. */
+const TOKEN_PATTERN = /^([A-Za-z0-9_-]{4,400})\.([A-Za-z0-9_-]{43})$/;
+
+/** A new token for an attempt, and the hash the store keeps of it. */
+export function newCallbackToken(address: CallbackAddress, random: (bytes: number) => Buffer = randomBytes): { token: string; hash: string } {
+  const name = Buffer.from(JSON.stringify([address.runId, address.taskId, address.attempt]), 'utf8').toString('base64url');
+  const token = `${name}.${random(SECRET_BYTES).toString('base64url')}`;
+  return { token, hash: callbackTokenHash(token) };
+}
+
+export function callbackTokenHash(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/** What a token names, or undefined for anything that is not a token. */
+export function parseCallbackToken(token: string): CallbackAddress | undefined {
+  const match = TOKEN_PATTERN.exec(token);
+  if (match?.[1] === undefined) return undefined;
+  let named: unknown;
+  try {
+    named = JSON.parse(Buffer.from(match[1], 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(named) || named.length !== 3) return undefined;
+  const [runId, taskId, attempt] = named as unknown[];
+  if (typeof runId !== 'string' || typeof taskId !== 'string' || typeof attempt !== 'number' || !Number.isSafeInteger(attempt) || attempt < 1) return undefined;
+  return { runId, taskId, attempt };
+}
+
+/** An answer: the task's output, or its failure. */
+export type CallbackAnswer = { output: unknown } | { error: TaskError };
+
+export type CallbackOutcome =
+  /** Taken: the attempt ended with it (or, for a heartbeat, its deadline moved on). */
+  | { outcome: 'accepted'; task: Pick<TaskRecord, 'runId' | 'taskId' | 'attempt'> }
+  /** No such token: malformed, or not handed out by the task it names. */
+  | { outcome: 'unknown' }
+  /** The attempt it was for is over: answered already, timed out, cancelled or retried. */
+  | { outcome: 'over'; task: Pick<TaskRecord, 'runId' | 'taskId' | 'status' | 'attempt'> };
+
+export interface CallbackDeps extends AttemptDeps {
+  tasks: Pick<TaskStore, 'getTask' | 'finish' | 'retry' | 'archiveAttempts' | 'heartbeatCallback'>;
+  definitions: DefinitionSource;
+}
+
+export class Callbacks {
+  constructor(private readonly deps: CallbackDeps) {}
+
+  /** The outside system's answer: ends the attempt the token names, once. */
+  async answer(token: string, answer: CallbackAnswer): Promise<CallbackOutcome> {
+    const found = await this.find(token);
+    if (found.outcome !== 'found') return found;
+    const { task, hash } = found;
+    const definition = await this.deps.definitions.get(task.workflowId, task.version);
+    const plan = executionPlan(definition, task.taskId, this.deps.timings);
+    const ending = { task, plan, fence: { kind: 'callback' as const, tokenHash: hash } };
+    const ended =
+      'error' in answer
+        ? await endFailedAttempt(this.deps, ending, answer.error)
+        : await finishAttempt(this.deps, ending, { status: 'SUCCEEDED', output: answer.output });
+    // Refused: another answer, the timeout or a cancellation came first.
+    if (ended === 'stale') return this.over(task);
+    return { outcome: 'accepted', task };
+  }
+
+  /** The outside system is still at work: the wait's heartbeat deadline moves on. */
+  async heartbeat(token: string): Promise<CallbackOutcome> {
+    const found = await this.find(token);
+    if (found.outcome !== 'found') return found;
+    const { task, hash } = found;
+    // Still making its request: the wait (and its heartbeat deadline) has not begun yet.
+    if (task.status === 'RUNNING') return { outcome: 'accepted', task };
+    const definition = await this.deps.definitions.get(task.workflowId, task.version);
+    const heartbeatSeconds = executionPlan(definition, task.taskId, this.deps.timings).callback?.heartbeatSeconds;
+    const waitEndsAt = task.wakeAt ?? 0;
+    const deadline = heartbeatSeconds === undefined ? waitEndsAt : Math.min(waitEndsAt, this.deps.now().getTime() + heartbeatSeconds * 1000);
+    const beat = await this.deps.tasks.heartbeatCallback({ runId: task.runId, taskId: task.taskId, attempt: task.attempt, tokenHash: hash, deadline });
+    if (beat.outcome !== 'ok') return this.over(task);
+    return { outcome: 'accepted', task };
+  }
+
+  /** The task a token names, if the token is one it handed out and its attempt is not over. */
+  private async find(token: string): Promise<CallbackOutcome | { outcome: 'found'; task: TaskRecord; hash: string }> {
+    const address = parseCallbackToken(token);
+    if (address === undefined) return { outcome: 'unknown' };
+    const task = await this.deps.tasks.getTask(address.runId, address.taskId);
+    const hash = callbackTokenHash(token);
+    if (task === undefined || !handedOut(task, hash)) return { outcome: 'unknown' };
+    const waiting = task.status === 'WAITING' && task.callbackAttempt === task.attempt;
+    if (task.attempt !== address.attempt || !(task.status === 'RUNNING' || waiting)) return overFor(task);
+    return { outcome: 'found', task, hash };
+  }
+
+  /** A write refused: the task as it now is says why. */
+  private async over(task: TaskRecord): Promise<CallbackOutcome> {
+    return overFor((await this.deps.tasks.getTask(task.runId, task.taskId)) ?? task);
+  }
+}
+
+function overFor(task: TaskRecord): CallbackOutcome {
+  return { outcome: 'over', task: { runId: task.runId, taskId: task.taskId, status: task.status, attempt: task.attempt } };
+}
+
+function handedOut(task: TaskRecord, hash: string): boolean {
+  const wanted = Buffer.from(hash, 'hex');
+  return (task.callbackTokens ?? []).some((kept) => {
+    const candidate = Buffer.from(kept, 'hex');
+    return candidate.length === wanted.length && timingSafeEqual(candidate, wanted);
+  });
+}

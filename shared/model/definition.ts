@@ -125,7 +125,8 @@ const HttpSpecSchema = z.strictObject({
     .string({ error: 'http.url must be a string' })
     .min(1)
     .max(2048)
-    .regex(/^https?:\/\//, 'http.url must start with http:// or https://'),
+    // Or one whole placeholder (a webhook URL from the input): the rendered URL is checked before any request.
+    .regex(/^(https?:\/\/|\{\{\s*(input|upstream)[^{}]*\}\}$)/, 'http.url must start with http:// or https://, or be one {{...}} placeholder'),
   method: z.enum(HTTP_METHODS, { error: `http.method must be one of ${HTTP_METHODS.join(', ')}` }).default('GET'),
   headers: z.record(z.string(), z.string({ error: 'header values must be strings' })).default({}),
   body: z.json().optional(),

@@ -7,10 +7,13 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDynamoStore } from '../shared/aws/dynamo/store.js';
 import { createLogger, createMetrics } from '../shared/aws/powertools.js';
 import { SqsTaskQueue } from '../shared/aws/sqs-queue.js';
+import { DynamoScheduleStore } from '../shared/aws/dynamo/schedules.js';
+import { Table } from '../shared/aws/dynamo/table.js';
 import { DefinitionCache } from '../shared/engine/definition-cache.js';
 import type { TaskQueue } from '../shared/engine/messages.js';
 import type { EngineMetrics } from '../shared/engine/metrics.js';
 import type { EngineStore } from '../shared/engine/ports.js';
+import type { ScheduleStore } from '../shared/engine/schedules.js';
 import { DEFAULT_TIMINGS, type EngineTimings } from '../shared/engine/timing.js';
 
 export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
@@ -29,6 +32,8 @@ export interface PartsOptions {
 
 export interface EngineParts {
   store: EngineStore;
+  /** Workflow schedules' items (on the same table). */
+  schedules: ScheduleStore;
   queue: TaskQueue;
   definitions: DefinitionCache;
   logger: ReturnType<typeof createLogger>;
@@ -46,6 +51,7 @@ export function engineParts(options: PartsOptions): EngineParts {
   const store = createDynamoStore({ client: options.clients.dynamo, tableName: options.tableName, now, random });
   return {
     store,
+    schedules: new DynamoScheduleStore(new Table(options.clients.dynamo, options.tableName, random), now),
     queue: new SqsTaskQueue({ sqs: options.clients.sqs, queueUrl: options.taskQueueUrl }),
     definitions: new DefinitionCache(store.definitions),
     logger,

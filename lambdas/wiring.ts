@@ -1,4 +1,4 @@
-// All five functions in one process, from the same parts: what the local runtime and the tests
+// All the functions in one process, from the same parts: what the local runtime and the tests
 // run. Deployed, each function's own entry (lambdas/<name>/index.ts) builds only its part.
 import { RunControl } from '../shared/engine/run-control.js';
 import type { HandlerRegistry } from '../shared/tasks/context.js';
@@ -9,6 +9,8 @@ import { buildDlq } from './dlq/handler.js';
 import { engineParts, type PartsOptions } from './parts.js';
 import { buildScheduler } from './scheduler/handler.js';
 import { buildSweeper } from './sweeper/handler.js';
+import { buildTrigger } from './trigger/handler.js';
+import type { ScheduleTarget } from '../shared/engine/schedules.js';
 import { buildWorker } from './worker/handler.js';
 
 export interface EngineWiring extends PartsOptions {
@@ -23,6 +25,8 @@ export interface EngineWiring extends PartsOptions {
   chain?: boolean;
   /** Recorded on each run the API starts (on AWS, the worker bundle's hash). */
   handlerBuild?: string;
+  /** What fires workflow schedules (the local runtime's timer); without it, schedules are kept but never fire. */
+  scheduleTarget?: ScheduleTarget;
 }
 
 export function wireEngine(wiring: EngineWiring) {
@@ -38,13 +42,16 @@ export function wireEngine(wiring: EngineWiring) {
     ...(wiring.chain === undefined ? {} : { chain: wiring.chain }),
   });
   const sweeper = buildSweeper(parts);
+  const trigger = buildTrigger(parts, wiring.handlerBuild);
   return {
     ...parts,
     runControl: new RunControl({ ...store, queue, definitions, now, timings, metrics: parts.metrics }),
     scheduler: scheduler.scheduler,
     worker: worker.worker,
     sweeper: sweeper.sweeper,
-    api: buildApi(parts, new Set(wiring.handlers.keys()), wiring.handlerBuild),
+    api: buildApi(parts, new Set(wiring.handlers.keys()), wiring.handlerBuild, wiring.scheduleTarget),
+    scheduleFirer: trigger.firer,
+    triggerHandler: trigger.handler,
     schedulerHandler: scheduler.handler,
     workerHandler: worker.handler,
     sweeperHandler: sweeper.handler,

@@ -38,6 +38,7 @@ import { startHttpGateway } from './http-gateway.js';
 import { createQueues, startSqsServer } from './sqs-server.js';
 import { startSqsPoller } from './sqs-poller.js';
 import { startStreamPoller } from './stream-poller.js';
+import { startScheduleTimer, type ScheduleTimer } from './schedule-timer.js';
 
 export const LOCAL_TABLE_NAME = 'dagflow';
 
@@ -124,6 +125,8 @@ export interface LocalRuntime {
   taskDlqUrl: string;
   /** On a restart on existing data: what was recovered from before (see Sweeper.recoverAfterRestart). */
   recovered?: SweepReport;
+  /** Fires workflow schedules (EventBridge Scheduler's part); `fireDue(now)` moves its time on in tests. */
+  scheduleTimer: ScheduleTimer;
   stop(): Promise<void>;
 }
 
@@ -157,6 +160,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       ...(options.maxReceiveCount === undefined ? {} : { maxReceiveCount: options.maxReceiveCount }),
     });
 
+    // Schedules fire from the timer started below; the API tells it of every change through this.
+    const started: { timer?: ScheduleTimer } = {};
+    const scheduleTarget = {
+      put: (schedule: Parameters<ScheduleTimer['put']>[0]) => started.timer?.put(schedule) ?? Promise.resolve(),
+      remove: (schedule: Parameters<ScheduleTimer['remove']>[0]) => started.timer?.remove(schedule) ?? Promise.resolve(),
+    };
+
     // The API's port is chosen now (it starts last) so that http tasks can be denied it too.
     const apiPort = options.port === undefined || options.port === 0 ? await freePort() : options.port;
     const engine = wireEngine({
@@ -166,6 +176,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       httpAllowedHosts: localHttpAllowedHosts(options.httpAllowedHosts ?? LOCAL_HTTP_ALLOWED_HOSTS, [dynamoLocal.port, sqsServer.port, apiPort]),
       handlers: options.handlers,
       handlerBuild: options.handlerBuild ?? 'local',
+      scheduleTarget,
       secrets: options.secrets ?? new EnvironmentSecretResolver(),
       ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
       cancelPollMs: options.cancelPollMs ?? 500,
@@ -251,6 +262,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       await observed('sweeper', engine.sweeperHandler)();
     }, onError('sweeper'));
     stops.push(() => sweeps.stop());
+    // EventBridge Scheduler's part: the trigger function called at each schedule's fire time.
+    const timer = await startScheduleTimer({ schedules: engine.schedules, fire: (fire) => engine.triggerHandler(fire), onError: onError('schedule timer') });
+    started.timer = timer;
+    stops.push(() => timer.stop());
 
     const gateway = await startHttpGateway({ port: apiPort, handler: observed('api', engine.api) });
     stops.push(() => gateway.stop());
@@ -265,6 +280,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       taskQueueUrl: queues.taskQueueUrl,
       taskDlqUrl: queues.taskDlqUrl,
       ...(recovered === undefined ? {} : { recovered }),
+      scheduleTimer: timer,
       stop,
     };
   } catch (error) {

@@ -9,6 +9,7 @@ import { PATH_PARAMETERS, routes, type ApiDeps, type Route } from './routes.js';
 import { randomUUID } from 'node:crypto';
 import { Callbacks } from '../../shared/engine/callbacks.js';
 import { RunControl } from '../../shared/engine/run-control.js';
+import { NO_SCHEDULE_TARGET, ScheduleManager, type ScheduleTarget } from '../../shared/engine/schedules.js';
 import type { EngineParts } from '../parts.js';
 
 export type ApiHandler = (event: APIGatewayProxyEventV2, context?: Context) => Promise<APIGatewayProxyStructuredResultV2>;
@@ -33,8 +34,11 @@ export function makeApiHandler(deps: ApiDeps & { logError?: (message: string, er
   return (event, context) => handler(event, context ?? localContext('api'));
 }
 
-/** The api function from the engine's parts: it needs handler names (and the worker's build), never handler code. */
-export function buildApi(parts: EngineParts, knownHandlers: ReadonlySet<string>, handlerBuild?: string): ApiHandler {
+/**
+ * The api function from the engine's parts: it needs handler names (and the worker's build), never
+ * handler code; and what fires schedules (EventBridge Scheduler, the local timer), if anything.
+ */
+export function buildApi(parts: EngineParts, knownHandlers: ReadonlySet<string>, handlerBuild?: string, scheduleTarget: ScheduleTarget = NO_SCHEDULE_TARGET): ApiHandler {
   const { store, queue, definitions, now, timings, metrics } = parts;
   const runControl = new RunControl({ ...store, queue, definitions, now, timings, metrics });
   const callbacks = new Callbacks({ tasks: store.tasks, definitions, queue, metrics, timings, now, random: Math.random, newToken: () => randomUUID() });
@@ -42,6 +46,7 @@ export function buildApi(parts: EngineParts, knownHandlers: ReadonlySet<string>,
     store,
     definitions,
     runControl,
+    schedules: new ScheduleManager({ schedules: parts.schedules, definitions: store.definitions, target: scheduleTarget, now }),
     callbacks,
     knownHandlers,
     ...(handlerBuild === undefined ? {} : { handlerBuild }),

@@ -23,6 +23,8 @@ import { canonicalJson } from '../../shared/model/version.js';
 import { DASHBOARD_PAGE } from './dashboard-page.js';
 import { LayoutCache } from './graph-layout.js';
 import { json, jsonBody, parseWith } from './http.js';
+import { ScheduleIdSchema, scheduleRoutes } from './schedule-routes.js';
+import type { ScheduleManager } from '../../shared/engine/schedules.js';
 
 /** Per container: a version's layout never changes. */
 const layouts = new LayoutCache();
@@ -31,6 +33,8 @@ export interface ApiDeps {
   store: Pick<EngineStore, 'definitions' | 'runs' | 'tasks'>;
   definitions: DefinitionSource;
   runControl: Pick<RunControl, 'start' | 'cancel' | 'resume'>;
+  /** Workflow schedules: their items and what fires them. */
+  schedules: ScheduleManager;
   callbacks: Pick<Callbacks, 'answer' | 'heartbeat'>;
   /** Handler names the worker bundle registers: definitions naming others are refused. */
   knownHandlers: ReadonlySet<string>;
@@ -62,6 +66,7 @@ export const PATH_PARAMETERS: Record<string, z.ZodType<string>> = {
   workflowId: workflowIdSchema('workflowId'),
   version: VersionSchema,
   runId: RunIdSchema,
+  scheduleId: ScheduleIdSchema,
 };
 
 function workflowIdSchema(what: string) {
@@ -202,6 +207,7 @@ export const routes: Route[] = [
       });
     },
   },
+  ...scheduleRoutes,
   {
     method: 'POST',
     pattern: '/runs',

@@ -40,6 +40,36 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   };
 }
 
+/** Where the API puts workflow schedules on AWS: the group, the role EventBridge Scheduler assumes, the target. */
+export interface ScheduleTargetConfig {
+  groupName: string;
+  roleArn: string;
+  targetArn: string;
+}
+
+export function loadScheduleTargetConfig(env: NodeJS.ProcessEnv = process.env): ScheduleTargetConfig {
+  const required = (name: string) => z.string({ error: `${name} must be set` }).min(1, `${name} must not be empty`);
+  const data = load(
+    { [ENV.scheduleGroup]: required(ENV.scheduleGroup), [ENV.schedulerRoleArn]: required(ENV.schedulerRoleArn), [ENV.triggerFunctionArn]: required(ENV.triggerFunctionArn) },
+    env,
+  );
+  return { groupName: data[ENV.scheduleGroup], roleArn: data[ENV.schedulerRoleArn], targetArn: data[ENV.triggerFunctionArn] };
+}
+
+/** The trigger function (a schedule's fire starts a run): the table, the queue, and the worker's build. */
+export interface TriggerConfig extends QueueingConfig {
+  handlerBuild: string | undefined;
+}
+
+export function loadTriggerConfig(env: NodeJS.ProcessEnv = process.env): TriggerConfig {
+  const data = load({ [ENV.tableName]: tableName, [ENV.taskQueueUrl]: taskQueueUrl, [ENV.handlerBuild]: handlerBuild }, env);
+  return {
+    tableName: data[ENV.tableName],
+    taskQueueUrl: data[ENV.taskQueueUrl],
+    handlerBuild: data[ENV.handlerBuild] === '' ? undefined : data[ENV.handlerBuild],
+  };
+}
+
 /** The register function (the deploy-time custom resource): the table, and the worker's handler names. */
 export interface RegisterConfig {
   tableName: string;

@@ -27,6 +27,12 @@ export const ENV = {
   secretsSource: 'DAGFLOW_SECRETS_SOURCE',
   /** Put before every secret name to make the SecretId or parameter name, e.g. `dagflow/` or `/dagflow/`. */
   secretsPrefix: 'DAGFLOW_SECRETS_PREFIX',
+  /** The EventBridge Scheduler schedule group of the engine's workflow schedules (the API manages them). */
+  scheduleGroup: 'SCHEDULE_GROUP',
+  /** The role EventBridge Scheduler assumes to invoke the trigger function (the API passes it). */
+  schedulerRoleArn: 'SCHEDULER_ROLE_ARN',
+  /** The trigger function: every workflow schedule's target. */
+  triggerFunctionArn: 'TRIGGER_FUNCTION_ARN',
 } as const;
 
 /** The stores the worker can read the secrets of http task headers from (ENV.secretsSource). */

@@ -90,10 +90,14 @@ export function expressionOf(schedule: Pick<ScheduleRecord, 'expression'>): Sche
   return parsed.expression;
 }
 
-/** The schedule's next fire after `now` (epoch ms), when it is enabled and has one. Rates count from its creation. */
+/**
+ * The schedule's next fire after `now` and after the last fire it handled (epoch ms), when it is
+ * enabled and has one. Rates count from its creation, to the second (fire times are whole seconds).
+ */
 export function nextFireOf(schedule: ScheduleRecord, now: number): number | undefined {
   if (schedule.state !== 'ENABLED') return undefined;
-  return nextFireTime(expressionOf(schedule), now, Date.parse(schedule.createdAt));
+  const lastFire = schedule.lastFire === undefined ? Number.NEGATIVE_INFINITY : Date.parse(schedule.lastFire.fireTime);
+  return nextFireTime(expressionOf(schedule), Math.max(now, lastFire), Math.floor(Date.parse(schedule.createdAt) / 1000) * 1000);
 }
 
 /** A schedule as the API shows it. */

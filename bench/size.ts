@@ -18,7 +18,7 @@ import { ENGINE_FUNCTION_NAMES, type EngineFunctionName } from '../infra/constru
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** The budgets: the worker carries the team's handlers and the task executors. */
-const BUDGET_KB: Record<EngineFunctionName, number> = { api: 200, scheduler: 200, worker: 300, sweeper: 200, dlq: 200, register: 200 };
+const BUDGET_KB: Record<EngineFunctionName, number> = { api: 200, scheduler: 200, worker: 300, sweeper: 200, dlq: 200, register: 200, trigger: 200 };
 const INIT_BUDGET_MS = 150;
 const IMPORTS = 5;
 /** What a deployed function finds in its environment (values made up; nothing is called at import). */

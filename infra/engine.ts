@@ -30,6 +30,7 @@ import { EngineMonitoring } from './constructs/monitoring.js';
 import { EngineQueues } from './constructs/queues.js';
 import { EngineSchedule } from './constructs/schedule.js';
 import { EngineState } from './constructs/state.js';
+import { EngineWorkflowSchedules } from './constructs/workflow-schedules.js';
 import { parseStackConfig, type CONTEXT_KEYS, type StackConfig } from './stack-config.js';
 
 /** The engine package's own root (its lambdas/ hold the functions' entries). */
@@ -65,6 +66,8 @@ export class DagflowEngine extends Construct {
   public readonly api: EngineApi;
   /** Absent only when built without a sweeper entry (tests). */
   public readonly schedule: EngineSchedule | undefined;
+  /** The workflow schedules' group and role; absent only when built without a trigger entry (tests). */
+  public readonly workflowSchedules: EngineWorkflowSchedules | undefined;
   public readonly monitoring: EngineMonitoring;
   /** The definitions registered at deploy, as checked at synth. */
   public readonly definitions: readonly WorkflowDefinition[];
@@ -98,6 +101,9 @@ export class DagflowEngine extends Construct {
     // The worker's bundle hash: each run records the handler build it started on.
     const handlerBuild = bundleHash(this.functions.worker);
     if (handlerBuild !== undefined) this.functions.api.addEnvironment(ENV.handlerBuild, handlerBuild);
+    if (handlerBuild !== undefined) this.functions.trigger?.addEnvironment(ENV.handlerBuild, handlerBuild);
+    this.workflowSchedules =
+      this.functions.trigger === undefined ? undefined : new EngineWorkflowSchedules(this, 'WorkflowSchedules', { manager: this.functions.api, trigger: this.functions.trigger, removalPolicy });
 
     this.api = new EngineApi(this, 'Api', { handler: this.functions.api, config: this.config, removalPolicy });
     this.schedule = this.functions.sweeper === undefined ? undefined : new EngineSchedule(this, 'Schedule', { sweeper: this.functions.sweeper });
@@ -152,6 +158,7 @@ export class DagflowEngine extends Construct {
       sweeper: reexported(own.sweeper),
       dlq: reexported(own.dlq),
       register: reexported(own.register),
+      trigger: reexported(own.trigger),
       worker: writeEntry(
         projectRoot,
         [

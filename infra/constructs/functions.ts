@@ -7,6 +7,7 @@
 //   sweeper   table read/write + send tasks             (run by the schedule, see schedule.ts)
 //   dlq       table read/write + task DLQ (event source) + send tasks (the retry of a dead-lettered attempt)
 //   register  table read/write                        (the deploy-time custom resource that registers definitions)
+//   trigger   table read/write + send tasks             (a workflow schedule's fire starts a run; see workflow-schedules.ts)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ArnFormat, Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
@@ -21,16 +22,16 @@ import type { StackConfig } from '../stack-config.js';
 import { INFRA_QUEUE_SETTINGS, type EngineQueues } from './queues.js';
 import type { EngineState } from './state.js';
 
-export const ENGINE_FUNCTION_NAMES = ['api', 'scheduler', 'worker', 'sweeper', 'dlq', 'register'] as const;
+export const ENGINE_FUNCTION_NAMES = ['api', 'scheduler', 'worker', 'sweeper', 'dlq', 'register', 'trigger'] as const;
 export type EngineFunctionName = (typeof ENGINE_FUNCTION_NAMES)[number];
 
 /**
  * Entry files (`export const handler`) by function. The construct creates the sweeper, the dlq
- * handler and the register function only when given, so a stack (or a test) can be built without
+ * handler, the register function and the schedules' trigger only when given, so a stack (or a test) can be built without
  * them; the DagflowEngine construct always passes all of them (findFunctionEntries), since a stack
  * without its sweeper has no safety net.
  */
-export type FunctionEntries = Record<'api' | 'scheduler' | 'worker', string> & Partial<Record<'sweeper' | 'dlq' | 'register', string>>;
+export type FunctionEntries = Record<'api' | 'scheduler' | 'worker', string> & Partial<Record<'sweeper' | 'dlq' | 'register' | 'trigger', string>>;
 
 /** lambdas/<name>/index.ts under `rootDir` for every function; throws naming a missing one. */
 export function findFunctionEntries(rootDir: string): Required<FunctionEntries> {
@@ -46,6 +47,7 @@ export function findFunctionEntries(rootDir: string): Required<FunctionEntries> 
     sweeper: entry('sweeper'),
     dlq: entry('dlq'),
     register: entry('register'),
+    trigger: entry('trigger'),
   };
 }
 
@@ -64,6 +66,7 @@ const FUNCTION_SETTINGS: Record<EngineFunctionName, FunctionSettings> = {
   sweeper: { description: 'dagflow sweeper: expired leases, lost messages, due retries, overdue runs', memorySize: 512, timeout: Duration.seconds(55) },
   dlq: { description: 'dagflow dlq handler: dead-lettered task messages -> FAILED tasks', memorySize: 256, timeout: Duration.seconds(INFRA_QUEUE_SETTINGS.dlqHandlerTimeoutSeconds) },
   register: { description: 'dagflow register: the workflow definitions of a deploy', memorySize: 256, timeout: Duration.minutes(1) },
+  trigger: { description: 'dagflow trigger: a workflow schedule fired -> a run started', memorySize: 256, timeout: Duration.seconds(30) },
 };
 
 /** The newest Node.js runtime aws-cdk-lib offers (cdk-nag's AwsSolutions-L1 flags older ones). */
@@ -100,6 +103,7 @@ export class EngineFunctions extends Construct {
   public readonly sweeper: NodejsFunction | undefined;
   public readonly dlq: NodejsFunction | undefined;
   public readonly register: NodejsFunction | undefined;
+  public readonly trigger: NodejsFunction | undefined;
   /** Every function created, by name (monitoring iterates it). */
   public readonly byName: ReadonlyMap<EngineFunctionName, NodejsFunction>;
 
@@ -149,6 +153,12 @@ export class EngineFunctions extends Construct {
       this.register = this.createFunction('register', entries.register);
       state.grantDataAccess(this.register);
       this.register.addEnvironment(ENV.handlerNames, props.handlerNames.join(','));
+    }
+
+    if (entries.trigger !== undefined) {
+      this.trigger = this.createFunction('trigger', entries.trigger);
+      state.grantDataAccess(this.trigger);
+      queues.grantSendTasks(this.trigger);
     }
 
     this.byName = this.created;

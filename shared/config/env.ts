@@ -47,7 +47,9 @@ export interface ScheduleTargetConfig {
   targetArn: string;
 }
 
-export function loadScheduleTargetConfig(env: NodeJS.ProcessEnv = process.env): ScheduleTargetConfig {
+/** Undefined when the deployment has no schedule group (a stack built without the trigger function). */
+export function loadScheduleTargetConfig(env: NodeJS.ProcessEnv = process.env): ScheduleTargetConfig | undefined {
+  if (env[ENV.scheduleGroup] === undefined) return undefined;
   const required = (name: string) => z.string({ error: `${name} must be set` }).min(1, `${name} must not be empty`);
   const data = load(
     { [ENV.scheduleGroup]: required(ENV.scheduleGroup), [ENV.schedulerRoleArn]: required(ENV.schedulerRoleArn), [ENV.triggerFunctionArn]: required(ENV.triggerFunctionArn) },

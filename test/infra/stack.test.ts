@@ -11,7 +11,7 @@ import { findFunctionEntries } from '../../infra/constructs/functions.js';
 import { PROJECT_ROOT } from '../../infra/build-app.js';
 import { parseStackConfig } from '../../infra/stack-config.js';
 import type { WorkflowEngineStack } from '../../infra/stack.js';
-import { loadApiConfig, loadQueueingConfig, loadRegisterConfig, loadWorkerConfig } from '../../shared/config/env.js';
+import { loadApiConfig, loadQueueingConfig, loadRegisterConfig, loadScheduleTargetConfig, loadTriggerConfig, loadWorkerConfig } from '../../shared/config/env.js';
 import { ENV, QUEUES } from '../../shared/config/settings.js';
 import { handlers } from '../../workflows/index.js';
 import { createTableInput, TABLE } from '../../shared/config/table-schema.js';
@@ -174,8 +174,8 @@ describe('event sources', () => {
 });
 
 describe('functions', () => {
-  const names = ['api', 'scheduler', 'worker', 'sweeper', 'dlq', 'register'] as const;
-  const queueing = ['api', 'scheduler', 'worker', 'sweeper', 'dlq'] as const;
+  const names = ['api', 'scheduler', 'worker', 'sweeper', 'dlq', 'register', 'trigger'] as const;
+  const queueing = ['api', 'scheduler', 'worker', 'sweeper', 'dlq', 'trigger'] as const;
 
   it('run on the newest Node.js runtime, on arm64, each with its own role, log group and the Powertools settings', () => {
     const functions = Object.values(resourcesOfType('AWS::Lambda::Function'));
@@ -221,23 +221,26 @@ describe('functions', () => {
     for (const name of ['scheduler', 'sweeper', 'dlq'] as const) expect(() => loadQueueingConfig(deployed(name)), name).not.toThrow();
     expect(loadRegisterConfig(deployed('register')).handlerNames).toEqual([...handlers.keys()]);
     expect(() => loadWorkerConfig(deployed('worker'))).not.toThrow();
+    expect(loadTriggerConfig(deployed('trigger')).handlerBuild).toBe(loadApiConfig(deployed('api')).handlerBuild);
+    expect(loadScheduleTargetConfig(deployed('api'))?.groupName).toBe(stack.engine.workflowSchedules?.group.scheduleGroupName);
   });
 
-  it('builds without the sweeper and dlq handler when not given their entries (the construct always gives all six)', () => {
+  it('builds without the sweeper, dlq handler and trigger when not given their entries (the construct always gives all seven)', () => {
     const { api, scheduler, worker } = findFunctionEntries(PROJECT_ROOT);
     const { stack: without } = synthTemplate({ entries: { api, scheduler, worker } });
     expect(without.engine.functions.sweeper).toBeUndefined();
     expect(without.engine.functions.dlq).toBeUndefined();
     expect(without.engine.schedule).toBeUndefined();
+    expect(without.engine.workflowSchedules).toBeUndefined();
     expect([...without.engine.functions.byName.keys()]).toEqual(['api', 'scheduler', 'worker']);
   });
 });
 
 describe('least privilege', () => {
-  const statements = (name: 'api' | 'scheduler' | 'worker' | 'sweeper' | 'dlq' | 'register') => statementsOfFunction(template, id(stack.engine.functions[name]));
+  const statements = (name: 'api' | 'scheduler' | 'worker' | 'sweeper' | 'dlq' | 'register' | 'trigger') => statementsOfFunction(template, id(stack.engine.functions[name]));
 
   it('never lets a function delete the table, scan it, or use a wildcard action', () => {
-    for (const name of ['api', 'scheduler', 'worker', 'sweeper', 'dlq', 'register'] as const) {
+    for (const name of ['api', 'scheduler', 'worker', 'sweeper', 'dlq', 'register', 'trigger'] as const) {
       expect(allowing(statements(name), 'dynamodb:DeleteTable'), name).toEqual([]);
       expect(allowing(statements(name), 'dynamodb:Scan'), name).toEqual([]);
       for (const statement of statements(name)) {
@@ -347,6 +350,11 @@ describe('api', () => {
         'POST /callbacks/{token}',
         'POST /callbacks/{token}/heartbeat',
         'GET /workflows/{workflowId}/stats',
+        'POST /workflows/{workflowId}/schedules',
+        'GET /workflows/{workflowId}/schedules',
+        'DELETE /workflows/{workflowId}/schedules/{scheduleId}',
+        'POST /workflows/{workflowId}/schedules/{scheduleId}/pause',
+        'POST /workflows/{workflowId}/schedules/{scheduleId}/resume',
         'GET /',
       ].sort(),
     );
@@ -429,7 +437,7 @@ describe('monitoring', () => {
       [
         'TaskDlqNotEmpty', 'StreamBatchesFailed', 'SchedulerIteratorAgeHigh', 'TaskQueueOldestMessageHigh',
         'RunFailureRateHigh', 'TaskRetryRateHigh', 'RunsOverdue',
-        'ApiErrors', 'SchedulerErrors', 'WorkerErrors', 'SweeperErrors', 'DlqErrors', 'RegisterErrors',
+        'ApiErrors', 'SchedulerErrors', 'WorkerErrors', 'SweeperErrors', 'DlqErrors', 'RegisterErrors', 'TriggerErrors',
       ].sort(),
     );
     template.resourceCountIs('AWS::CloudWatch::Alarm', stack.engine.monitoring.alarms.size);
@@ -494,7 +502,7 @@ describe('context', () => {
   });
 
   it('finds every function entry under lambdas/, and names a missing one', () => {
-    expect(Object.keys(findFunctionEntries(PROJECT_ROOT)).sort()).toEqual(['api', 'dlq', 'register', 'scheduler', 'sweeper', 'worker']);
+    expect(Object.keys(findFunctionEntries(PROJECT_ROOT)).sort()).toEqual(['api', 'dlq', 'register', 'scheduler', 'sweeper', 'trigger', 'worker']);
     expect(() => findFunctionEntries(path.join(PROJECT_ROOT, 'test'))).toThrow(/api function's entry lambdas\/api\/index\.ts/);
   });
 

@@ -29,6 +29,8 @@ export interface RunTask {
   output?: unknown;
   error?: TaskError;
   reason?: string;
+  /** A workflow task: the child run of its current attempt. */
+  childRunId?: string;
   wakeAt?: string;
   /** true when an attempt saved a checkpoint (ctx.saveCheckpoint) that the next one resumes from. */
   hasCheckpoint?: boolean;
@@ -47,6 +49,7 @@ export type TaskWhyCode =
   | 'retry_at'
   | 'waiting_until'
   | 'waiting_for_callback'
+  | 'waiting_for_child'
   | 'queued'
   | 'running'
   | 'run_cancelling'
@@ -73,6 +76,8 @@ export interface TaskWhy {
   leaseUntil?: string;
   /** waiting_for_callback: when the wait times out (its end, or sooner its heartbeat's deadline). */
   until?: string;
+  /** waiting_for_child: the child run the task waits for. */
+  childRunId?: string;
   /** Overdue by the engine's own deadlines: the sweeper is the one to act. */
   stuck?: true;
 }
@@ -99,6 +104,11 @@ export interface RunView {
   handlerBuild?: string;
   /** The schedule fire that started the run, when a schedule did. */
   trigger?: { scheduleId: string; fireTime: string };
+  /** A child run: the run and the workflow task that started it. */
+  parentRunId?: string;
+  parentTaskId?: string;
+  /** A COMPLETED run's output: its leaf tasks' outputs by task id. */
+  output?: Record<string, unknown>;
   tasks: RunTask[];
   compensations?: Array<{ taskId: string; status: TaskStatus; attempt: number; startedAt?: string; completedAt?: string; output?: unknown; error?: TaskError }>;
   /** An ended run's critical path, first task first (empty if no task ran). */

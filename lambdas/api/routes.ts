@@ -18,6 +18,7 @@ import { explainRun } from '../../shared/engine/explain.js';
 import { runHistory } from '../../shared/engine/history.js';
 import type { RunControl } from '../../shared/engine/run-control.js';
 import type { CallbackOutcome, Callbacks } from '../../shared/engine/callbacks.js';
+import { runOutput } from '../../shared/engine/children.js';
 import { taskStats } from '../../shared/engine/run-stats.js';
 import { canonicalJson } from '../../shared/model/version.js';
 import { DASHBOARD_PAGE } from './dashboard-page.js';
@@ -394,6 +395,10 @@ export function runView(run: RunRecord, input: unknown, tasks: readonly TaskReco
     ...(run.completedAt === undefined ? {} : { completedAt: run.completedAt }),
     ...(run.handlerBuild === undefined ? {} : { handlerBuild: run.handlerBuild }),
     ...(run.trigger === undefined ? {} : { trigger: run.trigger }),
+    // A child run links to the task that started it (never to its token).
+    ...(run.parent === undefined ? {} : { parentRunId: run.parent.runId, parentTaskId: run.parent.taskId }),
+    // A completed run's output: its leaf tasks' outputs by task id (what a parent task takes).
+    ...(run.status === 'COMPLETED' ? { output: runOutput(definition.definition, Object.fromEntries(tasks.map((task) => [task.taskId, task]))) } : {}),
     tasks: definition.definition.tasks.map((taskDefinition) => {
       const task = byId.get(taskDefinition.id);
       return {
@@ -408,6 +413,7 @@ export function runView(run: RunRecord, input: unknown, tasks: readonly TaskReco
         ...(task?.output === undefined ? {} : { output: task.output }),
         ...(task?.error === undefined ? {} : { error: task.error }),
         ...(task?.reason === undefined ? {} : { reason: task.reason }),
+        ...(task?.childRunId === undefined ? {} : { childRunId: task.childRunId }),
         // Whether an attempt saved a checkpoint the next one resumes from (its content can be large).
         ...(task?.checkpoint === undefined ? {} : { hasCheckpoint: true }),
         // When a WAITING task goes on: a wait task's end, or a parked retry's due time.

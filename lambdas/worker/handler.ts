@@ -56,6 +56,7 @@ export function buildWorker(parts: EngineParts, options: WorkerOptions): { worke
     completion: store.completion,
     queue,
     definitions,
+    workflows: store.definitions,
     executorEnv: {
       handlers: options.handlers,
       httpAllowedHosts: options.httpAllowedHosts,

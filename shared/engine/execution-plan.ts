@@ -5,6 +5,7 @@ import { taskOf, type LoadedDefinition } from './definition-cache.js';
 import type { RetryPolicy } from '../model/definition.js';
 import { compensationAction, type ExecutableAction } from '../tasks/executors.js';
 import { leaseMs, type EngineTimings } from './timing.js';
+import { LIMITS } from '../model/limits.js';
 
 /** What one message asks the worker to run: a task, or the compensation of one. */
 export interface ExecutionPlan {
@@ -23,7 +24,7 @@ export interface ExecutionPlan {
    * A callback task's wait, which begins once its attempt has made its request: the task's
    * timeoutSeconds and heartbeatSeconds bound the wait, not the attempt (which has the default).
    */
-  callback?: { timeoutSeconds: number; heartbeatSeconds?: number };
+  callback?: { timeoutSeconds: number; heartbeatSeconds?: number; child?: true };
 }
 
 export function executionPlan(definition: LoadedDefinition, taskId: string, timings: EngineTimings): ExecutionPlan {
@@ -40,6 +41,18 @@ export function executionPlan(definition: LoadedDefinition, taskId: string, timi
         critical: task.critical,
         leaseMs: leaseMs({}, timings),
         callback: { timeoutSeconds, ...(heartbeatSeconds === undefined ? {} : { heartbeatSeconds }) },
+      };
+    }
+    if (task.type === 'workflow') {
+      // A child run answers like a callback; the wait is bounded by the task's timeout, or 30 days.
+      return {
+        taskId,
+        action: task,
+        upstream: task.dependsOn,
+        ...(task.retry === undefined ? {} : { retry: task.retry }),
+        critical: task.critical,
+        leaseMs: leaseMs({}, timings),
+        callback: { timeoutSeconds: task.timeoutSeconds ?? LIMITS.maxCallbackSeconds, child: true },
       };
     }
     return {

@@ -26,6 +26,8 @@ export type TaskWhy =
   | { code: 'waiting_until'; message: string; at: string; stuck?: true }
   /** A callback task waits for an outside system's answer, until `until` (its timeout, or sooner its heartbeat's deadline). */
   | { code: 'waiting_for_callback'; message: string; attempt: number; until: string; stuck?: true }
+  /** A workflow task waits for its child run to end, until `until` (its timeout). */
+  | { code: 'waiting_for_child'; message: string; attempt: number; until: string; childRunId: string }
   /** QUEUED: its message is deliverable since `since`, and no worker has claimed it. */
   | { code: 'queued'; message: string; attempt: number; since: string; stuck?: true }
   /** RUNNING: a worker holds attempt `attempt` since `since`, leased until `leaseUntil`. */
@@ -195,6 +197,10 @@ function waitingWhy(definition: TaskDefinition, task: TaskRecord | undefined, { 
     const late = now - wakeAt > timings.deliveryGraceSeconds * 1000;
     const message = wakeAt > now ? `a wait task, sleeping until ${iso(wakeAt)}` : `a wait task whose time came at ${iso(wakeAt)}${late ? ': its wake-up is late, and the sweeper sends it again' : ': its wake-up ends it'}`;
     return { code: 'waiting_until', message, at: iso(wakeAt), ...(late ? { stuck: true as const } : {}) };
+  }
+  if (definition.type === 'workflow' && task !== undefined && task.callbackAttempt === task.attempt && task.childRunId !== undefined) {
+    const message = `attempt ${task.attempt} waits for its child run ${task.childRunId} (workflow ${definition.workflow.id}) to end, until ${iso(wakeAt)}`;
+    return { code: 'waiting_for_child', message, attempt: task.attempt, until: iso(wakeAt), childRunId: task.childRunId };
   }
   if (definition.type === 'callback' && task !== undefined && task.callbackAttempt === task.attempt) {
     const deadline = task.leaseExpiresAt ?? wakeAt;

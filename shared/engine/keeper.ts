@@ -15,6 +15,8 @@ import type { EngineMetrics } from './metrics.js';
 import type { CompletionStore, JoinStore, RunStore, TaskStore } from './ports.js';
 import type { RunRecord, TaskRecord } from './records.js';
 import { RunEnd, readAllTasks } from './run-end.js';
+import { Callbacks } from './callbacks.js';
+import { ChildRuns } from './children.js';
 import type { EngineTimings } from './timing.js';
 
 /** Tasks of one run handled at once. */
@@ -30,6 +32,8 @@ export interface KeeperDeps {
   dispatcher: Dispatcher;
   runEnd: RunEnd;
   timings: EngineTimings;
+  /** Cancels the child run of a workflow task the cancel reaches. */
+  children?: Pick<ChildRuns, 'cancel'>;
 }
 
 export class RunKeeper {
@@ -92,7 +96,11 @@ export class RunKeeper {
                 reason: run.cancel?.reason ?? 'run cancelled',
                 opToken: `cancel:${run.runId}:${run.phase}:${id}`,
               });
-        if (result.outcome === 'ok') return;
+        if (result.outcome === 'ok') {
+          // A workflow task's child run is cancelled with it.
+          if (task?.childRunId !== undefined) await this.deps.children?.cancel(task, `its parent run ${run.runId} was cancelled`);
+          return;
+        }
         task = result.current ?? (await this.deps.tasks.getTask(run.runId, id));
       }
     });
@@ -166,9 +174,11 @@ export function runServices(deps: {
   metrics: EngineMetrics;
   timings: EngineTimings;
   now: () => Date;
-}): { dispatcher: Dispatcher; runEnd: RunEnd; keeper: RunKeeper } {
+}): { dispatcher: Dispatcher; runEnd: RunEnd; keeper: RunKeeper; callbacks: Callbacks; children: ChildRuns } {
   const dispatcher = new Dispatcher({ tasks: deps.tasks, joins: deps.joins, now: deps.now, timings: deps.timings });
-  const runEnd = new RunEnd({ ...deps, dispatcher });
-  const keeper = new RunKeeper({ ...deps, dispatcher, runEnd });
-  return { dispatcher, runEnd, keeper };
+  const callbacks = new Callbacks({ ...deps, random: Math.random, newToken: () => crypto.randomUUID() });
+  const children = new ChildRuns({ ...deps, callbacks });
+  const runEnd = new RunEnd({ ...deps, dispatcher, children });
+  const keeper = new RunKeeper({ ...deps, dispatcher, runEnd, children });
+  return { dispatcher, runEnd, keeper, callbacks, children };
 }

@@ -15,6 +15,7 @@ import type {
   FinalTaskStatus,
   PhaseSummary,
   RunRecord,
+  ParentLink,
   RunTrigger,
   StoredDefinition,
   TaskRecord,
@@ -52,6 +53,8 @@ export interface CreateRunParams {
   handlerBuild?: string;
   /** The schedule fire that starts the run, recorded for the reader. */
   trigger?: RunTrigger;
+  /** A child run: the workflow task that starts it. */
+  parent?: ParentLink;
 }
 
 export type RunSummary = Pick<RunRecord, 'runId' | 'workflowId' | 'version' | 'createdAt' | 'completedAt' | 'taskCount'> & {
@@ -208,9 +211,10 @@ export interface TaskStore {
   advance(params: AdvanceParams): Promise<AdvanceOutcome>;
   /**
    * QUEUED -> RUNNING for `attempt`, with a lease. A callback task's claim also records the hash
-   * of the token its attempt hands out (before the token can reach anyone).
+   * of the token its attempt hands out (before the token can reach anyone), and a workflow
+   * task's claim the id of the child run its attempt starts.
    */
-  claim(params: { runId: string; taskId: string; attempt: number; leaseToken: string; leaseExpiresAt: number; opToken: string; callbackTokenHash?: string }): Promise<
+  claim(params: { runId: string; taskId: string; attempt: number; leaseToken: string; leaseExpiresAt: number; opToken: string; callbackTokenHash?: string; childRunId?: string }): Promise<
     { outcome: 'claimed'; task: TaskRecord } | { outcome: 'not-claimable'; current: TaskRecord | undefined }
   >;
   /** The attempt ends: SUCCEEDED, FAILED or CANCELLED (fenced). */
@@ -222,9 +226,11 @@ export interface TaskStore {
   /**
    * RUNNING -> WAITING: a callback task's attempt has made its request and now waits, holding no
    * lease, until `waitEndsAt`; `deadline` (the wait's end, or sooner its first heartbeat's) is
-   * when the sweeper times it out. Fenced by the lease; refused once the run is being cancelled.
+   * when the sweeper times it out; `checkAt`, if sooner, when the sweeper looks at it first (a
+   * child run's parent checks on its child). Fenced by the lease; refused once the run is being
+   * cancelled.
    */
-  awaitCallback(params: { runId: string; taskId: string; attempt: number; leaseToken: string; waitEndsAt: number; deadline: number; opToken: string }): Promise<Outcome>;
+  awaitCallback(params: { runId: string; taskId: string; attempt: number; leaseToken: string; waitEndsAt: number; deadline: number; checkAt?: number; opToken: string }): Promise<Outcome>;
   /** A waiting callback's heartbeat: its deadline moves on to `deadline` (never past its wait's end). */
   heartbeatCallback(params: { runId: string; taskId: string; attempt: number; tokenHash: string; deadline: number }): Promise<Outcome>;
   /** WAITING (a parked retry) -> QUEUED. */

@@ -64,8 +64,21 @@ export interface RunRecord {
   handlerBuild?: string;
   /** The schedule fire that started the run, when a schedule did. */
   trigger?: RunTrigger;
+  /**
+   * A child run: the workflow task that started it, and the token its end answers that task's
+   * attempt with (never shown by the API).
+   */
+  parent?: ParentLink;
   /** Epoch ms at which the sweeper looks at the run next (its check, deadline or resume lease). */
   dueAt?: number;
+}
+
+/** The task attempt that started a child run. */
+export interface ParentLink {
+  runId: string;
+  taskId: string;
+  attempt: number;
+  token: string;
 }
 
 /** The final states of a task's direct dependencies, as recorded on the task. */
@@ -129,6 +142,8 @@ export interface TaskRecord {
    */
   callbackTokens?: string[];
   callbackAttempt?: number;
+  /** A workflow task: the child run its current attempt starts (or started). */
+  childRunId?: string;
   /** Set when the run is being cancelled while this task runs: its worker fires ctx.signal. */
   cancelRequested: boolean;
   queuedAt?: string;

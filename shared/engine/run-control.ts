@@ -19,7 +19,7 @@ import { taskGraph } from './graph.js';
 import { INLINE_JOIN_LIMIT, completeGroupCounts, joinGroupSizes, usesJoinGroups } from './join.js';
 import type { TaskQueue } from './messages.js';
 import type { CompletionStore, JoinStore, RunStore, TaskStore } from './ports.js';
-import type { DependencyCounts, PhaseSummary, RunRecord, RunTrigger, StoredDefinition, TaskRecord } from './records.js';
+import type { DependencyCounts, ParentLink, PhaseSummary, RunRecord, RunTrigger, StoredDefinition, TaskRecord } from './records.js';
 import { DEFAULT_TIMINGS, runDueAt, type EngineTimings } from './timing.js';
 import { readAllTasks } from './run-end.js';
 
@@ -67,6 +67,7 @@ export class RunControl {
     idempotency?: { key: string; requestFingerprint: string };
     handlerBuild?: string;
     trigger?: RunTrigger;
+    parent?: ParentLink;
   }): Promise<{ runId: string; created: boolean }> {
     const now = this.deps.now().getTime();
     const timeoutSeconds = params.definition.definition.timeoutSeconds;
@@ -81,6 +82,7 @@ export class RunControl {
       groupCount: completionGroupCount(params.definition.definition.tasks.length),
       ...(params.handlerBuild === undefined ? {} : { handlerBuild: params.handlerBuild }),
       ...(params.trigger === undefined ? {} : { trigger: params.trigger }),
+      ...(params.parent === undefined ? {} : { parent: params.parent }),
     });
     if (!created.created) return created;
     const definition = await this.deps.definitions.get(params.definition.workflowId, params.definition.version);

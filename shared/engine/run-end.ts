@@ -15,6 +15,7 @@ import type { TaskQueue } from './messages.js';
 import type { EngineMetrics } from './metrics.js';
 import type { EngineTimings } from './timing.js';
 import type { CompletionStore, RunStore, TaskStore } from './ports.js';
+import type { ChildRuns } from './children.js';
 import type { RunRecord, TaskRecord } from './records.js';
 
 /** Failed tasks named in a run's error; more are counted, not listed. */
@@ -30,6 +31,8 @@ export interface RunEndDeps {
   metrics: EngineMetrics;
   timings: EngineTimings;
   now: () => Date;
+  /** Answers the parent task of a child run that ends. */
+  children?: Pick<ChildRuns, 'ended'>;
 }
 
 export class RunEnd {
@@ -144,6 +147,8 @@ export class RunEnd {
   private async finishRun(run: RunRecord, status: 'COMPLETED' | 'FAILED' | 'CANCELLED', from: RunRecord['status'], error?: TaskError): Promise<void> {
     const finished = await this.deps.runs.finishRun({ runId: run.runId, phase: run.phase, from, status, ...(error === undefined ? {} : { error }) });
     if (finished.outcome !== 'ok') return;
+    // A child run's end is its parent task's answer (the sweeper's look at the parent, if lost).
+    if (run.parent !== undefined) await this.deps.children?.ended({ ...run, status, ...(error === undefined ? {} : { error }) });
     if (status === 'COMPLETED') this.deps.metrics.count(ENGINE_METRICS.names.runCompleted);
     if (status === 'FAILED') this.deps.metrics.count(ENGINE_METRICS.names.runFailed);
     this.deps.metrics.milliseconds(ENGINE_METRICS.names.runDuration, this.deps.now().getTime() - Date.parse(run.createdAt));

@@ -22,6 +22,7 @@ import type { OutgoingMessage, TaskQueue } from './messages.js';
 import { RecordedMetrics, type EngineMetrics } from './metrics.js';
 import type { DueRef, DueStore, RunStore, TaskStore } from './ports.js';
 import type { TaskRecord } from './records.js';
+import type { ChildRuns } from './children.js';
 import { DEFAULT_TIMINGS, deliveryDueAt, runDueAt, type EngineTimings } from './timing.js';
 
 export interface SweeperDeps {
@@ -37,6 +38,8 @@ export interface SweeperDeps {
   timings?: EngineTimings;
   /** Brings an unfinished run up to date from its tasks (the scheduler's `reconcile`). */
   reconcile?: (runId: string) => Promise<void>;
+  /** A workflow task's child run: its state answers a parent whose answer was lost; it is cancelled when the parent times out. */
+  children?: Pick<ChildRuns, 'check' | 'cancel'>;
   /** Finishes a resume whose owner went quiet (run control's `takeOverResume`). */
   takeOverResume?: (runId: string) => Promise<void>;
   /** Items whose handling failed (they are put off and tried again later). */
@@ -64,7 +67,7 @@ const MAX_BACKOFF_MS = 3_600_000;
 type Handled = keyof Omit<SweepReport, 'failed'> | undefined;
 
 export class Sweeper {
-  private readonly deps: Required<Omit<SweeperDeps, 'reconcile' | 'takeOverResume' | 'onError'>> & Pick<SweeperDeps, 'reconcile' | 'takeOverResume' | 'onError'>;
+  private readonly deps: Required<Omit<SweeperDeps, 'reconcile' | 'takeOverResume' | 'onError' | 'children'>> & Pick<SweeperDeps, 'reconcile' | 'takeOverResume' | 'onError' | 'children'>;
   /** Failures per item, for the backoff of the items that keep failing. */
   private readonly failures = new Map<string, number>();
 
@@ -227,12 +230,22 @@ export class Sweeper {
    */
   private async dueCallback(task: TaskRecord, dueAt: number, now: number): Promise<Handled> {
     const deadline = task.leaseExpiresAt ?? now;
-    if (deadline > now) {
-      await this.deps.tasks.deferDue({ runId: task.runId, taskId: task.taskId, status: 'WAITING', attempt: task.attempt, previous: dueAt, next: deadline });
-      return undefined;
-    }
     const definition = await this.deps.definitions.get(task.workflowId, task.version);
     const plan = executionPlan(definition, task.taskId, this.deps.timings);
+    if (plan.callback?.child === true && (await this.deps.children?.check(task)) === true) return 'checkedRuns';
+    if (deadline > now) {
+      // A parent task looks at its child again after a while; any other wait at its deadline.
+      const next = plan.callback?.child === true ? Math.min(deadline, now + this.deps.timings.reconcileIntervalSeconds * 1000) : deadline;
+      await this.deps.tasks.deferDue({ runId: task.runId, taskId: task.taskId, status: 'WAITING', attempt: task.attempt, previous: dueAt, next });
+      return undefined;
+    }
+    if (plan.callback?.child === true) {
+      const error = { name: 'ChildWorkflowTimedOut', message: `child run ${task.childRunId ?? ''} did not end within ${plan.callback.timeoutSeconds} s`, retryable: true };
+      const outcome = await endFailedAttempt(this.attemptDeps(), { task, plan, fence: { kind: 'callback-expired', now } }, error, { timedOut: true });
+      if (outcome === 'stale') return undefined;
+      await this.deps.children?.cancel(task, `its parent task ${task.taskId} timed out`);
+      return 'timedOutCallbacks';
+    }
     const heartbeatMissed = deadline < (task.wakeAt ?? deadline);
     const error = heartbeatMissed
       ? { name: 'CallbackHeartbeatTimedOut', message: `no heartbeat for ${plan.callback?.heartbeatSeconds ?? 0} s while the task waited for its callback`, retryable: true }

@@ -11,9 +11,14 @@ import { QUEUES } from '../config/settings.js';
 import { EngineError } from '../model/errors.js';
 import type { TaskContext, TaskLogger } from '../tasks/context.js';
 import { LambdaDeadline, TaskCancelled, TaskTimedOut, toTaskError } from '../tasks/errors.js';
-import { executeAction, type ExecutorEnv } from '../tasks/executors.js';
+import { executeAction, type ChildWorkflowSpec, type ExecutorEnv } from '../tasks/executors.js';
 import { untilAborted } from '../tasks/until-aborted.js';
 import { newCallbackToken } from './callbacks.js';
+import { childRunId, type ChildRuns } from './children.js';
+import { RunControl } from './run-control.js';
+import { renderTemplate } from '../model/condition.js';
+import { NotFoundError } from '../model/errors.js';
+import { TaskFailure } from '../tasks/context.js';
 import { attemptRecord, endFailedAttempt, finishAttempt, type AttemptDeps, type EndOutcome } from './attempts.js';
 import type { DefinitionSource, LoadedDefinition } from './definition-cache.js';
 import { EAGER_DISPATCH_LIMIT, lazyScope, type Dispatcher } from './dispatch.js';
@@ -22,7 +27,7 @@ import { taskGraph, compensationGraph, type GraphNode } from './graph.js';
 import { compensatedTaskId } from './compensation.js';
 import type { CarriedScope, TaskMessage, TaskQueue } from './messages.js';
 import { RecordedMetrics, type EngineMetrics } from './metrics.js';
-import type { CompletionStore, JoinStore, RunStore, TaskStore } from './ports.js';
+import type { CompletionStore, DefinitionStore, JoinStore, RunStore, TaskStore } from './ports.js';
 import type { RunEnd } from './run-end.js';
 import { runServices } from './keeper.js';
 import type { FinalTaskStatus, TaskRecord } from './records.js';
@@ -50,6 +55,8 @@ export interface WorkerDeps {
   metrics?: EngineMetrics;
   /** Whether a dependent that becomes ready may run in the same invocation (default: yes). */
   chain?: boolean;
+  /** The workflow catalog: a workflow task without a pinned version starts the latest. */
+  workflows?: Pick<DefinitionStore, 'getWorkflow'>;
 }
 
 /** What the worker knows of its own invocation (the Lambda context). */
@@ -81,9 +88,12 @@ interface Claimed {
 }
 
 export class Worker {
-  private readonly deps: Required<Omit<WorkerDeps, 'chain'>> & { chain: boolean };
+  private readonly deps: Required<Omit<WorkerDeps, 'chain' | 'workflows'>> & Pick<WorkerDeps, 'workflows'> & { chain: boolean };
   private readonly dispatcher: Dispatcher;
   private readonly runEnd: RunEnd;
+  private readonly children: ChildRuns;
+  private readonly runControl: RunControl;
+  private readonly executorEnv: ExecutorEnv;
 
   constructor(deps: WorkerDeps) {
     this.deps = {
@@ -96,7 +106,9 @@ export class Worker {
       metrics: deps.metrics ?? new RecordedMetrics(),
       chain: deps.chain ?? true,
     };
-    ({ dispatcher: this.dispatcher, runEnd: this.runEnd } = runServices(this.deps));
+    ({ dispatcher: this.dispatcher, runEnd: this.runEnd, children: this.children } = runServices(this.deps));
+    this.runControl = new RunControl(this.deps);
+    this.executorEnv = { ...this.deps.executorEnv, startChild: (spec, ctx, callback) => this.startChild(spec, ctx, callback) };
   }
 
   /** Handles one message; a chain of tasks that become ready runs on in the same call. */
@@ -118,6 +130,7 @@ export class Worker {
     const whole = carried !== undefined && plan.upstream.every((id) => Object.hasOwn(carried.upstream, id));
     const leaseToken = this.deps.newToken();
     const callback = plan.callback === undefined ? undefined : newCallbackToken(message);
+    const child = plan.callback?.child === true ? childRunId(message) : undefined;
     const [scope, claim] = await Promise.all([
       whole ? Promise.resolve({ input: carried.input, tasks: carried.upstream }) : this.deps.tasks.readScope(message.runId, plan.upstream, true),
       this.deps.tasks.claim({
@@ -128,6 +141,7 @@ export class Worker {
         leaseExpiresAt: this.deps.now().getTime() + plan.leaseMs,
         opToken: this.deps.newToken(),
         ...(callback === undefined ? {} : { callbackTokenHash: callback.hash }),
+        ...(child === undefined ? {} : { childRunId: child }),
       }),
     ]);
     if (claim.outcome === 'not-claimable') {
@@ -296,7 +310,7 @@ export class Worker {
         },
       };
       const callback = claimed.callbackToken === undefined ? undefined : { token: claimed.callbackToken };
-      const output = await untilAborted(executeAction(plan.action, ctx, this.deps.executorEnv, callback), controller.signal);
+      const output = await untilAborted(executeAction(plan.action, ctx, this.executorEnv, callback), controller.signal);
       return { ok: true, output };
     } catch (error) {
       return { ok: false, error: toTaskError(error, controller.signal), cancelled: controller.signal.reason instanceof TaskCancelled };
@@ -316,9 +330,21 @@ export class Worker {
     const now = this.deps.now().getTime();
     const waitEndsAt = now + wait.timeoutSeconds * 1000;
     const deadline = wait.heartbeatSeconds === undefined ? waitEndsAt : Math.min(waitEndsAt, now + wait.heartbeatSeconds * 1000);
+    // A parent task looks at its child now and then, in case the child's end was not passed on.
+    const checkAt = wait.child === true ? now + this.deps.timings.reconcileIntervalSeconds * 1000 : undefined;
     const opToken = this.deps.newToken();
     const waited = await this.persist(
-      () => this.deps.tasks.awaitCallback({ runId: task.runId, taskId: task.taskId, attempt: task.attempt, leaseToken: task.leaseToken ?? '', waitEndsAt, deadline, opToken }),
+      () =>
+        this.deps.tasks.awaitCallback({
+          runId: task.runId,
+          taskId: task.taskId,
+          attempt: task.attempt,
+          leaseToken: task.leaseToken ?? '',
+          waitEndsAt,
+          deadline,
+          ...(checkAt === undefined ? {} : { checkAt }),
+          opToken,
+        }),
       invocation,
     );
     if (waited.outcome === 'ok') {
@@ -327,11 +353,30 @@ export class Worker {
     }
     const current = waited.current;
     if (current?.status === 'RUNNING' && current.attempt === task.attempt && current.cancelRequested) {
+      await this.children.cancel(current, `its parent run ${task.runId} was cancelled`);
       const cancelled = { name: 'Cancelled', message: 'the run was cancelled before the callback task began its wait', retryable: false };
       return this.record(claimed, { ok: false, error: cancelled, cancelled: true }, logger, invocation);
     }
     logger.debug('callback wait not begun: answered already, or the attempt lost its lease', { status: current?.status });
     return 'stale';
+  }
+
+  /**
+   * A workflow task's attempt starts its child run: the pinned version or the latest, with the
+   * task's input template rendered, and the token its end will answer. The run id is the attempt's
+   * own, so a start repeated after a lost answer finds the run it made.
+   */
+  private async startChild(spec: ChildWorkflowSpec, ctx: TaskContext, callback: { token: string }): Promise<void> {
+    const version = spec.version ?? (await this.deps.workflows?.getWorkflow(spec.id))?.latestVersion;
+    const notFound = () => new TaskFailure('ChildWorkflowNotFound', `workflow "${spec.id}"${spec.version === undefined ? '' : ` version ${spec.version}`} is not registered`, { retryable: false });
+    if (version === undefined) throw notFound();
+    const definition = await this.deps.definitions.get(spec.id, version).catch((error: unknown) => {
+      throw error instanceof NotFoundError ? notFound() : error;
+    });
+    const input = spec.input === undefined ? {} : renderTemplate(spec.input, { input: ctx.input, upstream: ctx.upstream }, { where: 'workflow.input' });
+    const parent = { runId: ctx.runId, taskId: ctx.taskId, attempt: ctx.attempt };
+    const runId = childRunId(parent);
+    await this.runControl.start({ runId, definition, input, idempotency: { key: `child:${runId}`, requestFingerprint: runId }, parent: { ...parent, token: callback.token } });
   }
 
   private async record(claimed: Claimed, result: ExecutionResult, logger: TaskLogger, invocation: InvocationDeadline | undefined): Promise<EndOutcome> {

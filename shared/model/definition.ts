@@ -18,7 +18,7 @@ import { graphProblems } from './dag.js';
 import { ValidationError, type Problem } from './errors.js';
 import { LIMITS, jsonByteLength, jsonDepthExceeds } from './limits.js';
 
-export const TASK_TYPES = ['handler', 'http', 'lambda', 'pass', 'wait', 'fail', 'callback'] as const;
+export const TASK_TYPES = ['handler', 'http', 'lambda', 'pass', 'wait', 'fail', 'callback', 'workflow'] as const;
 export type TaskType = (typeof TASK_TYPES)[number];
 
 /** Join rules, as in Airflow's trigger rules. */
@@ -165,6 +165,22 @@ const callbackShape = {
   http: HttpSpecSchema.optional(),
 } as const;
 
+/**
+ * A task that runs another workflow as a child run and takes its output (the object of its leaf
+ * tasks' outputs by id). `input` is a template like an http body; without it the child gets `{}`.
+ * Without `version`, the child runs the workflow's latest version when the task starts. Its
+ * `timeoutSeconds` bounds the wait for the child (at most 30 days), not one worker invocation.
+ */
+const childWorkflowShape = {
+  type: z.literal('workflow'),
+  workflow: z.strictObject({
+    id: id('workflow.id'),
+    version: z.string({ error: 'workflow.version must be a string' }).regex(/^[0-9a-f]{16}$/, 'workflow.version must be 16 hex digits').optional(),
+    input: z.json().optional(),
+  }),
+  timeoutSeconds: positiveSeconds('timeoutSeconds', LIMITS.maxCallbackSeconds).optional(),
+} as const;
+
 const executionFields = {
   retry: RetryPolicySchema.optional(),
   timeoutSeconds: positiveSeconds('timeoutSeconds', LIMITS.maxTimeoutSeconds, WORKER_LIMIT).optional(),
@@ -207,6 +223,7 @@ const TaskUnionSchema = z.discriminatedUnion(
     z.strictObject({ ...commonTaskFields, ...actionShapes.wait }),
     z.strictObject({ ...commonTaskFields, ...actionShapes.fail }),
     z.strictObject({ ...commonTaskFields, ...callbackShape }),
+    z.strictObject({ ...commonTaskFields, ...childWorkflowShape }),
   ],
   { error: `type must be one of ${TASK_TYPES.join(', ')}` },
 );
@@ -409,6 +426,9 @@ function referenceSites(task: TaskDefinition): Array<{ where: string; paths: str
   if (task.when !== undefined) sites.push({ where: 'when', paths: conditionPaths(task.when), isCompensation: false });
   if (task.type === 'http') sites.push(...httpSites('http', task.http, false));
   if (task.type === 'callback' && task.http !== undefined) sites.push(...httpSites('http', task.http, false));
+  if (task.type === 'workflow' && task.workflow.input !== undefined) {
+    sites.push({ where: 'workflow.input', paths: placeholderPaths(task.workflow.input), isCompensation: false });
+  }
   const compensation: Compensation | undefined = task.compensate;
   if (typeof compensation === 'object' && compensation.type === 'http') {
     sites.push(...httpSites('compensate.http', compensation.http, true));

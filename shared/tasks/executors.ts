@@ -21,8 +21,16 @@ export type ExecutableAction = TaskDefinition | InlineCompensation;
  */
 export type LambdaInvoker = (functionName: string, payload: unknown, signal: AbortSignal) => Promise<unknown>;
 
+/** What a `workflow` task runs: another workflow, as a child run. */
+export type ChildWorkflowSpec = Extract<TaskDefinition, { type: 'workflow' }>['workflow'];
+
 export interface ExecutorEnv extends HttpTaskEnv {
   handlers: HandlerRegistry;
+  /**
+   * Starts a workflow task's child run, whose end answers `callback` (the worker provides it);
+   * resolves once the run exists. Undefined where no child can be started.
+   */
+  startChild?: (spec: ChildWorkflowSpec, ctx: TaskContext, callback: { token: string }) => Promise<void>;
   /** Undefined where there is no AWS (the local runtime): lambda tasks then fail, not retried. */
   lambdaInvoker?: LambdaInvoker;
 }
@@ -64,6 +72,10 @@ function run(action: ExecutableAction, ctx: TaskContext, env: ExecutorEnv, callb
       // The answer, later, is the task's output.
       if (callback === undefined) return Promise.reject(new Error('a callback task needs its token to begin'));
       return action.http === undefined ? Promise.resolve(null) : executeHttp(action.http, ctx, env, callback);
+    case 'workflow':
+      // Like a callback: the attempt starts the child run, whose end is the answer.
+      if (callback === undefined || env.startChild === undefined) return Promise.reject(new Error('a workflow task needs its token and a way to start runs'));
+      return env.startChild(action.workflow, ctx, callback).then(() => null);
   }
 }
 

@@ -58,6 +58,7 @@ export const RunItemSchema = z.object({
   idempotencyKey: z.string().optional(),
   handlerBuild: z.string().optional(),
   trigger: z.object({ scheduleId: z.string(), fireTime: z.string() }).optional(),
+  parent: z.object({ runId: z.string(), taskId: z.string(), attempt: z.number(), token: z.string() }).optional(),
   dueAt: z.number().optional(),
 });
 
@@ -111,6 +112,7 @@ export const TaskItemSchema = z.object({
   cancelRequested: z.boolean().optional(),
   callbackTokens: stringSet,
   callbackAttempt: z.number().optional(),
+  childRunId: z.string().optional(),
   queuedAt: z.string().optional(),
   startedAt: z.string().optional(),
   completedAt: z.string().optional(),

@@ -109,6 +109,7 @@ export class DynamoRunStore implements RunStore {
           ...(params.idempotency === undefined ? {} : { idempotencyKey: params.idempotency.key }),
           ...(params.handlerBuild === undefined ? {} : { handlerBuild: params.handlerBuild }),
           ...(params.trigger === undefined ? {} : { trigger: params.trigger }),
+          ...(params.parent === undefined ? {} : { parent: params.parent }),
           dueAt: params.dueAt,
           expiryShard: expiryShard(runPartition(runId), 'RUN'),
           gsi1pk: keys.runsByWorkflow(definition.workflowId),

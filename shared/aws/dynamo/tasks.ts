@@ -178,7 +178,7 @@ export class DynamoTaskStore implements TaskStore {
     return { outcome: 'conflict', current: result.item === undefined ? undefined : taskRecord(result.item) };
   }
 
-  async claim(params: { runId: string; taskId: string; attempt: number; leaseToken: string; leaseExpiresAt: number; opToken: string; callbackTokenHash?: string }): Promise<
+  async claim(params: { runId: string; taskId: string; attempt: number; leaseToken: string; leaseExpiresAt: number; opToken: string; callbackTokenHash?: string; childRunId?: string }): Promise<
     { outcome: 'claimed'; task: TaskRecord } | { outcome: 'not-claimable'; current: TaskRecord | undefined }
   > {
     const move = statusIn(TASK_MOVES.claim.from);
@@ -188,6 +188,7 @@ export class DynamoTaskStore implements TaskStore {
         Key: keys.task(params.runId, params.taskId),
         UpdateExpression:
           'SET #status = :to, leaseToken = :leaseToken, leaseExpiresAt = :leaseExpiresAt, startedAt = :now, updatedAt = :now' +
+          (params.childRunId === undefined ? '' : ', childRunId = :childRunId') +
           (params.callbackTokenHash === undefined ? '' : ' ADD callbackTokens :callbackToken'),
         ConditionExpression: `${move.condition} AND attempt = :attempt`,
         ExpressionAttributeNames: { '#status': 'status' },
@@ -199,6 +200,7 @@ export class DynamoTaskStore implements TaskStore {
           ':leaseExpiresAt': params.leaseExpiresAt,
           ':now': this.options.now().toISOString(),
           ...callback,
+          ...(params.childRunId === undefined ? {} : { ':childRunId': params.childRunId }),
         },
         ReturnValues: 'ALL_NEW',
       },
@@ -304,7 +306,7 @@ export class DynamoTaskStore implements TaskStore {
     );
   }
 
-  async awaitCallback(params: { runId: string; taskId: string; attempt: number; leaseToken: string; waitEndsAt: number; deadline: number; opToken: string }): Promise<Outcome> {
+  async awaitCallback(params: { runId: string; taskId: string; attempt: number; leaseToken: string; waitEndsAt: number; deadline: number; checkAt?: number; opToken: string }): Promise<Outcome> {
     const fenced = fence({ kind: 'lease', leaseToken: params.leaseToken }, params.attempt, TASK_MOVES.awaitCallback.from);
     const key = keys.task(params.runId, params.taskId);
     return this.outcome(
@@ -312,7 +314,7 @@ export class DynamoTaskStore implements TaskStore {
         {
           Key: key,
           UpdateExpression:
-            'SET #status = :to, callbackAttempt = :attempt, wakeAt = :waitEndsAt, leaseExpiresAt = :deadline, dueAt = :deadline, expiryShard = :shard, updatedAt = :now REMOVE leaseToken',
+            'SET #status = :to, callbackAttempt = :attempt, wakeAt = :waitEndsAt, leaseExpiresAt = :deadline, dueAt = :dueAt, expiryShard = :shard, updatedAt = :now REMOVE leaseToken',
           // A run being cancelled meanwhile: the worker records CANCELLED instead.
           ConditionExpression: `${fenced.condition} AND attribute_not_exists(cancelRequested)`,
           ExpressionAttributeNames: { '#status': 'status' },
@@ -321,6 +323,7 @@ export class DynamoTaskStore implements TaskStore {
             ':to': TASK_MOVES.awaitCallback.to,
             ':waitEndsAt': params.waitEndsAt,
             ':deadline': params.deadline,
+            ':dueAt': Math.min(params.deadline, params.checkAt ?? params.deadline),
             ':shard': expiryShard(key.pk, key.sk),
             ':now': this.options.now().toISOString(),
           },

@@ -163,3 +163,43 @@ describe('callback tasks', () => {
     expect(engine.store.task(runId, 'approve')?.status).toBe('CANCELLED');
   });
 });
+
+describe('child workflow tasks', () => {
+  async function parentWaiting(timeoutSeconds?: number) {
+    const engine = new Engine();
+    await engine.define({ id: 'child', tasks: [{ id: 'sleep', type: 'wait', seconds: 3600 }] });
+    const definition = await engine.define({
+      id: 'parent',
+      tasks: [{ id: 'sub', type: 'workflow', workflow: { id: 'child', input: { from: '{{input.who}}' } }, ...(timeoutSeconds === undefined ? {} : { timeoutSeconds }) }],
+    });
+    const runId = await engine.start(definition, { who: 'ops' });
+    expect(await engine.worker().process(engine.messageFor('sub'))).toBe('waiting');
+    const sub = engine.store.task(runId, 'sub');
+    const childRunId = sub?.childRunId ?? '';
+    expect(engine.store.runItems.get(childRunId)).toMatchObject({ workflowId: 'child', status: 'RUNNING', parent: { runId, taskId: 'sub', attempt: 1 } });
+    expect(await engine.store.runs.getRunInput(childRunId)).toEqual({ from: 'ops' });
+    return { engine, runId, childRunId };
+  }
+
+  it('answer the parent from the child when the child ended but its answer was lost (the sweeper looks)', async () => {
+    const { engine, runId, childRunId } = await parentWaiting();
+    const child = engine.store.runItems.get(childRunId);
+    if (child === undefined) throw new Error('no child run');
+    // The child ends without passing it on (as if its process died right after its end).
+    child.status = 'COMPLETED';
+    engine.clock.advance(engine.timings.reconcileIntervalSeconds * 1000 + 1);
+    await engine.sweeper().sweep();
+    expect(engine.store.task(runId, 'sub')).toMatchObject({ status: 'SUCCEEDED', output: {} });
+  });
+
+  it('time out a parent whose child outlives its timeoutSeconds, and cancel the child', async () => {
+    const { engine, runId, childRunId } = await parentWaiting(600);
+    engine.clock.advance(300_001);
+    expect((await engine.sweeper().sweep()).timedOutCallbacks).toBe(0);
+    expect(engine.store.task(runId, 'sub')?.status).toBe('WAITING');
+    engine.clock.advance(300_000);
+    expect((await engine.sweeper().sweep()).timedOutCallbacks).toBe(1);
+    expect(engine.store.task(runId, 'sub')).toMatchObject({ status: 'FAILED', error: { name: 'ChildWorkflowTimedOut' } });
+    expect(engine.store.runItems.get(childRunId)?.status).toBe('CANCELLING');
+  });
+});

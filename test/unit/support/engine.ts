@@ -10,6 +10,7 @@ import type { TaskMessage } from '../../../shared/engine/messages.js';
 import { RecordedMetrics } from '../../../shared/engine/metrics.js';
 import type { StoredDefinition } from '../../../shared/engine/records.js';
 import { RunControl } from '../../../shared/engine/run-control.js';
+import { runServices } from '../../../shared/engine/keeper.js';
 import { Scheduler } from '../../../shared/engine/scheduler.js';
 import { Sweeper, type SweeperDeps } from '../../../shared/engine/sweeper.js';
 import type { EngineTimings } from '../../../shared/engine/timing.js';
@@ -82,13 +83,15 @@ export class Engine {
   }
 
   sweeper(options: Partial<SweeperDeps> = {}): Sweeper {
-    return new Sweeper({ ...this.common(), random: () => 0.5, newToken: this.newToken, ...options });
+    const { children } = runServices(this.common());
+    return new Sweeper({ ...this.common(), children, random: () => 0.5, newToken: this.newToken, ...options });
   }
 
   worker(handlers: Record<string, TaskHandler> = {}, options: Partial<WorkerDeps> = {}): Worker {
     return new Worker({
       ...this.common(),
       executorEnv: { handlers: new Map(Object.entries(handlers)), httpAllowedHosts: [] },
+      workflows: this.store.definitions,
       loggerFor: () => silentLogger,
       random: () => 0.5,
       newToken: this.newToken,

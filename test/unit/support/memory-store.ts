@@ -478,6 +478,7 @@ function runPort(store: MemoryStore): RunStore {
           ...(params.deadlineAt === undefined ? {} : { deadlineAt: params.deadlineAt }),
           ...(params.idempotency === undefined ? {} : { idempotencyKey: params.idempotency.key }),
           ...(params.trigger === undefined ? {} : { trigger: params.trigger }),
+          ...(params.parent === undefined ? {} : { parent: params.parent }),
           dueAt: params.dueAt,
         },
         undefined,
@@ -742,6 +743,7 @@ function taskPort(store: MemoryStore): TaskStore {
         change: (task) => {
           Object.assign(task, { status: TASK_MOVES.claim.to, leaseToken: params.leaseToken, leaseExpiresAt: params.leaseExpiresAt, startedAt: store.now().toISOString() });
           if (params.callbackTokenHash !== undefined) task.callbackTokens = sorted([...(task.callbackTokens ?? []), params.callbackTokenHash]);
+          if (params.childRunId !== undefined) task.childRunId = params.childRunId;
         },
       });
       return result.applied && result.task !== undefined ? { outcome: 'claimed', task: result.task } : { outcome: 'not-claimable', current: result.task };
@@ -812,7 +814,13 @@ function taskPort(store: MemoryStore): TaskStore {
           holds: (task) => fenced({ kind: 'lease', leaseToken: params.leaseToken }, params.attempt, TASK_MOVES.awaitCallback.from)(task) && task?.cancelRequested !== true,
           opToken: params.opToken,
           change: (task) => {
-            Object.assign(task, { status: TASK_MOVES.awaitCallback.to, callbackAttempt: params.attempt, wakeAt: params.waitEndsAt, leaseExpiresAt: params.deadline, dueAt: params.deadline });
+            Object.assign(task, {
+              status: TASK_MOVES.awaitCallback.to,
+              callbackAttempt: params.attempt,
+              wakeAt: params.waitEndsAt,
+              leaseExpiresAt: params.deadline,
+              dueAt: Math.min(params.deadline, params.checkAt ?? params.deadline),
+            });
             omit(task, 'leaseToken');
           },
         }),

@@ -9,6 +9,9 @@
 //   history <runId>                               every event of the run, in order
 //   cancel <runId>
 //   retry <runId> [--wait]                        resume a FAILED or CANCELLED run
+//   schedules <workflowId>                        the workflow's schedules
+//   schedule <workflowId> --expression E [--input JSON|@file] [--overlap P] [--version V]
+//   schedule pause|resume|delete <workflowId> <scheduleId>
 //   logs <runId> [--since 10m] [--limit N] [--follow]   a deployed run's log lines (cli/logs.ts)
 //   dashboard [--port P] [--open]                 the dashboard page through a local signing proxy (cli/dashboard.ts)
 //
@@ -27,7 +30,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ApiError, DagflowClient, type RunTask, type RunView } from '../client/index.js';
+import { ApiError, DagflowClient, type RunTask, type RunView, type Schedule } from '../client/index.js';
 import { DEFAULT_DASHBOARD_PORT, startDashboardProxy } from './dashboard.js';
 import { parseDefinition } from '../shared/index.js';
 
@@ -47,6 +50,10 @@ commands:
   history <runId>                             the run's events, in order
   cancel <runId>                              cancel a run (its running tasks see the signal)
   retry <runId> [--wait]                      resume a FAILED or CANCELLED run
+  schedules <workflowId>                      the workflow's schedules: state, expression, next and last fire
+  schedule <workflowId> --expression E [--input JSON|@file] [--overlap skip|allow|cancel_previous] [--version V]
+                                              start the workflow on a schedule: rate(5 minutes), cron(0 2 * * ? *) (UTC)
+  schedule pause|resume|delete <workflowId> <scheduleId>
   logs <runId> [--since 10m] [--limit N] [--follow]
                                               a deployed run's log lines (CloudWatch Logs Insights over
                                               the stack's log groups): time, function, level, task, message
@@ -62,6 +69,8 @@ options:
   --json       print the API's answer as JSON (logs: one Insights row per line)
   --wait       follow the run until it ends; exit 0 COMPLETED, 3 FAILED, 4 CANCELLED
   --since D    logs: only the last D of the run (30s, 10m, 2h, 1d)
+  --expression E  schedule: rate(<n> minute[s]|hour[s]|day[s]) or cron(<min> <hour> <day> <month> <weekday> <year>)
+  --overlap P  schedule: while the last scheduled run goes on, skip (default), allow, or cancel_previous
   --limit N    list: runs (1-100); logs: lines per query (1-${MAX_LOG_ROWS}, default ${DEFAULT_LOG_LIMIT})
   --follow     logs: query again every 5 s until the run has ended and its last lines are in
   --port P     dashboard: the local port (default ${DEFAULT_DASHBOARD_PORT}; 0 picks a free one)
@@ -115,6 +124,8 @@ async function run(argv: readonly string[], io: Io, env: NodeJS.ProcessEnv, stop
         input: { type: 'string' },
         version: { type: 'string' },
         'idempotency-key': { type: 'string' },
+        expression: { type: 'string' },
+        overlap: { type: 'string' },
         status: { type: 'string' },
         limit: { type: 'string' },
         since: { type: 'string' },
@@ -243,6 +254,39 @@ async function run(argv: readonly string[], io: Io, env: NodeJS.ProcessEnv, stop
       if (!values.json) io.out(`run ${result.runId} resumed`);
       return follow(client, result.runId, io, values.json);
     }
+    case 'schedules': {
+      const workflowId = one('workflow id');
+      const schedules = await client.listSchedules(workflowId);
+      print({ schedules }, () => (schedules.length === 0 ? [`no schedules of ${workflowId}`] : schedules.map(describeSchedule)));
+      return EXIT.ok;
+    }
+    case 'schedule': {
+      const [verb, workflowId, scheduleId] = args;
+      if (args.length === 3 && workflowId !== undefined && scheduleId !== undefined && (verb === 'pause' || verb === 'resume' || verb === 'delete')) {
+        if (verb === 'delete') {
+          await client.deleteSchedule(workflowId, scheduleId);
+          print({ scheduleId, deleted: true }, () => [`deleted schedule ${scheduleId} of ${workflowId}`]);
+          return EXIT.ok;
+        }
+        const schedule = verb === 'pause' ? await client.pauseSchedule(workflowId, scheduleId) : await client.resumeSchedule(workflowId, scheduleId);
+        print(schedule, () => [describeSchedule(schedule)]);
+        return EXIT.ok;
+      }
+      if (args.length !== 1 || verb === undefined) throw new UsageError('schedule takes <workflowId> --expression E, or pause|resume|delete <workflowId> <scheduleId>');
+      if (values.expression === undefined) throw new UsageError('schedule needs --expression, e.g. --expression "rate(5 minutes)"');
+      const overlap = values.overlap;
+      if (overlap !== undefined && overlap !== 'skip' && overlap !== 'allow' && overlap !== 'cancel_previous') {
+        throw new UsageError(`--overlap must be skip, allow or cancel_previous, got ${overlap}`);
+      }
+      const schedule = await client.createSchedule(verb, {
+        expression: values.expression,
+        ...(values.input === undefined ? {} : { input: await parseInput(values.input) }),
+        ...(overlap === undefined ? {} : { overlap }),
+        ...(values.version === undefined ? {} : { version: values.version }),
+      });
+      print(schedule, () => [`created schedule ${schedule.scheduleId} of ${verb}`, describeSchedule(schedule)]);
+      return EXIT.ok;
+    }
     case 'logs': {
       const runId = one('run id');
       const limit = parseLimit(values.limit, MAX_LOG_ROWS) ?? DEFAULT_LOG_LIMIT;
@@ -367,6 +411,21 @@ async function follow(client: DagflowClient, runId: string, io: Io, json: boolea
   if (json) io.out(JSON.stringify(view, null, 2));
   else io.out(`run ${runId} ${view.status}${view.error === undefined ? '' : `: ${view.error.name}: ${view.error.message}`}`);
   return view.status === 'COMPLETED' ? EXIT.ok : view.status === 'CANCELLED' ? EXIT.cancelled : EXIT.failed;
+}
+
+/** One line: id, state, expression, overlap, then the next and last fires. */
+function describeSchedule(schedule: Schedule): string {
+  return [
+    schedule.scheduleId,
+    schedule.state.padEnd(7),
+    schedule.expression,
+    `overlap ${schedule.overlap}`,
+    schedule.version === undefined ? '' : `version ${schedule.version}`,
+    schedule.nextFireTime === undefined ? '' : `next ${schedule.nextFireTime}`,
+    schedule.lastFireTime === undefined ? '' : `last ${schedule.lastFireTime} ${schedule.lastOutcome ?? ''}${schedule.lastRunId === undefined ? '' : ` (run ${schedule.lastRunId})`}`,
+  ]
+    .filter((part) => part !== '')
+    .join('  ');
 }
 
 function describeRun(view: RunView): string[] {

@@ -136,6 +136,27 @@ export interface HistoryEvent {
   reason?: string;
 }
 
+export type OverlapPolicy = 'skip' | 'allow' | 'cancel_previous';
+
+/** A workflow schedule as the API shows it (times are ISO 8601, fire times UTC to the second). */
+export interface Schedule {
+  scheduleId: string;
+  workflowId: string;
+  expression: string;
+  input: unknown;
+  overlap: OverlapPolicy;
+  version?: string;
+  state: 'ENABLED' | 'PAUSED';
+  createdAt: string;
+  updatedAt: string;
+  /** When it fires next (an ENABLED schedule whose expression has a next time). */
+  nextFireTime?: string;
+  lastFireTime?: string;
+  /** What its last fire did: started a run, or skipped (its previous run was still going). */
+  lastOutcome?: 'started' | 'skipped';
+  lastRunId?: string;
+}
+
 export interface WorkflowSummary {
   workflowId: string;
   latestVersion: string;
@@ -229,6 +250,27 @@ export class DagflowClient {
     return (await this.request<{ runs: RunSummary[]; nextToken?: string }>('GET', queryString === '' ? '/runs' : `/runs?${queryString}`)).body;
   }
 
+  /** Starts `workflowId` on a schedule: `rate(5 minutes)` or `cron(0 2 * * ? *)` (EventBridge Scheduler's syntax, UTC). */
+  async createSchedule(workflowId: string, params: { expression: string; input?: unknown; overlap?: OverlapPolicy; version?: string }): Promise<Schedule> {
+    return (await this.request<Schedule>('POST', `/workflows/${enc(workflowId)}/schedules`, { body: params })).body;
+  }
+
+  async listSchedules(workflowId: string): Promise<Schedule[]> {
+    return (await this.request<{ schedules: Schedule[] }>('GET', `/workflows/${enc(workflowId)}/schedules`)).body.schedules;
+  }
+
+  async pauseSchedule(workflowId: string, scheduleId: string): Promise<Schedule> {
+    return (await this.request<Schedule>('POST', `/workflows/${enc(workflowId)}/schedules/${enc(scheduleId)}/pause`, { retry: 'transient' })).body;
+  }
+
+  async resumeSchedule(workflowId: string, scheduleId: string): Promise<Schedule> {
+    return (await this.request<Schedule>('POST', `/workflows/${enc(workflowId)}/schedules/${enc(scheduleId)}/resume`, { retry: 'transient' })).body;
+  }
+
+  async deleteSchedule(workflowId: string, scheduleId: string): Promise<void> {
+    await this.request('DELETE', `/workflows/${enc(workflowId)}/schedules/${enc(scheduleId)}`);
+  }
+
   async getHistory(runId: string): Promise<HistoryEvent[]> {
     return (await this.request<{ events: HistoryEvent[] }>('GET', `/runs/${enc(runId)}/history`)).body.events;
   }
@@ -264,7 +306,7 @@ export class DagflowClient {
   }
 
   private async request<T>(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'DELETE',
     path: string,
     options: { body?: unknown; headers?: Record<string, string>; retry?: Retry } = {},
   ): Promise<{ status: number; body: T }> {

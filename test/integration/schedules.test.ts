@@ -1,7 +1,9 @@
 // Workflow schedules on the local stack, through the HTTP API: created, listed, fired by the local
 // runtime's timer (its time moved on with fireDue instead of waited for), the trigger function
-// called twice for one fire, the overlap policies, pause, resume and delete, and bad requests.
+// called twice for one fire, the overlap policies, pause, resume and delete, and bad requests; and
+// the same through `dagflow schedule` and `dagflow schedules`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT, main } from '../../cli/dagflow.js';
 import type { LocalRuntime } from '../../local/runtime.js';
 import { register, startRuntime, waitForRun, type ApiClient } from './e2e-support.js';
 
@@ -147,5 +149,38 @@ describe('workflow schedules on the local stack', () => {
     const badId = await api.request('DELETE', '/workflows/sched_quick/schedules/no%20such');
     expect(badId.status).toBe(400);
     expect(badId.body.error.problems[0].path).toBe('scheduleId');
+  });
+});
+
+describe('dagflow schedule and schedules', () => {
+  const cli = async (...args: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main(args, { out: (line) => out.push(line), err: (line) => err.push(line) }, { DAGFLOW_URL: runtime.apiUrl });
+    return { code, out, err };
+  };
+
+  it('creates, lists, pauses, resumes and deletes a schedule', async () => {
+    const created = await cli('schedule', 'sched_quick', '--expression', 'rate(2 hours)', '--input', '{"a":1}', '--overlap', 'allow');
+    expect(created.code, created.err.join('\n')).toBe(EXIT.ok);
+    const scheduleId = /^created schedule (\S+) of sched_quick$/.exec(created.out[0] ?? '')?.[1] ?? '';
+    expect(scheduleId).not.toBe('');
+    expect(created.out[1]).toMatch(new RegExp(`^${scheduleId}  ENABLED  rate\\(2 hours\\)  overlap allow  next \\S+Z$`));
+
+    const listed = await cli('schedules', 'sched_quick', '--json');
+    expect(JSON.parse(listed.out.join('\n')).schedules).toEqual([expect.objectContaining({ scheduleId, input: { a: 1 }, overlap: 'allow', state: 'ENABLED' })]);
+    expect((await cli('schedule', 'pause', 'sched_quick', scheduleId)).out).toEqual([expect.stringMatching(new RegExp(`^${scheduleId}  PAUSED   rate`))]);
+    expect((await cli('schedule', 'resume', 'sched_quick', scheduleId)).out).toEqual([expect.stringMatching(/ENABLED .* next /)]);
+    expect((await cli('schedule', 'delete', 'sched_quick', scheduleId)).out).toEqual([`deleted schedule ${scheduleId} of sched_quick`]);
+    expect((await cli('schedules', 'sched_quick')).out).toEqual(['no schedules of sched_quick']);
+  });
+
+  it('refuses a bad command line with exit 2, and says the API\'s refusal with exit 1', async () => {
+    expect((await cli('schedule', 'sched_quick')).code).toBe(EXIT.usage);
+    expect((await cli('schedule', 'sched_quick', '--expression', 'rate(1 minute)', '--overlap', 'queue')).err[0]).toMatch(/--overlap must be skip, allow or cancel_previous/);
+    const refused = await cli('schedule', 'sched_quick', '--expression', 'rate(1 minutes)');
+    expect(refused.code).toBe(EXIT.error);
+    expect(refused.err).toEqual([expect.stringMatching(/^dagflow: 400 VALIDATION_ERROR: .*body\.expression: rate expression "rate\(1 minutes\)"/)]);
+    expect((await cli('schedule', 'delete', 'sched_quick', 'no-such-schedule')).err).toEqual([expect.stringMatching(/^dagflow: 404 NOT_FOUND/)]);
   });
 });

@@ -1,8 +1,8 @@
 // The embedded local runtime (docs/architecture.md): DynamoDB Local and the SQS protocol server
 // as the real parts, the table and queues made from the shared settings, and the unchanged
 // handlers driven the way AWS's event sources drive them: a stream poller for the scheduler, an
-// SQS poller for the worker, an HTTP server for the API. `npm start` and the integration tests
-// both use it.
+// SQS poller for the worker, an HTTP server for the API, a timer for the trigger of workflow
+// schedules (EventBridge Scheduler's part). `npm start` and the integration tests both use it.
 import {
   ConditionalCheckFailedException,
   CreateTableCommand,

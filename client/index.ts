@@ -27,6 +27,8 @@ export interface RunTask {
   completedAt?: string;
   durationMs?: number;
   output?: unknown;
+  /** A large output (or one past the view's budget) is a link instead: GET /runs/{runId}/tasks/{taskId}/output. */
+  outputRef?: PayloadLink;
   error?: TaskError;
   reason?: string;
   /** A workflow task: the child run of its current attempt. */
@@ -38,6 +40,12 @@ export interface RunTask {
   why?: TaskWhy;
   /** true on the tasks of an ended run's critical path (absent otherwise). */
   onCriticalPath?: boolean;
+}
+
+/** Where a large input or output is fetched from (the API answers it, or redirects to the stored object). */
+export interface PayloadLink {
+  bytes: number;
+  href: string;
 }
 
 /** The codes of `RunTask.why` (shared/engine/explain.ts); times are ISO 8601. */
@@ -96,7 +104,9 @@ export interface RunView {
   workflowId: string;
   version: string;
   status: RunStatus;
-  input: unknown;
+  /** The run's input; one over the inline limit is a link instead (`inputRef`, GET /runs/{runId}/input). */
+  input?: unknown;
+  inputRef?: PayloadLink;
   error?: TaskError;
   createdAt: string;
   completedAt?: string;

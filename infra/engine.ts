@@ -25,6 +25,7 @@ import type { DagflowApp } from '../shared/index.js';
 import { buildDefinitions } from '../shared/model/builder.js';
 import type { WorkflowDefinition } from '../shared/model/definition.js';
 import { EngineApi } from './constructs/api.js';
+import { EnginePayloads } from './constructs/payloads.js';
 import { EngineFunctions, findFunctionEntries, type FunctionEntries } from './constructs/functions.js';
 import { EngineMonitoring } from './constructs/monitoring.js';
 import { EngineQueues } from './constructs/queues.js';
@@ -61,6 +62,8 @@ export interface DagflowEngineProps {
 export class DagflowEngine extends Construct {
   public readonly config: StackConfig;
   public readonly state: EngineState;
+  /** The bucket of large inputs and outputs. */
+  public readonly payloads: EnginePayloads;
   public readonly queues: EngineQueues;
   public readonly functions: EngineFunctions;
   public readonly api: EngineApi;
@@ -86,9 +89,11 @@ export class DagflowEngine extends Construct {
     const projectRoot = path.dirname(lockFile);
 
     this.state = new EngineState(this, 'State', { removalPolicy });
+    this.payloads = new EnginePayloads(this, 'Payloads', { removalPolicy });
     this.queues = new EngineQueues(this, 'Queues', { removalPolicy });
     this.functions = new EngineFunctions(this, 'Functions', {
       state: this.state,
+      payloads: this.payloads,
       queues: this.queues,
       entries: props.entries ?? this.functionEntries(props.appEntry, projectRoot),
       projectRoot,

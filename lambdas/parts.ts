@@ -13,6 +13,9 @@ import { DefinitionCache } from '../shared/engine/definition-cache.js';
 import type { TaskQueue } from '../shared/engine/messages.js';
 import type { EngineMetrics } from '../shared/engine/metrics.js';
 import type { EngineStore } from '../shared/engine/ports.js';
+import type { PayloadStore } from '../shared/engine/payloads.js';
+import { S3PayloadStore, createS3Client } from '../shared/aws/s3-payloads.js';
+import { ENV } from '../shared/config/settings.js';
 import type { ScheduleStore } from '../shared/engine/schedules.js';
 import { DEFAULT_TIMINGS, type EngineTimings } from '../shared/engine/timing.js';
 
@@ -21,6 +24,8 @@ export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
 export interface PartsOptions {
   clients: { dynamo: DynamoDBDocumentClient; sqs: SQSClient };
   tableName: string;
+  /** Where inputs and outputs over the inline limit go (the payload bucket); without it they must fit in items. */
+  payloads?: PayloadStore;
   taskQueueUrl: string;
   logLevel?: LogLevel;
   now?: () => Date;
@@ -32,6 +37,7 @@ export interface PartsOptions {
 
 export interface EngineParts {
   store: EngineStore;
+  payloads?: PayloadStore;
   /** Workflow schedules' items (on the same table). */
   schedules: ScheduleStore;
   queue: TaskQueue;
@@ -48,9 +54,18 @@ export function engineParts(options: PartsOptions): EngineParts {
   const logger = createLogger(options.logLevel === undefined ? {} : { logLevel: options.logLevel });
   const now = options.now ?? (() => new Date());
   const random = options.random ?? Math.random;
-  const store = createDynamoStore({ client: options.clients.dynamo, tableName: options.tableName, now, random });
+  // Deployed, the payload bucket is named by PAYLOAD_BUCKET; the local runtime passes its own.
+  options = { ...options, ...(options.payloads === undefined ? payloadsFromEnvironment() : {}) };
+  const store = createDynamoStore({
+    client: options.clients.dynamo,
+    tableName: options.tableName,
+    now,
+    random,
+    ...(options.payloads === undefined ? {} : { payloads: options.payloads }),
+  });
   return {
     store,
+    ...(options.payloads === undefined ? {} : { payloads: options.payloads }),
     schedules: new DynamoScheduleStore(new Table(options.clients.dynamo, options.tableName, random), now),
     queue: new SqsTaskQueue({ sqs: options.clients.sqs, queueUrl: options.taskQueueUrl }),
     definitions: new DefinitionCache(store.definitions),
@@ -61,6 +76,12 @@ export function engineParts(options: PartsOptions): EngineParts {
     random,
     logError: (message, extra) => logger.error(message, extra),
   };
+}
+
+/** The payload bucket PAYLOAD_BUCKET names (set by the CDK construct), if any. */
+function payloadsFromEnvironment(env: NodeJS.ProcessEnv = process.env): { payloads?: PayloadStore } {
+  const bucket = env[ENV.payloadBucket];
+  return bucket === undefined || bucket === '' ? {} : { payloads: new S3PayloadStore(createS3Client(), bucket) };
 }
 
 /** Publishes the metrics an invocation recorded when it ends, however it ends. */

@@ -3,6 +3,7 @@
 // handlers driven the way AWS's event sources drive them: a stream poller for the scheduler, an
 // SQS poller for the worker, an HTTP server for the API, a timer for the trigger of workflow
 // schedules (EventBridge Scheduler's part). `npm start` and the integration tests both use it.
+import { join } from 'node:path';
 import {
   ConditionalCheckFailedException,
   CreateTableCommand,
@@ -37,6 +38,8 @@ import { LOCAL_AWS, freePort, startDynamoDbLocal } from './dynamodb-local.js';
 import { startHttpGateway } from './http-gateway.js';
 import { createQueues, startSqsServer } from './sqs-server.js';
 import { startSqsPoller } from './sqs-poller.js';
+import { LOCAL_S3_CREDENTIALS, startS3Server } from './s3-server.js';
+import { S3PayloadStore, createS3Client } from '../shared/aws/s3-payloads.js';
 import { startStreamPoller } from './stream-poller.js';
 import { startScheduleTimer, type ScheduleTimer } from './schedule-timer.js';
 
@@ -120,6 +123,8 @@ export interface LocalRuntime {
   clients: { dynamo: ReturnType<typeof createDocumentClient>; sqs: SQSClient };
   dynamoEndpoint: string;
   sqsEndpoint: string;
+  /** The S3 protocol server that keeps large payloads (bucket `dagflow-payloads`). */
+  s3Endpoint: string;
   tableName: string;
   taskQueueUrl: string;
   taskDlqUrl: string;
@@ -142,6 +147,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     stops.push(() => dynamoLocal.stop());
     const sqsServer = await startSqsServer();
     stops.push(() => sqsServer.stop());
+    const s3Server = await startS3Server(options.dataDir === undefined ? {} : { directory: join(options.dataDir, 's3') });
+    stops.push(() => s3Server.stop());
 
     const rawDynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: dynamoLocal.endpoint });
     const dynamo = createDocumentClient({ ...LOCAL_AWS, endpoint: dynamoLocal.endpoint });
@@ -149,8 +156,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     options.faults?.attach(dynamo);
     options.faults?.attach(sqs);
     const streams = new DynamoDBStreamsClient({ ...LOCAL_AWS, endpoint: dynamoLocal.endpoint });
+    const s3 = createS3Client({ region: LOCAL_AWS.region, credentials: LOCAL_S3_CREDENTIALS, endpoint: s3Server.endpoint });
     stops.push(() => {
-      for (const client of [rawDynamo, dynamo, sqs, streams]) client.destroy();
+      for (const client of [rawDynamo, dynamo, sqs, streams, s3]) client.destroy();
       return Promise.resolve();
     });
 
@@ -173,7 +181,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       clients: { dynamo, sqs },
       tableName: LOCAL_TABLE_NAME,
       taskQueueUrl: queues.taskQueueUrl,
-      httpAllowedHosts: localHttpAllowedHosts(options.httpAllowedHosts ?? LOCAL_HTTP_ALLOWED_HOSTS, [dynamoLocal.port, sqsServer.port, apiPort]),
+      payloads: new S3PayloadStore(s3, s3Server.bucket),
+      httpAllowedHosts: localHttpAllowedHosts(options.httpAllowedHosts ?? LOCAL_HTTP_ALLOWED_HOSTS, [dynamoLocal.port, sqsServer.port, s3Server.port, apiPort]),
       handlers: options.handlers,
       handlerBuild: options.handlerBuild ?? 'local',
       scheduleTarget,
@@ -276,6 +285,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       clients: { dynamo, sqs },
       dynamoEndpoint: dynamoLocal.endpoint,
       sqsEndpoint: sqsServer.endpoint,
+      s3Endpoint: s3Server.endpoint,
       tableName: LOCAL_TABLE_NAME,
       taskQueueUrl: queues.taskQueueUrl,
       taskDlqUrl: queues.taskDlqUrl,

@@ -1,6 +1,7 @@
 // The engine's Lambda functions (docs/architecture.md), one per entry in lambdas/, each with its own
 // role and log group, and the wiring of what each may touch: every grant goes through a helper of
-// the construct that owns the resource, which sets the matching env var in the same call.
+// the construct that owns the resource, which sets the matching env var in the same call. Every
+// function but register also gets and puts payload objects (payloads.ts): large inputs and outputs.
 //   api       table read/write + send tasks             (a run's roots, a cancel, a resume; no stream)
 //   scheduler table read/write + stream (event source) + send tasks
 //   worker    table read/write + task queue (event source) + send tasks (dependents, retries, waits)
@@ -20,6 +21,7 @@ import { ENV, QUEUES } from '../../shared/config/settings.js';
 import { powertoolsEnv } from '../metrics.js';
 import type { StackConfig } from '../stack-config.js';
 import { INFRA_QUEUE_SETTINGS, type EngineQueues } from './queues.js';
+import type { EnginePayloads } from './payloads.js';
 import type { EngineState } from './state.js';
 
 export const ENGINE_FUNCTION_NAMES = ['api', 'scheduler', 'worker', 'sweeper', 'dlq', 'register', 'trigger'] as const;
@@ -78,6 +80,8 @@ const ESM_REQUIRE_SHIM = "import { createRequire } from 'node:module'; const req
 
 export interface EngineFunctionsProps {
   readonly state: EngineState;
+  /** The payload bucket: every function that reads or writes inputs and outputs gets it. */
+  readonly payloads: EnginePayloads;
   readonly queues: EngineQueues;
   readonly entries: FunctionEntries;
   /** esbuild's working directory: the folder of the lock file below. */
@@ -117,11 +121,13 @@ export class EngineFunctions extends Construct {
 
     this.api = this.createFunction('api', entries.api);
     state.grantDataAccess(this.api);
+    props.payloads.grantPayloads(this.api);
     queues.grantSendTasks(this.api);
     this.api.addEnvironment(ENV.handlerNames, props.handlerNames.join(','));
 
     this.scheduler = this.createFunction('scheduler', entries.scheduler);
     state.grantDataAccess(this.scheduler);
+    props.payloads.grantPayloads(this.scheduler);
     queues.grantSendTasks(this.scheduler);
     state.addStreamConsumer(this.scheduler, { onFailure: queues.streamFailureQueue });
 
@@ -129,6 +135,7 @@ export class EngineFunctions extends Construct {
       ...(config.workerReservedConcurrency === undefined ? {} : { reservedConcurrentExecutions: config.workerReservedConcurrency }),
     });
     state.grantDataAccess(this.worker);
+    props.payloads.grantPayloads(this.worker);
     queues.grantSendTasks(this.worker);
     queues.addTaskConsumer(this.worker, { maxConcurrency: config.workerMaxConcurrency });
     // Empty means no host: http tasks fail until the deployer allows some (SSRF guard).
@@ -139,12 +146,14 @@ export class EngineFunctions extends Construct {
     if (entries.sweeper !== undefined) {
       this.sweeper = this.createFunction('sweeper', entries.sweeper);
       state.grantDataAccess(this.sweeper);
+      props.payloads.grantPayloads(this.sweeper);
       queues.grantSendTasks(this.sweeper);
     }
 
     if (entries.dlq !== undefined) {
       this.dlq = this.createFunction('dlq', entries.dlq);
       state.grantDataAccess(this.dlq);
+      props.payloads.grantPayloads(this.dlq);
       queues.grantSendTasks(this.dlq);
       queues.addDlqConsumer(this.dlq);
     }
@@ -158,6 +167,7 @@ export class EngineFunctions extends Construct {
     if (entries.trigger !== undefined) {
       this.trigger = this.createFunction('trigger', entries.trigger);
       state.grantDataAccess(this.trigger);
+      props.payloads.grantPayloads(this.trigger);
       queues.grantSendTasks(this.trigger);
     }
 

@@ -7,6 +7,8 @@ const COLORS = { PENDING: '#9aa5b1', QUEUED: '#2186eb', WAITING: '#8e7cc3', RUNN
 const FINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 const ALL = '*';
 const el = (id) => document.getElementById(id);
+// A large input or output is a link (GET /runs/{id} carries it only up to its budget).
+const link = (ref) => '<p>' + ref.bytes + ' bytes, stored apart: <a href="' + esc(ref.href) + '" target="_blank" rel="noopener">open</a></p>';
 const esc = (text) => String(text).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 const badge = (status) => '<span class="status" style="background:' + (COLORS[status] || '#333') + '">' + esc(status) + '</span>';
 const json = (value) => '<pre>' + esc(JSON.stringify(value, null, 2)) + '</pre>';
@@ -298,8 +300,9 @@ function renderDrawer() {
     '<tr><th>depends on</th><td>' + (task.dependsOn.map(esc).join(', ') || '-') + '</td></tr>' +
     '<tr><th>checkpoint</th><td>' + (task.hasCheckpoint ? 'saved: the next attempt resumes from it' : 'none') + '</td></tr></table>' +
     (stat ? percentiles(stat, task.durationMs) : '') +
-    '<h3>Input</h3>' + json({ input: run.input, upstream }) +
+    '<h3>Input</h3>' + (run.inputRef ? link(run.inputRef) : '') + json({ input: run.input, upstream }) +
     (task.output !== undefined ? '<h3>Output</h3>' + json(task.output) : '') +
+    (task.outputRef ? '<h3>Output</h3>' + link(task.outputRef) : '') +
     (task.error ? '<h3>Error</h3>' + json(task.error) : '') + (task.reason ? '<p class="muted">' + esc(task.reason) + '</p>' : '') +
     '<h3>Attempts</h3>' + (attempts.length === 0 ? '<p class="muted">none yet</p>' : '<table id="attempts"><tr><th>#</th><th>started</th><th>ended</th><th>duration</th><th>outcome</th></tr>' +
       attempts.map((a) => '<tr><td>' + a.attempt + (a.phase > 0 ? '<span class="muted"> (phase ' + a.phase + ')</span>' : '') + '</td><td class="mono">' + time(a.start) + '</td><td class="mono">' + time(a.end) +

@@ -13,8 +13,11 @@ import {
   type Problem,
 } from '../../shared/model/errors.js';
 
-/** Bodies above this are refused before parsing (definitions and inputs have smaller limits). */
-export const MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * Bodies above this are refused before parsing: a run's input may be up to 10 MB (with a payload
+ * bucket), plus its envelope; definitions and the rest have smaller limits of their own.
+ */
+export const MAX_BODY_BYTES = 10 * 1024 * 1024 + 64 * 1024;
 
 export class MethodNotAllowedError extends EngineError {
   constructor(method: string, path: string) {

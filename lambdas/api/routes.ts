@@ -19,6 +19,7 @@ import { runHistory } from '../../shared/engine/history.js';
 import type { RunControl } from '../../shared/engine/run-control.js';
 import type { CallbackOutcome, Callbacks } from '../../shared/engine/callbacks.js';
 import { runOutput } from '../../shared/engine/children.js';
+import { payloadLimits, type PayloadRef, type PayloadStore } from '../../shared/engine/payloads.js';
 import { taskStats } from '../../shared/engine/run-stats.js';
 import { canonicalJson } from '../../shared/model/version.js';
 import { DASHBOARD_PAGE } from './dashboard-page.js';
@@ -37,6 +38,8 @@ export interface ApiDeps {
   /** Workflow schedules: their items and what fires them. */
   schedules: ScheduleManager;
   callbacks: Pick<Callbacks, 'answer' | 'heartbeat'>;
+  /** Links to large inputs and outputs (stored apart). */
+  payloads?: Pick<PayloadStore, 'url'>;
   /** Handler names the worker bundle registers: definitions naming others are refused. */
   knownHandlers: ReadonlySet<string>;
   /** The worker build new runs are recorded as starting on (HANDLER_BUILD). */
@@ -67,6 +70,7 @@ export const PATH_PARAMETERS: Record<string, z.ZodType<string>> = {
   workflowId: workflowIdSchema('workflowId'),
   version: VersionSchema,
   runId: RunIdSchema,
+  taskId: workflowIdSchema('taskId'),
   scheduleId: ScheduleIdSchema,
 };
 
@@ -116,6 +120,41 @@ const CallbackAnswerSchema = z.union(
   ],
   { error: 'body must be { "output": <JSON> } or { "error": { "name", "message", "retryable"? } }' },
 );
+
+/**
+ * How much of the tasks' outputs a run view carries; the rest are links. Its answer must stay under
+ * Lambda's 6 MB, and the run's `output` repeats its leaves' outputs: twice this, plus the rest.
+ */
+const VIEW_OUTPUT_BUDGET_BYTES = 2.5 * 1024 * 1024;
+
+/**
+ * Each task's output as a view shows it: the value, while the view's budget lasts, or a link to
+ * GET /runs/{runId}/tasks/{taskId}/output (always for one stored apart).
+ */
+function outputsWithin(runId: string, tasks: ReadonlyArray<TaskRecord | undefined>): (task: TaskRecord) => { output?: unknown; outputRef?: { bytes: number; href: string } } {
+  let spent = 0;
+  const shown = new Map<string, { output?: unknown; outputRef?: { bytes: number; href: string } }>();
+  for (const task of tasks) {
+    if (task === undefined) continue;
+    const href = `/runs/${runId}/tasks/${task.taskId}/output`;
+    if (task.outputRef !== undefined) shown.set(task.taskId, { outputRef: { bytes: task.outputRef.bytes, href } });
+    else if (task.output !== undefined) {
+      const bytes = jsonByteLength(task.output);
+      spent += bytes;
+      shown.set(task.taskId, spent <= VIEW_OUTPUT_BUDGET_BYTES ? { output: task.output } : { outputRef: { bytes, href } });
+    }
+  }
+  return (task) => shown.get(task.taskId) ?? {};
+}
+
+function redirectTo(url: string): APIGatewayProxyStructuredResultV2 {
+  return { statusCode: 303, headers: { location: url, 'cache-control': 'no-store' }, body: '' };
+}
+
+async function payloadUrl(deps: ApiDeps, ref: PayloadRef): Promise<string> {
+  if (deps.payloads === undefined) throw new Error(`payload ${ref.key} is stored apart, but the api has no payload store`);
+  return deps.payloads.url(ref.key);
+}
 
 function callbackResponse(result: CallbackOutcome): APIGatewayProxyStructuredResultV2 {
   if (result.outcome === 'unknown') throw new NotFoundError('callback token');
@@ -218,7 +257,8 @@ export const routes: Route[] = [
       // The input exactly as sent: zod's copy of a JSON value drops a "__proto__" key.
       const request = { ...parsed, input: (body as { input?: unknown }).input };
       const inputBytes = jsonByteLength(request.input ?? null);
-      if (inputBytes > LIMITS.maxInputBytes) throw new PayloadTooLargeError('input', inputBytes, LIMITS.maxInputBytes);
+      const { maxInputBytes } = payloadLimits(deps.payloads);
+      if (inputBytes > maxInputBytes) throw new PayloadTooLargeError('input', inputBytes, maxInputBytes);
       const headerKey = event.headers['idempotency-key'];
       const idempotencyKey = headerKey === undefined ? undefined : parseWith(IdempotencyKeySchema, headerKey, 'Idempotency-Key');
       const definition = await definitionFor(deps, request.workflowId, request.version);
@@ -255,9 +295,29 @@ export const routes: Route[] = [
     method: 'GET',
     pattern: '/runs/{runId}',
     handler: async (_event, { runId = '' }, deps) => {
-      const [{ run, tasks }, input] = await Promise.all([readRun(deps, runId), deps.store.runs.getRunInput(runId)]);
+      const [{ run, tasks }, input] = await Promise.all([readRun(deps, runId), deps.store.runs.describeRunInput(runId)]);
       const definition = await deps.definitions.get(run.workflowId, run.version);
-      return json(200, runView(run, input, tasks, definition, Date.now()));
+      return json(200, runView(run, 'input' in input ? input.input : undefined, tasks, definition, Date.now(), 'inputRef' in input ? { inputRef: input.inputRef } : {}));
+    },
+  },
+  {
+    // The run's input alone: a large one is a link away (303 to the object, for a few minutes).
+    method: 'GET',
+    pattern: '/runs/{runId}/input',
+    handler: async (_event, { runId = '' }, deps) => {
+      if ((await deps.store.runs.getRun(runId)) === undefined) throw new NotFoundError(`run "${runId}"`);
+      const input = await deps.store.runs.describeRunInput(runId);
+      return 'input' in input ? json(200, input.input) : redirectTo(await payloadUrl(deps, input.inputRef));
+    },
+  },
+  {
+    // One task's output (GET /runs/{runId} links the large ones, and the rest past its budget).
+    method: 'GET',
+    pattern: '/runs/{runId}/tasks/{taskId}/output',
+    handler: async (_event, { runId = '', taskId = '' }, deps) => {
+      const task = await deps.store.tasks.getTask(runId, taskId);
+      if (task === undefined || task.status !== 'SUCCEEDED') throw new NotFoundError(`output of task "${taskId}" of run "${runId}"`);
+      return task.outputRef === undefined ? json(200, task.output ?? null) : redirectTo(await payloadUrl(deps, task.outputRef));
     },
   },
   {
@@ -362,8 +422,16 @@ function fingerprint(request: { workflowId: string; version?: string | undefined
  * PENDING), each that is not final with `why` (explain.ts, as of `now`), and an ended run's
  * critical path, its tasks marked `onCriticalPath`.
  */
-export function runView(run: RunRecord, input: unknown, tasks: readonly TaskRecord[], definition: StoredDefinition, now: number = Date.now()) {
+export function runView(
+  run: RunRecord,
+  input: unknown,
+  tasks: readonly TaskRecord[],
+  definition: StoredDefinition,
+  now: number = Date.now(),
+  stored: { inputRef?: PayloadRef } = {},
+) {
   const byId = new Map(tasks.map((task) => [task.taskId, task]));
+  const outputOf = outputsWithin(run.runId, definition.definition.tasks.map((task) => byId.get(task.id)));
   const why = explainRun(run, definition.definition, tasks, now);
   // Only once the run has ended: before, the last task to finish is not the run's end.
   const path = isFinalRunStatus(run.status) ? criticalPath(run, definition.definition, tasks) : undefined;
@@ -389,7 +457,7 @@ export function runView(run: RunRecord, input: unknown, tasks: readonly TaskReco
     workflowId: run.workflowId,
     version: run.version,
     status: visibleRunStatus(run.status),
-    input,
+    ...(stored.inputRef === undefined ? { input } : { inputRef: { bytes: stored.inputRef.bytes, href: `/runs/${run.runId}/input` } }),
     ...(run.error === undefined ? {} : { error: run.error }),
     createdAt: run.createdAt,
     ...(run.completedAt === undefined ? {} : { completedAt: run.completedAt }),
@@ -398,7 +466,8 @@ export function runView(run: RunRecord, input: unknown, tasks: readonly TaskReco
     // A child run links to the task that started it (never to its token).
     ...(run.parent === undefined ? {} : { parentRunId: run.parent.runId, parentTaskId: run.parent.taskId }),
     // A completed run's output: its leaf tasks' outputs by task id (what a parent task takes).
-    ...(run.status === 'COMPLETED' ? { output: runOutput(definition.definition, Object.fromEntries(tasks.map((task) => [task.taskId, task]))) } : {}),
+    // A leaf whose output is a link (stored apart, or past the budget) is left out of it.
+    ...(run.status === 'COMPLETED' ? { output: runOutput(definition.definition, Object.fromEntries(tasks.map((task) => [task.taskId, outputOf(task)]))) } : {}),
     tasks: definition.definition.tasks.map((taskDefinition) => {
       const task = byId.get(taskDefinition.id);
       return {
@@ -410,7 +479,7 @@ export function runView(run: RunRecord, input: unknown, tasks: readonly TaskReco
         ...(task?.startedAt === undefined ? {} : { startedAt: task.startedAt }),
         ...(task?.completedAt === undefined ? {} : { completedAt: task.completedAt }),
         ...(task?.durationMs === undefined ? {} : { durationMs: task.durationMs }),
-        ...(task?.output === undefined ? {} : { output: task.output }),
+        ...(task === undefined ? {} : outputOf(task)),
         ...(task?.error === undefined ? {} : { error: task.error }),
         ...(task?.reason === undefined ? {} : { reason: task.reason }),
         ...(task?.childRunId === undefined ? {} : { childRunId: task.childRunId }),

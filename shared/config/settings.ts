@@ -33,6 +33,8 @@ export const ENV = {
   schedulerRoleArn: 'SCHEDULER_ROLE_ARN',
   /** The trigger function: every workflow schedule's target. */
   triggerFunctionArn: 'TRIGGER_FUNCTION_ARN',
+  /** The bucket of large inputs and outputs (over the inline limit); unset: they must fit in items. */
+  payloadBucket: 'PAYLOAD_BUCKET',
 } as const;
 
 /** The stores the worker can read the secrets of http task headers from (ENV.secretsSource). */

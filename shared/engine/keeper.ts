@@ -134,8 +134,15 @@ export class RunKeeper {
   private async startReady(run: RunRecord, graph: PhaseGraph, tasks: readonly TaskRecord[], key: string): Promise<DispatchResult> {
     const own = new Set(graph.ids());
     const statuses = new Map(tasks.filter((task) => own.has(task.taskId) && ofPhase(task, run.phase)).map((task) => [task.taskId, task.status]));
-    const outputs = Object.fromEntries(tasks.map((task) => [task.taskId, task.output === undefined ? {} : { output: task.output }]));
     const needsInput = graph.ids().some((id) => graph.node(id).when !== undefined);
+    // Large outputs are stored apart: read back only when a condition may need them.
+    const stored = needsInput ? tasks.filter((task) => task.outputRef !== undefined).map((task) => task.taskId) : [];
+    const read = stored.length === 0 ? {} : (await this.deps.tasks.readScope(run.runId, stored, false)).tasks;
+    const outputs = Object.fromEntries(
+      tasks
+        .filter((task) => task.outputRef === undefined || Object.hasOwn(read, task.taskId))
+        .map((task) => [task.taskId, task.outputRef === undefined ? (task.output === undefined ? {} : { output: task.output }) : { output: read[task.taskId]?.output }]),
+    );
     const input = needsInput ? await this.deps.runs.getRunInput(run.runId) : undefined;
     const settlement = settle({ tasks: graph.ids().map((id) => ({ ...graph.node(id) })) }, statuses, { input, upstream: outputs });
     return this.deps.dispatcher.start(

@@ -6,6 +6,7 @@
 // - `stale` / `conflict`: the item was not as expected; `current` is how it is (when known).
 // The conditions themselves come from the tables of model/transitions.ts.
 import type { WorkflowDefinition } from '../model/definition.js';
+import type { PayloadRef } from './payloads.js';
 import type { RunStatus, StoredRunStatus } from '../model/states.js';
 import type { TaskError } from '../model/task-error.js';
 import type {
@@ -66,6 +67,8 @@ export interface RunStore {
   createRun(params: CreateRunParams): Promise<{ runId: string; created: boolean }>;
   getRun(runId: string): Promise<RunRecord | undefined>;
   getRunInput(runId: string): Promise<unknown>;
+  /** The input as its item holds it: the value, or (a large one) a reference to its object, unread. */
+  describeRunInput(runId: string): Promise<{ input: unknown } | { inputRef: PayloadRef }>;
   /**
    * Runs newest first, of one workflow or (without `workflowId`) of every workflow, back a few
    * days; a page may come back short, even empty, with a `nextToken` to go on from.

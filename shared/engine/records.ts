@@ -4,6 +4,7 @@
 import type { WorkflowDefinition } from '../model/definition.js';
 import type { StoredRunStatus, TaskStatus } from '../model/states.js';
 import type { TaskError } from '../model/task-error.js';
+import type { PayloadRef } from './payloads.js';
 
 export interface StoredDefinition {
   workflowId: string;
@@ -122,6 +123,11 @@ export interface TaskRecord {
   /** Epoch ms when the sweeper looks at the task (a delivery, a lease or a timer). */
   dueAt?: number;
   output?: unknown;
+  /**
+   * An output over the inline limit, kept as an object of its own (payloads.ts): `output` is then
+   * absent from the record, and the store's `readScope` reads it back.
+   */
+  outputRef?: PayloadRef;
   checkpoint?: unknown;
   error?: TaskError;
   /** Why a task was skipped or cancelled. */

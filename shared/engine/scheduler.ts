@@ -256,7 +256,8 @@ export class Scheduler {
   /** The scope a dependent's condition reads: the finished task's output from its image, the rest from the store. */
   private scopeOf(task: TaskRecord): ScopeSource {
     return lazyScope(
-      { outputs: { [task.taskId]: task.output === undefined ? {} : { output: task.output } } },
+      // A large output is not in the image (only its reference): the scope reads it when needed.
+      task.outputRef === undefined ? { outputs: { [task.taskId]: task.output === undefined ? {} : { output: task.output } } } : {},
       {
         input: () => this.runs.getRunInput(task.runId),
         outputs: async (ids) => (await this.tasks.readScope(task.runId, ids, false)).tasks,

@@ -14,6 +14,12 @@ export const LIMITS = {
   maxInputBytes: 256 * 1024,
   /** Task output (stored on the task item). */
   maxOutputBytes: 256 * 1024,
+  /**
+   * With a payload store (S3): inputs and outputs up to this size; those over `inlinePayloadBytes`
+   * are kept as objects of their own and referenced from their items.
+   */
+  maxPayloadBytes: 10 * 1024 * 1024,
+  inlinePayloadBytes: 32 * 1024,
   /** Saved checkpoint (stored on the task item beside the output). */
   maxCheckpointBytes: 64 * 1024,
   /** Ids of workflows and tasks. */

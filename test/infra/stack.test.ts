@@ -12,7 +12,7 @@ import { PROJECT_ROOT } from '../../infra/build-app.js';
 import { parseStackConfig } from '../../infra/stack-config.js';
 import type { WorkflowEngineStack } from '../../infra/stack.js';
 import { loadApiConfig, loadQueueingConfig, loadRegisterConfig, loadScheduleTargetConfig, loadTriggerConfig, loadWorkerConfig } from '../../shared/config/env.js';
-import { ENV, QUEUES } from '../../shared/config/settings.js';
+import { ENV, QUEUES, TIMINGS } from '../../shared/config/settings.js';
 import { handlers } from '../../workflows/index.js';
 import { createTableInput, TABLE } from '../../shared/config/table-schema.js';
 import { allowing, refersTo, resourcesOf, statementsOfFunction, synthTemplate } from './support.js';
@@ -51,6 +51,18 @@ describe('state', () => {
       TimeToLiveSpecification: { AttributeName: TABLE.ttlAttribute, Enabled: true },
       SSESpecification: { SSEEnabled: true },
     });
+  });
+
+  it('keeps large payloads in one private, encrypted, TLS-only bucket whose objects expire with their runs', () => {
+    const bucket = only(Object.values(resourcesOfType('AWS::S3::Bucket')));
+    expect(bucket.Properties.BucketEncryption.ServerSideEncryptionConfiguration).toEqual([{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }]);
+    expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+    expect(bucket.Properties.LifecycleConfiguration.Rules).toContainEqual({ Id: 'ExpireWithRuns', Prefix: 'runs/', ExpirationInDays: TIMINGS.retentionDays + 30, Status: 'Enabled' });
+    expect(bucket.DeletionPolicy).toBe('Retain');
+    const policy = only(Object.values(resourcesOfType('AWS::S3::BucketPolicy')));
+    expect(policy.Properties.PolicyDocument.Statement).toContainEqual(
+      expect.objectContaining({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    );
   });
 
   it('has every GSI exactly as the shared schema says (keys and INCLUDE projections)', () => {
@@ -275,6 +287,18 @@ describe('least privilege', () => {
     expect(allowing(scheduler, 'sqs:SendMessage').some((s) => refersTo(s.Resource, id(stack.engine.queues.taskQueue)))).toBe(true);
     const onStar = scheduler.filter((s) => resourcesOf(s).includes('*'));
     expect(onStar.map((s) => s.Action)).toEqual(['dynamodb:ListStreams']);
+  });
+
+  it('lets the functions that read or write inputs and outputs get and put payload objects under runs/ only, with PAYLOAD_BUCKET; not the register function', () => {
+    const bucket = id(stack.engine.payloads.bucket);
+    for (const name of ['api', 'scheduler', 'worker', 'sweeper', 'dlq', 'trigger'] as const) {
+      const s3 = statements(name).filter((statement) => [statement.Action].flat().some((action) => String(action).startsWith('s3:')));
+      expect(s3.flatMap((statement) => [statement.Action].flat()).sort(), name).toEqual(['s3:GetObject', 's3:PutObject']);
+      for (const statement of s3) expect(JSON.stringify(statement.Resource), name).toMatch(new RegExp(`${bucket}.*/runs/\\*`));
+      const fn = resourcesOfType('AWS::Lambda::Function')[id(stack.engine.functions[name])];
+      expect(fn.Properties.Environment.Variables[ENV.payloadBucket], name).toEqual({ Ref: bucket });
+    }
+    expect(allowing(statements('register'), 's3:GetObject')).toEqual([]);
   });
 
   it('gives the register function (the deploy-time custom resource) the table and no queue', () => {

@@ -56,4 +56,27 @@ describe('runView', () => {
     ]);
     expect(view.tasks.some((t) => 'why' in t)).toBe(false);
   });
+
+  it("carries outputs up to its budget and links the rest, and links an output or input stored apart", () => {
+    const big = 'x'.repeat(2 * 1024 * 1024);
+    const tasks = [
+      { ...task('a', 'SUCCEEDED', 10, 100), output: { big } },
+      { ...task('side', 'SUCCEEDED', 0, 50), outputRef: { key: 'runs/r/tasks/side/1-t.json', bytes: 9_000_000 } },
+      { ...task('b', 'SUCCEEDED', 120, 500), output: { big } },
+    ];
+    const view: RunView = runView(run('COMPLETED'), undefined, tasks, stored, T0 + 1_000, { inputRef: { key: 'runs/r/input.json', bytes: 7_000_000 } });
+    const runId = view.runId;
+    const [a, side, b] = view.tasks;
+    // The first 2 MB output fits the 2.5 MB budget; the second does not, and is a link like the one stored apart.
+    expect(a?.output).toEqual({ big });
+    expect(side).toMatchObject({ outputRef: { bytes: 9_000_000, href: `/runs/${runId}/tasks/side/output` } });
+    expect(side).not.toHaveProperty('output');
+    expect(b).toMatchObject({ outputRef: { bytes: big.length + 10, href: `/runs/${runId}/tasks/b/output` } });
+    expect(b).not.toHaveProperty('output');
+    expect(view).toMatchObject({ inputRef: { bytes: 7_000_000, href: `/runs/${runId}/input` } });
+    expect(view).not.toHaveProperty('input');
+    // The run's output leaves the linked leaves out.
+    expect(view.output).toEqual({});
+    expect(JSON.stringify(view).length).toBeLessThan(3 * 1024 * 1024);
+  });
 });

@@ -98,6 +98,7 @@ export const TaskItemSchema = z.object({
   leaseExpiresAt: z.number().optional(),
   dueAt: z.number().optional(),
   outputJson: z.string().optional(),
+  outputRef: z.object({ key: z.string(), bytes: z.number() }).optional(),
   checkpointJson: z.string().optional(),
   error: TaskErrorSchema.optional(),
   reason: z.string().optional(),

@@ -5,10 +5,10 @@ import * as z from 'zod';
 import { TABLE } from '../../config/table-schema.js';
 import { TIMINGS } from '../../config/settings.js';
 import { ConflictError, PayloadTooLargeError, ValidationError } from '../../model/errors.js';
-import { LIMITS } from '../../model/limits.js';
 import { RUN_MOVES, visibleRunStatus } from '../../model/transitions.js';
 import type { RunStatus, StoredRunStatus } from '../../model/states.js';
 import type { TaskError } from '../../model/task-error.js';
+import { PAYLOAD_KEYS, payloadLimits, type PayloadRef, type PayloadStore } from '../../engine/payloads.js';
 import type { CreateRunParams, Outcome, RunStore, RunSummary } from '../../engine/ports.js';
 import type { PhaseSummary, RunRecord, StoredDefinition } from '../../engine/records.js';
 import { IdempotencyItemSchema, RunSummaryItemSchema, parseItem, toPhaseSummary, toRunRecord, withoutUndefined } from './items.js';
@@ -27,6 +27,8 @@ export interface RunStoreOptions {
   newToken: () => string;
   /** Days a finished run is kept (DynamoDB's TTL deletes it after). */
   retentionDays?: number;
+  /** Where inputs over the inline limit go (without it, an input must fit in its item). */
+  payloads?: PayloadStore;
   /** Reads a definition version (a repeated Idempotency-Key may pin another than the latest). */
   getDefinition: (workflowId: string, version: string) => Promise<StoredDefinition | undefined>;
 }
@@ -49,7 +51,8 @@ export class DynamoRunStore implements RunStore {
   async createRun(params: CreateRunParams): Promise<{ runId: string; created: boolean }> {
     const inputJson = JSON.stringify(params.input ?? null);
     const bytes = Buffer.byteLength(inputJson, 'utf8');
-    if (bytes > LIMITS.maxInputBytes) throw new PayloadTooLargeError('run input', bytes, LIMITS.maxInputBytes);
+    const limits = payloadLimits(this.options.payloads);
+    if (bytes > limits.maxInputBytes) throw new PayloadTooLargeError('run input', bytes, limits.maxInputBytes);
     const now = this.options.now();
     let runId = params.runId;
     let definition = params.definition;
@@ -86,7 +89,11 @@ export class DynamoRunStore implements RunStore {
       }
     }
     const itemTtl = this.itemTtl(now);
-    await this.table.put({ Item: { ...keys.input(runId), kind: 'input', inputJson, [TABLE.ttlAttribute]: itemTtl } });
+    // A large input is an object of its own (written first: the item that refers to it comes after).
+    const payloads = bytes > limits.inlineBytes ? this.options.payloads : undefined;
+    if (payloads !== undefined) await payloads.put(PAYLOAD_KEYS.input(runId), inputJson);
+    const input = payloads === undefined ? { inputJson } : { inputRef: { key: PAYLOAD_KEYS.input(runId), bytes } };
+    await this.table.put({ Item: { ...keys.input(runId), kind: 'input', ...input, [TABLE.ttlAttribute]: itemTtl } });
     const iso = now.toISOString();
     const created = await this.table.put(
       {
@@ -129,9 +136,18 @@ export class DynamoRunStore implements RunStore {
   }
 
   async getRunInput(runId: string): Promise<unknown> {
+    const described = await this.describeRunInput(runId);
+    if ('input' in described) return described.input;
+    if (this.options.payloads === undefined) throw new Error(`the input of run ${runId} is stored apart, but this store has no payload store`);
+    return JSON.parse(await this.options.payloads.get(described.inputRef.key)) as unknown;
+  }
+
+  async describeRunInput(runId: string): Promise<{ input: unknown } | { inputRef: PayloadRef }> {
     const item = await this.table.get(keys.input(runId));
     const inputJson = item?.['inputJson'];
-    return typeof inputJson === 'string' ? (JSON.parse(inputJson) as unknown) : null;
+    const ref = item?.['inputRef'] as PayloadRef | undefined;
+    if (typeof inputJson !== 'string' && ref !== undefined) return { inputRef: { key: ref.key, bytes: Number(ref.bytes) } };
+    return { input: typeof inputJson === 'string' ? (JSON.parse(inputJson) as unknown) : null };
   }
 
   /**

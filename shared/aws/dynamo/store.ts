@@ -2,6 +2,7 @@
 // join and completion groups, the sweeper's index), all behind the ports the engine owns.
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { EngineStore } from '../../engine/ports.js';
+import type { PayloadStore } from '../../engine/payloads.js';
 import { DynamoDefinitionStore } from './definitions.js';
 import { DynamoDueStore } from './due.js';
 import { DynamoCompletionStore, DynamoJoinStore } from './groups.js';
@@ -17,13 +18,18 @@ export interface DynamoStoreOptions {
   random?: () => number;
   /** Days a finished run is kept before DynamoDB's TTL deletes it. */
   retentionDays?: number;
+  /** Where inputs and outputs over the inline limit go (S3); without it they must fit in items. */
+  payloads?: PayloadStore;
 }
 
 export function createDynamoStore(options: DynamoStoreOptions): EngineStore {
   const now = options.now ?? (() => new Date());
   const newToken = options.newToken ?? (() => crypto.randomUUID());
   const table = new Table(options.client, options.tableName, options.random);
-  const retention = options.retentionDays === undefined ? {} : { retentionDays: options.retentionDays };
+  const retention = {
+    ...(options.retentionDays === undefined ? {} : { retentionDays: options.retentionDays }),
+    ...(options.payloads === undefined ? {} : { payloads: options.payloads }),
+  };
   const definitions = new DynamoDefinitionStore(table, now);
   return {
     definitions,

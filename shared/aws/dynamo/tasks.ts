@@ -13,6 +13,7 @@ import { PayloadTooLargeError } from '../../model/errors.js';
 import { LIMITS } from '../../model/limits.js';
 import type { TaskError } from '../../model/task-error.js';
 import { TASK_MOVES } from '../../model/transitions.js';
+import { PAYLOAD_KEYS, payloadLimits, type PayloadRef, type PayloadStore } from '../../engine/payloads.js';
 import { parseItem, toArchivedAttempts, toTaskRecord, AttemptsItemSchema } from './items.js';
 import { ATTEMPTS_PREFIX, TASK_PREFIX, expiryShard, keys, runPartition } from './keys.js';
 import { statusIn } from './runs.js';
@@ -35,6 +36,8 @@ export interface TaskStoreOptions {
   now: () => Date;
   newToken: () => string;
   retentionDays?: number;
+  /** Where outputs over the inline limit go (without it, an output must fit in its item). */
+  payloads?: PayloadStore;
 }
 
 export class DynamoTaskStore implements TaskStore {
@@ -56,15 +59,18 @@ export class DynamoTaskStore implements TaskStore {
   async readScope(runId: string, taskIds: readonly string[], withInput: boolean): Promise<{ input?: unknown; tasks: Record<string, { status: TaskRecord['status']; output?: unknown }> }> {
     const wanted = [...(withInput ? [keys.input(runId)] : []), ...taskIds.map((taskId) => keys.task(runId, taskId))];
     if (wanted.length === 0) return { tasks: {} };
-    const items = await this.table.batchGet(wanted, { projection: 'sk, taskId, #status, outputJson, inputJson', names: { '#status': 'status' } });
+    const items = await this.table.batchGet(wanted, { projection: 'sk, taskId, #status, outputJson, outputRef, inputJson, inputRef', names: { '#status': 'status' } });
     const result: { input?: unknown; tasks: Record<string, { status: TaskRecord['status']; output?: unknown }> } = { tasks: {} };
-    for (const item of items) {
-      if (item['sk'] === 'INPUT') result.input = JSON.parse(String(item['inputJson'])) as unknown;
-      else if (typeof item['taskId'] === 'string') {
-        const output = typeof item['outputJson'] === 'string' ? (JSON.parse(item['outputJson']) as unknown) : undefined;
-        result.tasks[item['taskId']] = { status: item['status'] as TaskRecord['status'], ...(output === undefined ? {} : { output }) };
-      }
-    }
+    // A large payload is read from its own object, all of them at once.
+    await Promise.all(
+      items.map(async (item) => {
+        if (item['sk'] === 'INPUT') result.input = await this.payloadValue(item['inputJson'], item['inputRef']);
+        else if (typeof item['taskId'] === 'string') {
+          const output = await this.payloadValue(item['outputJson'], item['outputRef']);
+          result.tasks[item['taskId']] = { status: item['status'] as TaskRecord['status'], ...(output === undefined ? {} : { output }) };
+        }
+      }),
+    );
     if (withInput && !('input' in result)) result.input = null;
     return result;
   }
@@ -225,8 +231,16 @@ export class DynamoTaskStore implements TaskStore {
     };
     const removes = ['dueAt', 'expiryShard', 'leaseExpiresAt', 'wakeAt'];
     if (result.status === 'SUCCEEDED') {
-      sets.push('outputJson = :output');
-      values[':output'] = outputJson(result.output);
+      const stored = await this.storedOutput(params, result.output);
+      if ('json' in stored) {
+        sets.push('outputJson = :output');
+        values[':output'] = stored.json;
+        removes.push('outputRef');
+      } else {
+        sets.push('outputRef = :outputRef');
+        values[':outputRef'] = stored.ref;
+        removes.push('outputJson');
+      }
       // The last attempt's error stays in the attempt list, abridged.
       removes.push('#error');
     } else {
@@ -487,7 +501,7 @@ export class DynamoTaskStore implements TaskStore {
       'updatedAt = :now',
     ];
     const values: Record<string, unknown> = { ...this.identityValues(params, now), ':pending': TASK_MOVES.reset.to, ':phase': params.phase, ':zero': 0, ':now': now.toISOString() };
-    const removes = ['#error', 'reason', 'completedAt', 'durationMs', 'cancelRequested', 'leaseToken', 'leaseExpiresAt', 'dueAt', 'expiryShard', 'wakeAt', 'outputJson', 'depsFailed', 'depsSkipped', 'depsCancelled'];
+    const removes = ['#error', 'reason', 'completedAt', 'durationMs', 'cancelRequested', 'leaseToken', 'leaseExpiresAt', 'dueAt', 'expiryShard', 'wakeAt', 'outputJson', 'outputRef', 'depsFailed', 'depsSkipped', 'depsCancelled'];
     if (params.succeededDependencies.length > 0) {
       sets.push('depsSucceeded = :succeeded');
       values[':succeeded'] = new Set(params.succeededDependencies);
@@ -511,6 +525,30 @@ export class DynamoTaskStore implements TaskStore {
       ExpressionAttributeValues: { ...values, ...move.values },
     });
     return this.outcome(result);
+  }
+
+  /**
+   * An output as its item holds it: inline, or (over the inline limit, with a payload store) an
+   * object of its own and a reference. Refused over the store's limit, before anything is written.
+   */
+  private async storedOutput(params: { runId: string; taskId: string; attempt: number; opToken: string }, output: unknown): Promise<{ json: string } | { ref: PayloadRef }> {
+    const json = JSON.stringify(output ?? null);
+    const bytes = Buffer.byteLength(json, 'utf8');
+    const limits = payloadLimits(this.options.payloads);
+    if (bytes > limits.maxOutputBytes) throw new PayloadTooLargeError('task output', bytes, limits.maxOutputBytes);
+    if (bytes <= limits.inlineBytes || this.options.payloads === undefined) return { json };
+    const key = PAYLOAD_KEYS.output(params.runId, params.taskId, params.attempt, params.opToken);
+    await this.options.payloads.put(key, json);
+    return { ref: { key, bytes } };
+  }
+
+  /** A payload's value: inline JSON, or read from the object its reference names. */
+  private async payloadValue(json: unknown, ref: unknown): Promise<unknown> {
+    if (typeof json === 'string') return JSON.parse(json) as unknown;
+    const key = (ref as { key?: unknown } | undefined)?.key;
+    if (typeof key !== 'string') return undefined;
+    if (this.options.payloads === undefined) throw new Error(`payload ${key} is stored apart, but this store has no payload store`);
+    return JSON.parse(await this.options.payloads.get(key)) as unknown;
   }
 
   /** Identity attributes written by every write that may create a task's item. */
@@ -588,9 +626,3 @@ function fence(by: Fence, attempt: number, from: readonly string[]): { condition
   }
 }
 
-function outputJson(output: unknown): string {
-  const json = JSON.stringify(output ?? null);
-  const bytes = Buffer.byteLength(json, 'utf8');
-  if (bytes > LIMITS.maxOutputBytes) throw new PayloadTooLargeError('task output', bytes, LIMITS.maxOutputBytes);
-  return json;
-}

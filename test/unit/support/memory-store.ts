@@ -488,6 +488,7 @@ function runPort(store: MemoryStore): RunStore {
 
     getRun: async (runId) => store.runItems.get(runId),
     getRunInput: async (runId) => store.inputItems.get(runId) ?? null,
+    describeRunInput: async (runId) => ({ input: store.inputItems.get(runId) ?? null }),
 
     listRuns: async (query) => {
       const limit = query.limit ?? 50;

@@ -2,7 +2,7 @@
 // the plan; the sweeper and the dead-letter handler use it to decide how a lost attempt ends.
 import { compensatedTaskId, compensationSettings } from './compensation.js';
 import { taskOf, type LoadedDefinition } from './definition-cache.js';
-import type { RetryPolicy } from '../model/definition.js';
+import type { RetryPolicy, TaskDefinition } from '../model/definition.js';
 import { compensationAction, type ExecutableAction } from '../tasks/executors.js';
 import { leaseMs, type EngineTimings } from './timing.js';
 import { LIMITS } from '../model/limits.js';
@@ -31,8 +31,9 @@ export function executionPlan(definition: LoadedDefinition, taskId: string, timi
   const compensated = compensatedTaskId(taskId);
   if (compensated === undefined) {
     const task = taskOf(definition, taskId);
-    if (task.type === 'callback') {
-      const { timeoutSeconds, heartbeatSeconds } = task;
+    const wait = waitOf(task);
+    if (wait !== undefined) {
+      // Its attempt only begins the wait (a request, a child's start): the default lease is its.
       return {
         taskId,
         action: task,
@@ -40,19 +41,7 @@ export function executionPlan(definition: LoadedDefinition, taskId: string, timi
         ...(task.retry === undefined ? {} : { retry: task.retry }),
         critical: task.critical,
         leaseMs: leaseMs({}, timings),
-        callback: { timeoutSeconds, ...(heartbeatSeconds === undefined ? {} : { heartbeatSeconds }) },
-      };
-    }
-    if (task.type === 'workflow') {
-      // A child run answers like a callback; the wait is bounded by the task's timeout, or 30 days.
-      return {
-        taskId,
-        action: task,
-        upstream: task.dependsOn,
-        ...(task.retry === undefined ? {} : { retry: task.retry }),
-        critical: task.critical,
-        leaseMs: leaseMs({}, timings),
-        callback: { timeoutSeconds: task.timeoutSeconds ?? LIMITS.maxCallbackSeconds, child: true },
+        callback: wait,
       };
     }
     return {
@@ -78,4 +67,14 @@ export function executionPlan(definition: LoadedDefinition, taskId: string, timi
     critical: false,
     leaseMs: leaseMs(settings, timings),
   };
+}
+
+/** What a callback task (or a child workflow's, answered by its child run) waits for, and how long. */
+function waitOf(task: TaskDefinition): ExecutionPlan['callback'] {
+  if (task.type === 'callback') {
+    return { timeoutSeconds: task.timeoutSeconds, ...(task.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: task.heartbeatSeconds }) };
+  }
+  // Bounded by the task's timeout, or 30 days.
+  if (task.type === 'workflow') return { timeoutSeconds: task.timeoutSeconds ?? LIMITS.maxCallbackSeconds, child: true };
+  return undefined;
 }

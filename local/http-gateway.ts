@@ -19,7 +19,6 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { browserRefusal } from '../client/browser-guard.js';
-import { MAX_BODY_BYTES } from '../lambdas/api/http.js';
 
 export interface HttpGatewayOptions {
   /** 0 picks a free port; the gateway reports the real one. */
@@ -45,7 +44,8 @@ export interface HttpGateway {
   stop(): Promise<void>;
 }
 
-const DEFAULT_MAX_BODY_BYTES = MAX_BODY_BYTES;
+/** API Gateway's own limit on a request body. */
+const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
 const ACCOUNT_ID = '000000000000';
 const API_ID = 'local';
 /** In-flight requests get this long to finish after stop() before their sockets are cut. */

@@ -25,6 +25,7 @@ beforeAll(async () => {
   ({ runtime, api } = await startRuntime(
     {
       make_big: async (ctx: TaskContext) => ({ blob: 'x'.repeat(FIVE_MB - 20) + 'END', size: (ctx.input as { size?: number }).size ?? 0 }),
+      make_huge: async () => 'h'.repeat(LIMITS.maxPayloadBytes),
       take_big: async (ctx: TaskContext) => {
         const blob = (ctx.upstream['make'] as { output: { blob: string } }).output.blob;
         const input = ctx.input as { blob?: string };
@@ -97,10 +98,17 @@ describe('large payloads, through the local runtime', () => {
     s3.destroy();
   });
 
-  it('refuse an input over the limit with a 413 naming it, and write nothing', async () => {
+  it('refuse an input over the limit with a 413 and start nothing; fail an output over it with OutputTooLarge, not retried', async () => {
+    const before = (await api.get('/runs?workflowId=lp_flow')).body.runs.length as number;
     const { status, body } = await api.post('/runs', { workflowId: 'lp_flow', input: { blob: 'o'.repeat(LIMITS.maxPayloadBytes) } });
     expect(status).toBe(413);
-    expect(body.error.message).toContain('input');
+    expect(body.error.code).toBe('PAYLOAD_TOO_LARGE');
+    expect((await api.get('/runs?workflowId=lp_flow')).body.runs).toHaveLength(before);
+
+    await register(api, { id: 'lp_huge', tasks: [{ id: 'huge', handler: 'make_huge', retry: { maxRetries: 2, initialDelaySeconds: 0 } }] });
+    const run = await waitForRun(api, await startRunViaApi(api, 'lp_huge', {}));
+    expect(run.status).toBe('FAILED');
+    expect(task(run, 'huge')).toMatchObject({ status: 'FAILED', attempt: 1, error: { name: 'OutputTooLarge' } });
     expect(errors).toEqual([]);
   });
 });

@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`\n${signal}: stopping DynamoDB Local, the SQS server and the pollers...`);
+    console.log(`\n${signal}: stopping the pollers, DynamoDB Local, the SQS server and the S3 server...`);
     runtime.stop().then(
       () => process.exit(0),
       () => process.exit(1),

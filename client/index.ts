@@ -120,7 +120,7 @@ export interface RunView {
   /** A COMPLETED run's output: its leaf tasks' outputs by task id. */
   output?: Record<string, unknown>;
   tasks: RunTask[];
-  compensations?: Array<{ taskId: string; status: TaskStatus; attempt: number; startedAt?: string; completedAt?: string; output?: unknown; error?: TaskError }>;
+  compensations?: Array<{ taskId: string; status: TaskStatus; attempt: number; startedAt?: string; completedAt?: string; output?: unknown; outputBytes?: number; error?: TaskError }>;
   /** An ended run's critical path, first task first (empty if no task ran). */
   criticalPath?: CriticalPathStep[];
 }

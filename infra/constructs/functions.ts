@@ -169,6 +169,9 @@ export class EngineFunctions extends Construct {
       state.grantDataAccess(this.trigger);
       props.payloads.grantPayloads(this.trigger);
       queues.grantSendTasks(this.trigger);
+      // EventBridge Scheduler invokes it asynchronously: a fire Lambda could not take within 15
+      // minutes is dropped, as Scheduler's own retry window is (catch-up is off).
+      this.trigger.configureAsyncInvoke({ maxEventAge: Duration.minutes(15), retryAttempts: 2 });
     }
 
     this.byName = this.created;

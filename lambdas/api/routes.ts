@@ -7,7 +7,7 @@ import * as z from 'zod';
 import type { DefinitionSource } from '../../shared/engine/definition-cache.js';
 import { id, parseDefinition } from '../../shared/model/definition.js';
 import { ConflictError, NotFoundError, PayloadTooLargeError, ValidationError } from '../../shared/model/errors.js';
-import { LIMITS, jsonByteLength } from '../../shared/model/limits.js';
+import { jsonByteLength } from '../../shared/model/limits.js';
 import { RUN_STATUSES, isFinalRunStatus } from '../../shared/model/states.js';
 import { visibleRunStatus } from '../../shared/model/transitions.js';
 import type { EngineStore } from '../../shared/engine/ports.js';
@@ -354,7 +354,8 @@ export const routes: Route[] = [
       const output = 'output' in answer ? (body as { output: unknown }).output : undefined;
       if (output !== undefined) {
         const bytes = jsonByteLength(output);
-        if (bytes > LIMITS.maxOutputBytes) throw new PayloadTooLargeError('output', bytes, LIMITS.maxOutputBytes);
+        const { maxOutputBytes } = payloadLimits(deps.payloads);
+        if (bytes > maxOutputBytes) throw new PayloadTooLargeError('output', bytes, maxOutputBytes);
       }
       const error = 'error' in answer ? { name: answer.error.name, message: answer.error.message, retryable: answer.error.retryable } : undefined;
       return callbackResponse(await deps.callbacks.answer(token, error === undefined ? { output } : { error }));
@@ -448,6 +449,8 @@ export function runView(
         ...(task.startedAt === undefined ? {} : { startedAt: task.startedAt }),
         ...(task.completedAt === undefined ? {} : { completedAt: task.completedAt }),
         ...(task.output === undefined ? {} : { output: task.output }),
+        // A large one is only said to exist (its object expires with the run).
+        ...(task.outputRef === undefined ? {} : { outputBytes: task.outputRef.bytes }),
         ...(task.error === undefined ? {} : { error: task.error }),
       },
     ];

@@ -76,7 +76,17 @@ export class Callbacks {
 
   /** The outside system's answer: ends the attempt the token names, once. */
   async answer(token: string, answer: CallbackAnswer): Promise<CallbackOutcome> {
-    const found = await this.find(token);
+    const address = parseCallbackToken(token);
+    if (address === undefined) return { outcome: 'unknown' };
+    return this.answerFor(address, callbackTokenHash(token), answer);
+  }
+
+  /**
+   * The engine's own answer, by what the token names and its hash: a child run keeps only the
+   * hash of its parent's token, never the token.
+   */
+  async answerFor(address: CallbackAddress, tokenHash: string, answer: CallbackAnswer): Promise<CallbackOutcome> {
+    const found = await this.find(address, tokenHash);
     if (found.outcome !== 'found') return found;
     const { task, hash } = found;
     const definition = await this.deps.definitions.get(task.workflowId, task.version);
@@ -93,7 +103,9 @@ export class Callbacks {
 
   /** The outside system is still at work: the wait's heartbeat deadline moves on. */
   async heartbeat(token: string): Promise<CallbackOutcome> {
-    const found = await this.find(token);
+    const address = parseCallbackToken(token);
+    if (address === undefined) return { outcome: 'unknown' };
+    const found = await this.find(address, callbackTokenHash(token));
     if (found.outcome !== 'found') return found;
     const { task, hash } = found;
     // Still making its request: the wait (and its heartbeat deadline) has not begun yet.
@@ -107,12 +119,9 @@ export class Callbacks {
     return { outcome: 'accepted', task };
   }
 
-  /** The task a token names, if the token is one it handed out and its attempt is not over. */
-  private async find(token: string): Promise<CallbackOutcome | { outcome: 'found'; task: TaskRecord; hash: string }> {
-    const address = parseCallbackToken(token);
-    if (address === undefined) return { outcome: 'unknown' };
+  /** The task a token names, if the token (by its hash) is one it handed out and its attempt is not over. */
+  private async find(address: CallbackAddress, hash: string): Promise<CallbackOutcome | { outcome: 'found'; task: TaskRecord; hash: string }> {
     const task = await this.deps.tasks.getTask(address.runId, address.taskId);
-    const hash = callbackTokenHash(token);
     if (task === undefined || !handedOut(task, hash)) return { outcome: 'unknown' };
     const waiting = task.status === 'WAITING' && task.callbackAttempt === task.attempt;
     if (task.attempt !== address.attempt || !(task.status === 'RUNNING' || waiting)) return overFor(task);
@@ -130,6 +139,7 @@ function overFor(task: TaskRecord): CallbackOutcome {
 }
 
 function handedOut(task: TaskRecord, hash: string): boolean {
+  if (!/^[0-9a-f]{64}$/.test(hash)) return false;
   const wanted = Buffer.from(hash, 'hex');
   return (task.callbackTokens ?? []).some((kept) => {
     const candidate = Buffer.from(kept, 'hex');

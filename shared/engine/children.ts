@@ -1,8 +1,8 @@
 // Child workflows: a `workflow` task starts a run of another workflow and takes its output. It is
 // a callback task whose outside system is the engine itself: its attempt makes up a token (whose
-// hash the claim records, as for any callback), starts the child run with the token in the run's
-// `parent` link, and waits WAITING, holding no worker. When the child run ends, RunEnd answers the
-// token with the child's output (or its failure), through the same fenced writes as
+// hash the claim records, as for any callback), starts the child run with that hash (never the
+// token) in the run's `parent` link, and waits WAITING, holding no worker. When the child run ends,
+// RunEnd answers by the hash with the child's output (or its failure), through the same fenced writes as
 // `POST /callbacks/{token}`: the parent task ends once, and a failure goes through its retry policy
 // (the next attempt starts a new child run). Should that answer be lost (a crash between the
 // child's end and it), the sweeper looks at every waiting parent task now and then and answers
@@ -10,7 +10,8 @@
 import { createHash } from 'node:crypto';
 import type { WorkflowDefinition } from '../model/definition.js';
 import type { TaskError } from '../model/task-error.js';
-import type { Callbacks } from './callbacks.js';
+import { EngineError } from '../model/errors.js';
+import type { CallbackOutcome, Callbacks } from './callbacks.js';
 import type { LoadedDefinition } from './definition-cache.js';
 import type { RunStore, TaskStore } from './ports.js';
 import type { RunRecord, TaskRecord } from './records.js';
@@ -53,29 +54,40 @@ export interface ChildRunsDeps {
   runs: Pick<RunStore, 'getRun' | 'requestCancel'>;
   tasks: Pick<TaskStore, 'readScope'>;
   definitions: { get(workflowId: string, version: string): Promise<LoadedDefinition> };
-  callbacks: Pick<Callbacks, 'answer'>;
+  callbacks: Pick<Callbacks, 'answerFor'>;
 }
 
 export class ChildRuns {
   constructor(private readonly deps: ChildRunsDeps) {}
 
-  /** A child run ended: its parent task's attempt ends with it (once; a repeat is refused as over). */
-  async ended(child: RunRecord): Promise<void> {
-    if (child.parent === undefined || !isFinalRunStatus(child.status)) return;
-    const answer = await childAnswer(child, () => this.output(child));
-    await this.deps.callbacks.answer(child.parent.token, answer);
+  /**
+   * A child run ended: its parent task's attempt ends with it (once; a repeat is refused as over).
+   * An output the parent cannot take (over its limit, or its object refused) fails the parent task
+   * instead, not retried: an answer that can never be written would leave the parent waiting.
+   */
+  async ended(child: RunRecord): Promise<CallbackOutcome | undefined> {
+    const parent = child.parent;
+    if (parent === undefined || !isFinalRunStatus(child.status)) return undefined;
+    const address = { runId: parent.runId, taskId: parent.taskId, attempt: parent.attempt };
+    try {
+      return await this.deps.callbacks.answerFor(address, parent.tokenHash, await childAnswer(child, () => this.output(child)));
+    } catch (error) {
+      if (!(error instanceof EngineError) || error.retryable) throw error;
+      const refused = { name: 'ChildWorkflowOutputRefused', message: `the output of child run ${child.runId} could not be kept: ${error.message}`, retryable: false };
+      return this.deps.callbacks.answerFor(address, parent.tokenHash, { error: refused });
+    }
   }
 
   /**
    * The sweeper's look at a parent task waiting for its child: answered from the child's state
-   * if the child has ended. Returns whether it had.
+   * if the child has ended. Returns whether the wait is over (answered now, or over already).
    */
   async check(task: Pick<TaskRecord, 'childRunId'>): Promise<boolean> {
     if (task.childRunId === undefined) return false;
     const child = await this.deps.runs.getRun(task.childRunId);
     if (child === undefined || !isFinalRunStatus(child.status)) return false;
-    await this.ended(child);
-    return true;
+    const answered = await this.ended(child);
+    return answered !== undefined && answered.outcome !== 'unknown';
   }
 
   /** The parent task ended without its child (cancelled, timed out): the child is cancelled too. */

@@ -135,8 +135,9 @@ export class RunKeeper {
     const own = new Set(graph.ids());
     const statuses = new Map(tasks.filter((task) => own.has(task.taskId) && ofPhase(task, run.phase)).map((task) => [task.taskId, task.status]));
     const needsInput = graph.ids().some((id) => graph.node(id).when !== undefined);
-    // Large outputs are stored apart: read back only when a condition may need them.
-    const stored = needsInput ? tasks.filter((task) => task.outputRef !== undefined).map((task) => task.taskId) : [];
+    // Large outputs are stored apart: read back only those a condition may read (the upstream of a task with `when`).
+    const conditioned = new Set(graph.ids().flatMap((id) => (graph.node(id).when === undefined ? [] : graph.node(id).dependsOn)));
+    const stored = tasks.filter((task) => task.outputRef !== undefined && conditioned.has(task.taskId)).map((task) => task.taskId);
     const read = stored.length === 0 ? {} : (await this.deps.tasks.readScope(run.runId, stored, false)).tasks;
     const outputs = Object.fromEntries(
       tasks

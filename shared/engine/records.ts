@@ -66,8 +66,8 @@ export interface RunRecord {
   /** The schedule fire that started the run, when a schedule did. */
   trigger?: RunTrigger;
   /**
-   * A child run: the workflow task that started it, and the token its end answers that task's
-   * attempt with (never shown by the API).
+   * A child run: the workflow task that started it, and the hash of the token its end answers that
+   * task's attempt with (never shown by the API).
    */
   parent?: ParentLink;
   /** Epoch ms at which the sweeper looks at the run next (its check, deadline or resume lease). */
@@ -79,7 +79,10 @@ export interface ParentLink {
   runId: string;
   taskId: string;
   attempt: number;
-  token: string;
+  /** The SHA-256 of the token the child's end answers with (the token itself is never stored). */
+  tokenHash: string;
+  /** 1 for a child of a top-level run, 2 for its child, and so on (bounded: LIMITS.maxChildDepth). */
+  depth: number;
 }
 
 /** The final states of a task's direct dependencies, as recorded on the task. */

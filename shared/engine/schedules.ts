@@ -225,6 +225,9 @@ export interface ScheduleFirerDeps {
   newRunId?: () => string;
 }
 
+/** A fire taken later than this after its time is dropped (EventBridge Scheduler's retry window). */
+const LATE_FIRE_MS = 15 * 60_000;
+
 /** Handles one fire of a schedule: the overlap policy, then an idempotent start. */
 export class ScheduleFirer {
   private readonly now: () => Date;
@@ -240,6 +243,8 @@ export class ScheduleFirer {
     const schedule = await this.deps.schedules.getSchedule(fire.workflowId, fire.scheduleId);
     if (schedule === undefined) return { outcome: 'ignored', reason: 'no such schedule (deleted?)', fireTime };
     if (schedule.state !== 'ENABLED') return { outcome: 'ignored', reason: 'the schedule is paused', fireTime };
+    // Catch-up is off: a fire delivered long after its time (retried, or held by a backlog) starts nothing.
+    if (this.now().getTime() - Date.parse(fireTime) > LATE_FIRE_MS) return { outcome: 'ignored', reason: `the fire is more than ${LATE_FIRE_MS / 60_000} minutes late`, fireTime };
     const last = schedule.lastFire;
     if (last !== undefined && last.fireTime > fireTime) return { outcome: 'ignored', reason: `a later fire (${last.fireTime}) was handled already`, fireTime };
     // The same fire again (a retried delivery): what the first one did stands.

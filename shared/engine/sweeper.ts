@@ -232,7 +232,14 @@ export class Sweeper {
     const deadline = task.leaseExpiresAt ?? now;
     const definition = await this.deps.definitions.get(task.workflowId, task.version);
     const plan = executionPlan(definition, task.taskId, this.deps.timings);
-    if (plan.callback?.child === true && (await this.deps.children?.check(task)) === true) return 'checkedRuns';
+    if (plan.callback?.child === true) {
+      // A look at the child that fails must not keep the wait from timing out: it is noted, and the deadline still holds.
+      const over = await this.deps.children?.check(task).catch((error: unknown) => {
+        this.deps.onError?.(error, { kind: 'task', runId: task.runId, taskId: task.taskId, dueAt });
+        return false;
+      });
+      if (over === true) return 'checkedRuns';
+    }
     if (deadline > now) {
       // A parent task looks at its child again after a while; any other wait at its deadline.
       const next = plan.callback?.child === true ? Math.min(deadline, now + this.deps.timings.reconcileIntervalSeconds * 1000) : deadline;
@@ -259,6 +266,8 @@ export class Sweeper {
     const definition = await this.deps.definitions.get(task.workflowId, task.version);
     const plan = executionPlan(definition, task.taskId, this.deps.timings);
     const outcome = await endFailedAttempt(this.attemptDeps(), { task, plan, fence: { kind: 'expired', now } }, { name: 'TimedOut', message: why, retryable: true }, { timedOut: true });
+    // A workflow task's attempt that died while starting its child: that child is cancelled (a retry starts a new one).
+    if (outcome !== 'stale' && task.childRunId !== undefined) await this.deps.children?.cancel(task, `the attempt of its parent task ${task.taskId} timed out`);
     return outcome !== 'stale';
   }
 

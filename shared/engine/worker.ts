@@ -13,7 +13,8 @@ import type { TaskContext, TaskLogger } from '../tasks/context.js';
 import { LambdaDeadline, TaskCancelled, TaskTimedOut, toTaskError } from '../tasks/errors.js';
 import { executeAction, type ChildWorkflowSpec, type ExecutorEnv } from '../tasks/executors.js';
 import { untilAborted } from '../tasks/until-aborted.js';
-import { newCallbackToken } from './callbacks.js';
+import { callbackTokenHash, newCallbackToken } from './callbacks.js';
+import { LIMITS } from '../model/limits.js';
 import { childRunId, type ChildRuns } from './children.js';
 import { RunControl } from './run-control.js';
 import { renderTemplate } from '../model/condition.js';
@@ -171,6 +172,12 @@ export class Worker {
       const result = await this.execute(claimed, logger, invocation);
       const outcome =
         claimed.callbackToken !== undefined && result.ok ? await this.awaitCallback(claimed, logger, invocation) : await this.record(claimed, result, logger, invocation);
+      // A workflow task's attempt that failed or was stopped while starting its child: the child (if it was made) is cancelled.
+      if (!result.ok && task.childRunId !== undefined) {
+        await this.children.cancel(task, `the attempt of its parent task ${task.taskId} ended ${outcome}`).catch((error: unknown) => {
+          logger.warn('could not cancel the child run of a failed attempt', { childRunId: task.childRunId, error: String(error) });
+        });
+      }
       firstOutcome ??= outcome;
       current =
         outcome === 'succeeded' || outcome === 'failed'
@@ -374,9 +381,15 @@ export class Worker {
       throw error instanceof NotFoundError ? notFound() : error;
     });
     const input = spec.input === undefined ? {} : renderTemplate(spec.input, { input: ctx.input, upstream: ctx.upstream }, { where: 'workflow.input' });
+    // A workflow that starts itself (or a cycle of them) stops at a depth, instead of growing until its timeouts.
+    const depth = ((await this.deps.runs.getRun(ctx.runId))?.parent?.depth ?? 0) + 1;
+    if (depth > LIMITS.maxChildDepth) {
+      throw new TaskFailure('ChildWorkflowTooDeep', `child runs nest at most ${LIMITS.maxChildDepth} deep; this one would be ${depth}`, { retryable: false });
+    }
     const parent = { runId: ctx.runId, taskId: ctx.taskId, attempt: ctx.attempt };
     const runId = childRunId(parent);
-    await this.runControl.start({ runId, definition, input, idempotency: { key: `child:${runId}`, requestFingerprint: runId }, parent: { ...parent, token: callback.token } });
+    const link = { ...parent, tokenHash: callbackTokenHash(callback.token), depth };
+    await this.runControl.start({ runId, definition, input, idempotency: { key: `child:${runId}`, requestFingerprint: runId }, parent: link });
   }
 
   private async record(claimed: Claimed, result: ExecutionResult, logger: TaskLogger, invocation: InvocationDeadline | undefined): Promise<EndOutcome> {

@@ -20,6 +20,8 @@ export const LIMITS = {
    */
   maxPayloadBytes: 10 * 1024 * 1024,
   inlinePayloadBytes: 32 * 1024,
+  /** Child runs nested in each other (a workflow task that starts its own workflow ends here). */
+  maxChildDepth: 8,
   /** Saved checkpoint (stored on the task item beside the output). */
   maxCheckpointBytes: 64 * 1024,
   /** Ids of workflows and tasks. */

@@ -7,6 +7,7 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { API_ROUTES } from '../../infra/constructs/api.js';
+import { routes as apiRoutes } from '../../lambdas/api/routes.js';
 import { findFunctionEntries } from '../../infra/constructs/functions.js';
 import { PROJECT_ROOT } from '../../infra/build-app.js';
 import { parseStackConfig } from '../../infra/stack-config.js';
@@ -369,6 +370,8 @@ describe('api', () => {
         'GET /runs',
         'GET /runs/{runId}',
         'GET /runs/{runId}/history',
+        'GET /runs/{runId}/input',
+        'GET /runs/{runId}/tasks/{taskId}/output',
         'POST /runs/{runId}/cancel',
         'POST /runs/{runId}/retry',
         'POST /callbacks/{token}',
@@ -383,6 +386,9 @@ describe('api', () => {
       ].sort(),
     );
     expect(API_ROUTES).toHaveLength(routes.length);
+    // Every route the api Lambda answers is one the gateway passes on (a route only the local
+    // gateway reaches would work in every local test and 404 on AWS).
+    expect(apiRoutes.map((route) => `${route.method} ${route.pattern}`).sort()).toEqual(routes.map((r) => r.Properties.RouteKey).sort());
     const integration = only(Object.values(resourcesOfType('AWS::ApiGatewayV2::Integration')));
     expect(integration.Properties).toMatchObject({ IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0' });
     expect(refersTo(integration.Properties.IntegrationUri, id(stack.engine.functions.api))).toBe(true);

@@ -58,7 +58,7 @@ export const RunItemSchema = z.object({
   idempotencyKey: z.string().optional(),
   handlerBuild: z.string().optional(),
   trigger: z.object({ scheduleId: z.string(), fireTime: z.string() }).optional(),
-  parent: z.object({ runId: z.string(), taskId: z.string(), attempt: z.number(), token: z.string() }).optional(),
+  parent: z.object({ runId: z.string(), taskId: z.string(), attempt: z.number(), tokenHash: z.string(), depth: z.number() }).optional(),
   dueAt: z.number().optional(),
 });
 

@@ -202,4 +202,18 @@ describe('child workflow tasks', () => {
     expect(engine.store.task(runId, 'sub')).toMatchObject({ status: 'FAILED', error: { name: 'ChildWorkflowTimedOut' } });
     expect(engine.store.runItems.get(childRunId)?.status).toBe('CANCELLING');
   });
+
+  it('stop a workflow that starts itself at the depth limit, with ChildWorkflowTooDeep, not retried', async () => {
+    const engine = new Engine();
+    const definition = await engine.define({ id: 'loop', tasks: [{ id: 'sub', type: 'workflow', workflow: { id: 'loop' }, retry: { maxRetries: 2, initialDelaySeconds: 0 } }] });
+    const top = await engine.start(definition, {});
+    const outcomes: string[] = [];
+    for (let i = 0; i <= LIMITS.maxChildDepth; i++) outcomes.push(await engine.worker().process(engine.messageFor('sub')));
+    expect(outcomes).toEqual([...Array.from({ length: LIMITS.maxChildDepth }, () => 'waiting'), 'failed']);
+    const deepest = [...engine.store.runItems.values()].find((run) => run.parent?.depth === LIMITS.maxChildDepth);
+    expect(engine.store.task(deepest?.runId ?? '', 'sub')).toMatchObject({ status: 'FAILED', attempt: 1, error: { name: 'ChildWorkflowTooDeep' } });
+    // No run keeps its parent's token, only its hash.
+    expect(JSON.stringify(engine.store.runItems.get(deepest?.runId ?? ''))).not.toMatch(/"token"/);
+    expect(engine.store.task(top, 'sub')?.status).toBe('WAITING');
+  });
 });

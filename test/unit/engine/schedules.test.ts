@@ -85,6 +85,13 @@ describe('ScheduleFirer', () => {
     expect(await engine.store.runs.getRunInput('run-1')).toEqual({ n: 1 });
   });
 
+  it('starts nothing for a fire delivered more than 15 minutes late (catch-up is off)', async () => {
+    const { firer, engine } = await setUp();
+    engine.clock.advance(Date.parse(FIRE) - engine.clock.ms + 16 * 60_000);
+    expect(await firer.fire({ scheduleId: 's1', workflowId: 'nightly', fireTime: FIRE })).toMatchObject({ outcome: 'ignored', reason: expect.stringContaining('late') });
+    expect((await engine.store.runs.listRuns({ workflowId: 'nightly' })).runs).toHaveLength(0);
+  });
+
   it('starts one run for the same fire delivered twice, even at once', async () => {
     const { firer, engine } = await setUp('allow');
     const fire = { scheduleId: 's1', workflowId: 'nightly', fireTime: FIRE };

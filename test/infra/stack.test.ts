@@ -356,6 +356,14 @@ describe('least privilege', () => {
   });
 });
 
+describe('trigger', () => {
+  it('drops a schedule fire Lambda could not take within 15 minutes (catch-up is off)', () => {
+    // Another function has one too (its own async settings); the trigger's is the one naming it.
+    const config = only(Object.values(resourcesOfType('AWS::Lambda::EventInvokeConfig')).filter((c) => refersTo(c.Properties.FunctionName, id(stack.engine.functions.trigger))));
+    expect(config.Properties).toMatchObject({ MaximumEventAgeInSeconds: 900, MaximumRetryAttempts: 2 });
+  });
+});
+
 describe('api', () => {
   it('has exactly the routes of docs/architecture.md, all to the api Lambda', () => {
     const routes = Object.values(resourcesOfType('AWS::ApiGatewayV2::Route'));

@@ -15,7 +15,7 @@ import type { EngineMetrics } from '../shared/engine/metrics.js';
 import type { EngineStore } from '../shared/engine/ports.js';
 import type { PayloadStore } from '../shared/engine/payloads.js';
 import { S3PayloadStore, createS3Client } from '../shared/aws/s3-payloads.js';
-import { ENV } from '../shared/config/settings.js';
+import { loadPayloadBucket } from '../shared/config/env.js';
 import type { ScheduleStore } from '../shared/engine/schedules.js';
 import { DEFAULT_TIMINGS, type EngineTimings } from '../shared/engine/timing.js';
 
@@ -79,9 +79,9 @@ export function engineParts(options: PartsOptions): EngineParts {
 }
 
 /** The payload bucket PAYLOAD_BUCKET names (set by the CDK construct), if any. */
-function payloadsFromEnvironment(env: NodeJS.ProcessEnv = process.env): { payloads?: PayloadStore } {
-  const bucket = env[ENV.payloadBucket];
-  return bucket === undefined || bucket === '' ? {} : { payloads: new S3PayloadStore(createS3Client(), bucket) };
+function payloadsFromEnvironment(): { payloads?: PayloadStore } {
+  const bucket = loadPayloadBucket();
+  return bucket === undefined ? {} : { payloads: new S3PayloadStore(createS3Client(), bucket) };
 }
 
 /** Publishes the metrics an invocation recorded when it ends, however it ends. */

@@ -41,6 +41,20 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
 }
 
 /** Where the API puts workflow schedules on AWS: the group, the role EventBridge Scheduler assumes, the target. */
+/**
+ * The payload bucket (PAYLOAD_BUCKET, set by the CDK construct on every function that reads or
+ * writes inputs and outputs); undefined where there is none, and inputs and outputs must fit in items.
+ */
+export function loadPayloadBucket(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env[ENV.payloadBucket] === undefined) return undefined;
+  const bucket = z
+    .string()
+    .min(3, `${ENV.payloadBucket} must be a bucket name`)
+    .max(63, `${ENV.payloadBucket} must be a bucket name`)
+    .regex(/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/, `${ENV.payloadBucket} must be a bucket name`);
+  return load({ [ENV.payloadBucket]: bucket }, env)[ENV.payloadBucket];
+}
+
 export interface ScheduleTargetConfig {
   groupName: string;
   roleArn: string;

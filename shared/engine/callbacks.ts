@@ -92,10 +92,19 @@ export class Callbacks {
     const definition = await this.deps.definitions.get(task.workflowId, task.version);
     const plan = executionPlan(definition, task.taskId, this.deps.timings);
     const ending = { task, plan, fence: { kind: 'callback' as const, tokenHash: hash } };
-    const ended =
-      'error' in answer
-        ? await endFailedAttempt(this.deps, ending, answer.error)
-        : await finishAttempt(this.deps, ending, { status: 'SUCCEEDED', output: answer.output });
+    // One operation token for the answer's write, so that it can be recognized on the item after.
+    const opToken = this.deps.newToken();
+    const deps = { ...this.deps, newToken: () => opToken };
+    let ended: Awaited<ReturnType<typeof finishAttempt>>;
+    try {
+      ended = 'error' in answer ? await endFailedAttempt(deps, ending, answer.error) : await finishAttempt(deps, ending, { status: 'SUCCEEDED', output: answer.output });
+    } catch (error) {
+      // Applied, and only a step after it failed (the next attempt's message, which the sweeper
+      // sends again): the answer was taken, and saying otherwise would have it sent again for a 409.
+      const now = await this.deps.tasks.getTask(task.runId, task.taskId).catch(() => undefined);
+      if (now?.lastChange === opToken) return { outcome: 'accepted', task };
+      throw error;
+    }
     // Refused: another answer, the timeout or a cancellation came first.
     if (ended === 'stale') return this.over(task);
     return { outcome: 'accepted', task };

@@ -4,6 +4,7 @@ import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client, S3ServiceExcep
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { S3PayloadStore } from '../../shared/aws/s3-payloads.js';
+import { loadPayloadBucket } from '../../shared/config/env.js';
 import { EngineError } from '../../shared/model/errors.js';
 
 const s3 = mockClient(S3Client);
@@ -37,5 +38,13 @@ describe('S3PayloadStore', () => {
     const missing = await store.get('k').catch((error: unknown) => error);
     expect(missing).not.toBeInstanceOf(EngineError);
     expect(String(missing)).toContain('missing from the bucket');
+  });
+});
+
+describe('loadPayloadBucket', () => {
+  it('reads PAYLOAD_BUCKET, none when unset, and names the variable when it is no bucket name', () => {
+    expect(loadPayloadBucket({ PAYLOAD_BUCKET: 'dagflow-payloads-1a2b' })).toBe('dagflow-payloads-1a2b');
+    expect(loadPayloadBucket({})).toBeUndefined();
+    expect(() => loadPayloadBucket({ PAYLOAD_BUCKET: 'Not A Bucket' })).toThrow(/PAYLOAD_BUCKET must be a bucket name/);
   });
 });

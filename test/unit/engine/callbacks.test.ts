@@ -43,7 +43,11 @@ async function started(engine: Engine) {
 }
 
 function callbacks(engine: Engine): Callbacks {
-  return new Callbacks({
+  return new Callbacks(callbacksDeps(engine));
+}
+
+function callbacksDeps(engine: Engine): ConstructorParameters<typeof Callbacks>[0] {
+  return {
     tasks: engine.store.tasks,
     definitions: engine.definitions,
     queue: engine.queue,
@@ -52,7 +56,7 @@ function callbacks(engine: Engine): Callbacks {
     now: engine.now,
     random: () => 0.5,
     newToken: engine.newToken,
-  });
+  };
 }
 
 function workerWith(engine: Engine, fetch: typeof globalThis.fetch) {
@@ -151,6 +155,18 @@ describe('callback tasks', () => {
     expect(engine.store.task(runId, 'approve')).toMatchObject({ status: 'FAILED', error: { name: 'CallbackHeartbeatTimedOut' } });
     expect(await callbacks(engine).heartbeat(second)).toMatchObject({ outcome: 'over' });
     expect(await callbacks(engine).answer('forged', { output: 1 })).toEqual({ outcome: 'unknown' });
+  });
+
+  it('takes a failure answer whose next attempt could not be sent (the sweeper sends it), and says so', async () => {
+    const engine = new Engine();
+    const { runId } = await started(engine);
+    const { bodies, fetch } = recordingFetch();
+    await workerWith(engine, fetch).process(engine.messageFor('approve'));
+    const down = new Callbacks({ ...callbacksDeps(engine), queue: { send: () => Promise.reject(new Error('SQS did not answer')) } });
+    expect(await down.answer(bodies[0]?.token ?? '', { error: { name: 'NotYet', message: 'later', retryable: true } })).toMatchObject({ outcome: 'accepted' });
+    expect(engine.store.task(runId, 'approve')).toMatchObject({ status: 'QUEUED', attempt: 2 });
+    // A write that did not apply is still an error.
+    await expect(down.answer(bodies[0]?.token ?? '', { output: 1 })).resolves.toMatchObject({ outcome: 'over' });
   });
 
   it('ends CANCELLED when its run is cancelled while the request is being made', async () => {

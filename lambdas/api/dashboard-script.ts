@@ -125,7 +125,9 @@ async function loadRun() {
     (run.status === 'FAILED' || run.status === 'CANCELLED' ? '<button class="action" id="retry-run">Retry</button>' : '');
   el('run').innerHTML = '<h2>' + esc(run.workflowId) + ' ' + badge(run.status) + actions + '</h2>' +
     '<div class="muted">run <span class="mono" id="run-id">' + esc(run.runId) + '</span> · version ' + esc(run.version) +
-    (run.handlerBuild ? ' · handler build ' + esc(run.handlerBuild) : '') + ' · started ' + time(run.createdAt) +
+    (run.handlerBuild ? ' · handler build ' + esc(run.handlerBuild) : '') +
+    (run.parentRunId ? ' · child of <a id="parent-run" href="#run=' + encodeURIComponent(run.parentRunId) + '">' + esc(run.parentRunId.slice(0, 8)) + '</a> (task ' + esc(run.parentTaskId) + ')' : '') +
+    ' · started ' + time(run.createdAt) +
     ' · ' + (FINAL.has(run.status) ? 'took ' : 'running for ') + ms(elapsed(run.createdAt, FINAL.has(run.status) ? run.completedAt : undefined)) + '</div>' +
     (run.error ? '<h3>Error</h3>' + json(run.error) : '');
   el('tabs').style.display = 'block';
@@ -298,6 +300,7 @@ function renderDrawer() {
     '<table><tr><th>started</th><td>' + time(task.startedAt) + '</td></tr><tr><th>ended</th><td>' + time(task.completedAt) + '</td></tr>' +
     '<tr><th>duration</th><td>' + ms(task.durationMs !== undefined ? task.durationMs : elapsed(task.startedAt)) + '</td></tr>' +
     '<tr><th>depends on</th><td>' + (task.dependsOn.map(esc).join(', ') || '-') + '</td></tr>' +
+    (task.childRunId ? '<tr><th>child run</th><td><a id="child-run" class="mono" href="#run=' + encodeURIComponent(task.childRunId) + '">' + esc(task.childRunId) + '</a></td></tr>' : '') +
     '<tr><th>checkpoint</th><td>' + (task.hasCheckpoint ? 'saved: the next attempt resumes from it' : 'none') + '</td></tr></table>' +
     (stat ? percentiles(stat, task.durationMs) : '') +
     '<h3>Input</h3>' + (run.inputRef ? link(run.inputRef) : '') + json({ input: run.input, upstream }) +

@@ -155,6 +155,20 @@ describe('the console in a browser', () => {
     expect(hashOf(page).get('task')).toBe('part_7');
   });
 
+  it("links a workflow task to its child run, and the child back to its parent", async () => {
+    const runId = await startRunViaApi(api, 'reorder', { sku: 'A-1', amount: 90, quantity: 3 });
+    const run = await waitForRun(api, runId);
+    const childRunId = run.tasks.find((task: { taskId: string }) => task.taskId === 'place_order').childRunId as string;
+    await page.goto(`${runtime.apiUrl}/#run=${runId}&task=place_order`);
+    await page.locator('#drawer.open #child-run').waitFor();
+    await page.click('#drawer.open #child-run');
+    await page.locator('#run-id', { hasText: childRunId }).waitFor();
+    expect(hashOf(page).get('run')).toBe(childRunId);
+    await page.click('#parent-run');
+    await page.locator('#run-id', { hasText: runId }).waitFor();
+    expect(hashOf(page).get('run')).toBe(runId);
+  });
+
   it('says on the page that a linked run does not exist', async () => {
     await page.goto(`${runtime.apiUrl}/#run=no-such-run`);
     await page.waitForSelector('#run-missing');

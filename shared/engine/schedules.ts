@@ -179,11 +179,21 @@ export class ScheduleManager {
     return this.deps.schedules.listSchedules(workflowId);
   }
 
-  /** ENABLED or PAUSED; doing it twice is the same as once. */
+  /**
+   * ENABLED or PAUSED; doing it twice is the same as once. After telling the target, the item is
+   * read again: a pause and a resume at once could otherwise leave the target with the state the
+   * item no longer has (each call's put may land in either order), and the schedule never firing.
+   */
   async setState(workflowId: string, scheduleId: string, state: ScheduleState): Promise<ScheduleRecord> {
     const schedule = await this.deps.schedules.setState(workflowId, scheduleId, state);
     if (schedule === undefined) throw new NotFoundError(`schedule "${scheduleId}" of workflow "${workflowId}"`);
-    await this.deps.target.put(schedule);
+    let pushed = schedule;
+    for (let i = 0; i < MAX_STATE_PUSHES; i++) {
+      await this.deps.target.put(pushed);
+      const current = await this.deps.schedules.getSchedule(workflowId, scheduleId);
+      if (current === undefined || current.state === pushed.state) break;
+      pushed = current;
+    }
     return schedule;
   }
 
@@ -224,6 +234,9 @@ export interface ScheduleFirerDeps {
   now?: () => Date;
   newRunId?: () => string;
 }
+
+/** How often setState tells the target again when the item changed under it (a concurrent pause or resume). */
+const MAX_STATE_PUSHES = 3;
 
 /** A fire taken later than this after its time is dropped (EventBridge Scheduler's retry window). */
 const LATE_FIRE_MS = 15 * 60_000;

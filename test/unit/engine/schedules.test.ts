@@ -59,6 +59,24 @@ describe('ScheduleManager', () => {
     expect((await schedules.listSchedules('nightly')).map((s) => s.scheduleId)).toEqual(['s1']);
   });
 
+  it('leaves the target in the state the item has when a pause and a resume cross', async () => {
+    const { manager, target, schedules } = await setUp();
+    // While the pause is told to the target, a resume writes the item (its own put comes first).
+    const put = target.put.bind(target);
+    let crossed = false;
+    target.put = async (schedule) => {
+      if (schedule.state === 'PAUSED' && !crossed) {
+        crossed = true;
+        await schedules.setState('nightly', 's1', 'ENABLED');
+        await put({ ...schedule, state: 'ENABLED' });
+      }
+      await put(schedule);
+    };
+    await manager.setState('nightly', 's1', 'PAUSED');
+    expect((await schedules.getSchedule('nightly', 's1'))?.state).toBe('ENABLED');
+    expect(target.schedules.get('s1')?.state).toBe('ENABLED');
+  });
+
   it('pauses and resumes through the target, and deletes from the target first', async () => {
     const { manager, target, schedules } = await setUp();
     expect((await manager.setState('nightly', 's1', 'PAUSED')).state).toBe('PAUSED');

@@ -39,9 +39,9 @@ export function makeApiHandler(deps: ApiDeps & { logError?: (message: string, er
  * handler code; and what fires schedules (EventBridge Scheduler, the local timer), if anything.
  */
 export function buildApi(parts: EngineParts, knownHandlers: ReadonlySet<string>, handlerBuild?: string, scheduleTarget: ScheduleTarget = NO_SCHEDULE_TARGET): ApiHandler {
-  const { store, queue, definitions, now, timings, metrics } = parts;
+  const { store, queue, definitions, now, timings, metrics, random } = parts;
   const runControl = new RunControl({ ...store, queue, definitions, now, timings, metrics });
-  const callbacks = new Callbacks({ tasks: store.tasks, definitions, queue, metrics, timings, now, random: Math.random, newToken: () => randomUUID() });
+  const callbacks = new Callbacks({ tasks: store.tasks, definitions, queue, metrics, timings, now, random, newToken: () => randomUUID() });
   return makeApiHandler({
     store,
     definitions,

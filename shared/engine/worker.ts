@@ -8,7 +8,7 @@
 // infrastructure errors escape (and the message is retried by SQS).
 import { ENGINE_METRICS } from '../config/metrics.js';
 import { QUEUES } from '../config/settings.js';
-import { EngineError } from '../model/errors.js';
+import { EngineError, NotFoundError } from '../model/errors.js';
 import type { TaskContext, TaskLogger } from '../tasks/context.js';
 import { LambdaDeadline, TaskCancelled, TaskTimedOut, toTaskError } from '../tasks/errors.js';
 import { executeAction, type ChildWorkflowSpec, type ExecutorEnv } from '../tasks/executors.js';
@@ -18,7 +18,6 @@ import { LIMITS } from '../model/limits.js';
 import { childRunId, type ChildRuns } from './children.js';
 import { RunControl } from './run-control.js';
 import { renderTemplate } from '../model/condition.js';
-import { NotFoundError } from '../model/errors.js';
 import { TaskFailure } from '../tasks/context.js';
 import { attemptRecord, endFailedAttempt, finishAttempt, type AttemptDeps, type EndOutcome } from './attempts.js';
 import type { DefinitionSource, LoadedDefinition } from './definition-cache.js';

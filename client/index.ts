@@ -33,6 +33,8 @@ export interface RunTask {
   reason?: string;
   /** A workflow task: the child run of its current attempt. */
   childRunId?: string;
+  /** A map task: how many items its current attempt runs, and where they are listed (GET /runs/{runId}/tasks/{taskId}/items). */
+  items?: { total: number; href: string };
   wakeAt?: string;
   /** true when an attempt saved a checkpoint (ctx.saveCheckpoint) that the next one resumes from. */
   hasCheckpoint?: boolean;
@@ -40,6 +42,28 @@ export interface RunTask {
   why?: TaskWhy;
   /** true on the tasks of an ended run's critical path (absent otherwise). */
   onCriticalPath?: boolean;
+}
+
+/** A page of a map task's items (those of its current attempt). */
+export interface MapItemsPage {
+  runId: string;
+  taskId: string;
+  attempt: number;
+  total: number;
+  items: Array<{
+    index: number;
+    status: TaskStatus;
+    attempt: number;
+    item: unknown;
+    startedAt?: string;
+    completedAt?: string;
+    durationMs?: number;
+    output?: unknown;
+    outputRef?: { bytes: number };
+    error?: TaskError;
+    reason?: string;
+  }>;
+  nextCursor?: string;
 }
 
 /** Where a large input or output is fetched from (the API answers it, or redirects to the stored object). */
@@ -58,6 +82,7 @@ export type TaskWhyCode =
   | 'waiting_until'
   | 'waiting_for_callback'
   | 'waiting_for_child'
+  | 'waiting_for_items'
   | 'queued'
   | 'running'
   | 'run_cancelling'
@@ -86,6 +111,8 @@ export interface TaskWhy {
   until?: string;
   /** waiting_for_child: the child run the task waits for. */
   childRunId?: string;
+  /** waiting_for_items: how many items the map task runs. */
+  items?: number;
   /** Overdue by the engine's own deadlines: the sweeper is the one to act. */
   stuck?: true;
 }
@@ -244,6 +271,16 @@ export class DagflowClient {
 
   async getRun(runId: string): Promise<RunView> {
     return (await this.request<RunView>('GET', `/runs/${enc(runId)}`)).body;
+  }
+
+  /** A page of a map task's items, in item order (`nextCursor` goes on). */
+  async listMapItems(runId: string, taskId: string, page: { limit?: number; cursor?: string } = {}): Promise<MapItemsPage> {
+    const search = new URLSearchParams();
+    if (page.limit !== undefined) search.set('limit', String(page.limit));
+    if (page.cursor !== undefined) search.set('cursor', page.cursor);
+    const queryString = search.toString();
+    const path = `/runs/${enc(runId)}/tasks/${enc(taskId)}/items`;
+    return (await this.request<MapItemsPage>('GET', queryString === '' ? path : `${path}?${queryString}`)).body;
   }
 
   /**

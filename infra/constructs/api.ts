@@ -40,6 +40,7 @@ export const API_ROUTES: ReadonlyArray<{ method: apigwv2.HttpMethod; path: strin
   // A large input or output, linked from GET /runs/{runId} (a 303 to the stored object).
   { method: apigwv2.HttpMethod.GET, path: '/runs/{runId}/input' },
   { method: apigwv2.HttpMethod.GET, path: '/runs/{runId}/tasks/{taskId}/output' },
+  { method: apigwv2.HttpMethod.GET, path: '/runs/{runId}/tasks/{taskId}/items' },
   { method: apigwv2.HttpMethod.POST, path: '/runs/{runId}/cancel' },
   { method: apigwv2.HttpMethod.POST, path: '/runs/{runId}/retry' },
   // A callback task's answer and heartbeat: the token names the attempt and is its credential too,

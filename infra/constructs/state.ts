@@ -8,7 +8,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { DONE_PREFIX, TASK_PREFIX } from '../../shared/aws/dynamo/keys.js';
+import { DONE_PREFIX, ITEM_PREFIX, MAP_CHUNK_PREFIX, TASK_PREFIX } from '../../shared/aws/dynamo/keys.js';
 import { ENV } from '../../shared/config/settings.js';
 import { TABLE } from '../../shared/config/table-schema.js';
 import { FINAL_TASK_STATUSES } from '../../shared/model/states.js';
@@ -57,11 +57,19 @@ export function schedulerRecordFilters(): Array<Record<string, unknown>> {
   const written = lambda.FilterRule.or('INSERT', 'MODIFY');
   return [
     lambda.FilterCriteria.filter({ eventName: written, dynamodb: { Keys: { sk: { S: ['RUN'] } } } }),
+    // A task, or a map's item, that ended (either prefix: a pattern's list is any of them).
     lambda.FilterCriteria.filter({
       eventName: written,
-      dynamodb: { Keys: { sk: { S: lambda.FilterRule.beginsWith(TASK_PREFIX) } }, NewImage: { status: { S: lambda.FilterRule.or(...FINAL_TASK_STATUSES) } } },
+      dynamodb: {
+        Keys: { sk: { S: [...lambda.FilterRule.beginsWith(TASK_PREFIX), ...lambda.FilterRule.beginsWith(ITEM_PREFIX)] } },
+        NewImage: { status: { S: lambda.FilterRule.or(...FINAL_TASK_STATUSES) } },
+      },
     }),
-    lambda.FilterCriteria.filter({ eventName: written, dynamodb: { Keys: { sk: { S: lambda.FilterRule.beginsWith(DONE_PREFIX) } } } }),
+    // What a completion group, or a chunk of a map's items, counted (a worker did it already).
+    lambda.FilterCriteria.filter({
+      eventName: written,
+      dynamodb: { Keys: { sk: { S: [...lambda.FilterRule.beginsWith(DONE_PREFIX), ...lambda.FilterRule.beginsWith(MAP_CHUNK_PREFIX)] } } },
+    }),
   ];
 }
 

@@ -19,6 +19,7 @@ import { runHistory } from '../../shared/engine/history.js';
 import type { RunControl } from '../../shared/engine/run-control.js';
 import type { CallbackOutcome, Callbacks } from '../../shared/engine/callbacks.js';
 import { runOutput } from '../../shared/engine/children.js';
+import { itemAddress } from '../../shared/engine/map-items.js';
 import { payloadLimits, type PayloadRef, type PayloadStore } from '../../shared/engine/payloads.js';
 import { taskStats } from '../../shared/engine/run-stats.js';
 import { canonicalJson } from '../../shared/model/version.js';
@@ -32,7 +33,7 @@ import type { ScheduleManager } from '../../shared/engine/schedules.js';
 const layouts = new LayoutCache();
 
 export interface ApiDeps {
-  store: Pick<EngineStore, 'definitions' | 'runs' | 'tasks'>;
+  store: Pick<EngineStore, 'definitions' | 'runs' | 'tasks' | 'maps'>;
   definitions: DefinitionSource;
   runControl: Pick<RunControl, 'start' | 'cancel' | 'resume'>;
   /** Workflow schedules: their items and what fires them. */
@@ -94,6 +95,12 @@ const ListRunsSchema = z.strictObject({
     .optional(),
   limit: z.coerce.number().int('limit must be a whole number').min(1, 'limit must be at least 1').max(100, 'limit must be at most 100').default(50),
   nextToken: z.string().min(1).optional(),
+});
+
+/** A page of a map task's items. */
+const MapItemsQuerySchema = z.strictObject({
+  limit: z.coerce.number().int('limit must be a whole number').min(1, 'limit must be at least 1').max(1000, 'limit must be at most 1000').default(100),
+  cursor: z.string().min(1).max(2048).optional(),
 });
 
 const StatsQuerySchema = z.strictObject({
@@ -321,6 +328,40 @@ export const routes: Route[] = [
     },
   },
   {
+    // A map task's items, in item order, a page at a time: those of its current (or last) attempt.
+    method: 'GET',
+    pattern: '/runs/{runId}/tasks/{taskId}/items',
+    handler: async (event, { runId = '', taskId = '' }, deps) => {
+      const query = parseWith(MapItemsQuerySchema, event.queryStringParameters ?? {}, 'query');
+      const run = await deps.store.runs.getRun(runId);
+      if (run === undefined) throw new NotFoundError(`run "${runId}"`);
+      const definition = await deps.definitions.get(run.workflowId, run.version);
+      const task = definition.tasksById.get(taskId);
+      if (task === undefined) throw new NotFoundError(`task "${taskId}" of run "${runId}"`);
+      if (task.type !== 'map') throw new ValidationError([{ path: 'taskId', message: `task "${taskId}" is a ${task.type} task, not a map` }]);
+      const mapTask = await deps.store.tasks.getTask(runId, taskId);
+      if (mapTask?.mapItems === undefined) return json(200, { runId, taskId, attempt: mapTask?.attempt ?? 0, total: 0, items: [] });
+      let page: { items: TaskRecord[]; cursor?: string };
+      try {
+        page = await deps.store.maps.listItems(
+          { runId, mapId: taskId, phase: mapTask.phase, attempt: mapTask.attempt },
+          { limit: query.limit, ...(query.cursor === undefined ? {} : { cursor: query.cursor }) },
+        );
+      } catch (error) {
+        if (query.cursor !== undefined && error instanceof SyntaxError) throw new ValidationError([{ path: 'cursor', message: 'cursor is not one this route gave out' }]);
+        throw error;
+      }
+      return json(200, {
+        runId,
+        taskId,
+        attempt: mapTask.attempt,
+        total: mapTask.mapItems,
+        items: page.items.map(mapItemView),
+        ...(page.cursor === undefined ? {} : { nextCursor: page.cursor }),
+      });
+    },
+  },
+  {
     method: 'GET',
     pattern: '/runs/{runId}/history',
     handler: async (_event, { runId = '' }, deps) => {
@@ -486,6 +527,8 @@ export function runView(
         ...(task?.error === undefined ? {} : { error: task.error }),
         ...(task?.reason === undefined ? {} : { reason: task.reason }),
         ...(task?.childRunId === undefined ? {} : { childRunId: task.childRunId }),
+        // A map task: how many items its attempt runs, and where they are listed.
+        ...(task?.mapItems === undefined ? {} : { items: { total: task.mapItems, href: `/runs/${run.runId}/tasks/${task.taskId}/items` } }),
         // Whether an attempt saved a checkpoint the next one resumes from (its content can be large).
         ...(task?.checkpoint === undefined ? {} : { hasCheckpoint: true }),
         // When a WAITING task goes on: a wait task's end, or a parked retry's due time.
@@ -496,5 +539,24 @@ export function runView(
     }),
     ...(compensations.length === 0 ? {} : { compensations }),
     ...(path === undefined ? {} : { criticalPath: path }),
+  };
+}
+
+/** One item of a map, as GET /runs/{runId}/tasks/{taskId}/items lists it. */
+function mapItemView(item: TaskRecord): Record<string, unknown> {
+  const index = itemAddress(item.taskId)?.index ?? -1;
+  return {
+    index,
+    status: item.status,
+    attempt: item.attempt,
+    item: item.item ?? null,
+    ...(item.startedAt === undefined ? {} : { startedAt: item.startedAt }),
+    ...(item.completedAt === undefined ? {} : { completedAt: item.completedAt }),
+    ...(item.durationMs === undefined ? {} : { durationMs: item.durationMs }),
+    ...(item.output === undefined ? {} : { output: item.output }),
+    // A large one is kept apart: the map's own output carries it.
+    ...(item.outputRef === undefined ? {} : { outputRef: { bytes: item.outputRef.bytes } }),
+    ...(item.error === undefined ? {} : { error: item.error }),
+    ...(item.reason === undefined ? {} : { reason: item.reason }),
   };
 }

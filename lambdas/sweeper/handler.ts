@@ -23,7 +23,7 @@ export function makeSweeperHandler(deps: { sweeper: Pick<Sweeper, 'sweep'> }): S
 export function buildSweeper(parts: EngineParts): { sweeper: Sweeper; handler: SweeperHandler } {
   const { store, queue, definitions, now, random, metrics, timings } = parts;
   const services = { ...store, queue, definitions, now, metrics, timings };
-  const { keeper, children } = runServices(services);
+  const { keeper, children, mapRuns } = runServices(services);
   const runControl = new RunControl(services);
   const sweeper = new Sweeper({
     tasks: store.tasks,
@@ -36,6 +36,7 @@ export function buildSweeper(parts: EngineParts): { sweeper: Sweeper; handler: S
     metrics,
     timings,
     children,
+    mapRuns,
     reconcile: (runId) => keeper.reconcile(runId),
     takeOverResume: (runId) => runControl.takeOverResume(runId),
     onError: (error, item) => parts.logError('sweeper could not handle an item; it is tried again later', { error, item }),

@@ -54,6 +54,7 @@ export function buildWorker(parts: EngineParts, options: WorkerOptions): { worke
     joins: store.joins,
     runs: store.runs,
     completion: store.completion,
+    maps: store.maps,
     queue,
     definitions,
     workflows: store.definitions,

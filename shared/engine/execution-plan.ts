@@ -6,6 +6,7 @@ import type { RetryPolicy, TaskDefinition } from '../model/definition.js';
 import { compensationAction, type ExecutableAction } from '../tasks/executors.js';
 import { leaseMs, type EngineTimings } from './timing.js';
 import { LIMITS } from '../model/limits.js';
+import { itemAddress } from './map-items.js';
 
 /** What one message asks the worker to run: a task, or the compensation of one. */
 export interface ExecutionPlan {
@@ -24,10 +25,31 @@ export interface ExecutionPlan {
    * A callback task's wait, which begins once its attempt has made its request: the task's
    * timeoutSeconds and heartbeatSeconds bound the wait, not the attempt (which has the default).
    */
-  callback?: { timeoutSeconds: number; heartbeatSeconds?: number; child?: true };
+  callback?: { timeoutSeconds: number; heartbeatSeconds?: number; child?: true; map?: true };
+  /** A map's item task: the map and the item's index (the item itself is on the item task). */
+  item?: { mapId: string; index: number };
 }
 
 export function executionPlan(definition: LoadedDefinition, taskId: string, timings: EngineTimings): ExecutionPlan {
+  const item = itemAddress(taskId);
+  if (item !== undefined) {
+    // A map's item runs the map's task, and sees what the map sees.
+    const map = taskOf(definition, item.mapId);
+    if (map.type !== 'map') throw new Error(`task ${item.mapId} is not a map`);
+    const body = map.task;
+    const settings: { timeoutSeconds?: number | undefined; heartbeatSeconds?: number | undefined; retry?: RetryPolicy | undefined } = body.type === 'pass' ? {} : body;
+    return {
+      taskId,
+      action: body,
+      upstream: map.dependsOn,
+      ...(settings.timeoutSeconds === undefined ? {} : { timeoutSeconds: settings.timeoutSeconds }),
+      ...(settings.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: settings.heartbeatSeconds }),
+      ...(settings.retry === undefined ? {} : { retry: settings.retry }),
+      critical: true,
+      leaseMs: leaseMs(settings, timings),
+      item: { mapId: item.mapId, index: item.index },
+    };
+  }
   const compensated = compensatedTaskId(taskId);
   if (compensated === undefined) {
     const task = taskOf(definition, taskId);
@@ -76,5 +98,7 @@ function waitOf(task: TaskDefinition): ExecutionPlan['callback'] {
   }
   // Bounded by the task's timeout, or 30 days.
   if (task.type === 'workflow') return { timeoutSeconds: task.timeoutSeconds ?? LIMITS.maxCallbackSeconds, child: true };
+  // A map waits for its items, bounded like a child workflow.
+  if (task.type === 'map') return { timeoutSeconds: task.timeoutSeconds ?? LIMITS.maxCallbackSeconds, map: true };
   return undefined;
 }

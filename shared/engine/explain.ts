@@ -28,6 +28,8 @@ export type TaskWhy =
   | { code: 'waiting_for_callback'; message: string; attempt: number; until: string; stuck?: true }
   /** A workflow task waits for its child run to end, until `until` (its timeout). */
   | { code: 'waiting_for_child'; message: string; attempt: number; until: string; childRunId: string }
+  /** A map task waits for its items to end, until `until` (its timeout). */
+  | { code: 'waiting_for_items'; message: string; attempt: number; until: string; items: number }
   /** QUEUED: its message is deliverable since `since`, and no worker has claimed it. */
   | { code: 'queued'; message: string; attempt: number; since: string; stuck?: true }
   /** RUNNING: a worker holds attempt `attempt` since `since`, leased until `leaseUntil`. */
@@ -201,6 +203,11 @@ function waitingWhy(definition: TaskDefinition, task: TaskRecord | undefined, { 
   if (definition.type === 'workflow' && task !== undefined && task.callbackAttempt === task.attempt && task.childRunId !== undefined) {
     const message = `attempt ${task.attempt} waits for its child run ${task.childRunId} (workflow ${definition.workflow.id}) to end, until ${iso(wakeAt)}`;
     return { code: 'waiting_for_child', message, attempt: task.attempt, until: iso(wakeAt), childRunId: task.childRunId };
+  }
+  if (definition.type === 'map' && task !== undefined && task.callbackAttempt === task.attempt) {
+    const items = task.mapItems ?? 0;
+    const message = `attempt ${task.attempt} waits for its ${items} items to end (at most ${definition.maxConcurrency} at once), until ${iso(wakeAt)}`;
+    return { code: 'waiting_for_items', message, attempt: task.attempt, until: iso(wakeAt), items };
   }
   if (definition.type === 'callback' && task !== undefined && task.callbackAttempt === task.attempt) {
     const deadline = task.leaseExpiresAt ?? wakeAt;

@@ -17,7 +17,7 @@ export interface GraphNode {
   waitEnd?: (readyAt: number) => number;
   /** How long an attempt's lease runs. */
   leaseMs: number;
-  /** A callback (or child workflow) task: begun by a worker of its own, never in another task's invocation. */
+  /** A callback (child workflow, map) task: begun by a worker of its own, never in another task's invocation. */
   callback?: boolean;
 }
 
@@ -45,8 +45,8 @@ export function taskGraph(definition: LoadedDefinition, timings: EngineTimings):
           ...(task.when === undefined ? {} : { when: task.when }),
           ...(task.type === 'wait' ? { waitEnd: (readyAt: number) => (task.until !== undefined ? Date.parse(task.until) : readyAt + (task.seconds ?? 0) * 1000) } : {}),
           // A callback's timeouts bound its wait; the attempt that begins it has the default lease.
-          leaseMs: leaseMs(task.type === 'callback' || task.type === 'workflow' ? {} : task, timings),
-          ...(task.type === 'callback' || task.type === 'workflow' ? { callback: true } : {}),
+          leaseMs: leaseMs(task.type === 'callback' || task.type === 'workflow' || task.type === 'map' ? {} : task, timings),
+          ...(task.type === 'callback' || task.type === 'workflow' || task.type === 'map' ? { callback: true } : {}),
         };
         nodes.set(taskId, node);
       }

@@ -12,11 +12,12 @@ import { compensationGraph, taskGraph, type PhaseGraph } from './graph.js';
 import { settle } from './join-rules.js';
 import type { OutgoingMessage, TaskQueue } from './messages.js';
 import type { EngineMetrics } from './metrics.js';
-import type { CompletionStore, JoinStore, RunStore, TaskStore } from './ports.js';
+import type { CompletionStore, JoinStore, MapStore, RunStore, TaskStore } from './ports.js';
 import type { RunRecord, TaskRecord } from './records.js';
 import { RunEnd, readAllTasks } from './run-end.js';
 import { Callbacks } from './callbacks.js';
 import { ChildRuns } from './children.js';
+import { MapRuns } from './maps.js';
 import type { EngineTimings } from './timing.js';
 
 /** Tasks of one run handled at once. */
@@ -34,6 +35,8 @@ export interface KeeperDeps {
   timings: EngineTimings;
   /** Cancels the child run of a workflow task the cancel reaches. */
   children?: Pick<ChildRuns, 'cancel'>;
+  /** Cancels the items of a map task the cancel reaches. */
+  mapRuns?: Pick<MapRuns, 'cancel'>;
 }
 
 export class RunKeeper {
@@ -99,6 +102,8 @@ export class RunKeeper {
         if (result.outcome === 'ok') {
           // A workflow task's child run is cancelled with it.
           if (task?.childRunId !== undefined) await this.deps.children?.cancel(task, `its parent run ${run.runId} was cancelled`);
+          // A map task's items too.
+          if (task?.mapItems !== undefined) await this.deps.mapRuns?.cancel(task, `run ${run.runId} was cancelled`);
           return;
         }
         task = result.current ?? (await this.deps.tasks.getTask(run.runId, id));
@@ -175,6 +180,7 @@ export function dispatchRun(run: RunRecord, graph: PhaseGraph): DispatchRun {
 export function runServices(deps: {
   runs: RunStore;
   tasks: TaskStore;
+  maps: MapStore;
   joins: JoinStore;
   completion: CompletionStore;
   queue: TaskQueue;
@@ -182,11 +188,12 @@ export function runServices(deps: {
   metrics: EngineMetrics;
   timings: EngineTimings;
   now: () => Date;
-}): { dispatcher: Dispatcher; runEnd: RunEnd; keeper: RunKeeper; callbacks: Callbacks; children: ChildRuns } {
+}): { dispatcher: Dispatcher; runEnd: RunEnd; keeper: RunKeeper; callbacks: Callbacks; children: ChildRuns; mapRuns: MapRuns } {
   const dispatcher = new Dispatcher({ tasks: deps.tasks, joins: deps.joins, now: deps.now, timings: deps.timings });
   const callbacks = new Callbacks({ ...deps, random: Math.random, newToken: () => crypto.randomUUID() });
   const children = new ChildRuns({ ...deps, callbacks });
+  const mapRuns = new MapRuns({ ...deps, callbacks });
   const runEnd = new RunEnd({ ...deps, dispatcher, children });
-  const keeper = new RunKeeper({ ...deps, dispatcher, runEnd, children });
-  return { dispatcher, runEnd, keeper, callbacks, children };
+  const keeper = new RunKeeper({ ...deps, dispatcher, runEnd, children, mapRuns });
+  return { dispatcher, runEnd, keeper, callbacks, children, mapRuns };
 }

@@ -292,6 +292,35 @@ export interface CompletionStore {
   seedGroup(params: { runId: string; phase: number; group: string; taskIds: readonly string[] }): Promise<void>;
 }
 
+// ---- maps ----------------------------------------------------------------------------------
+
+/** One attempt of one map task, as its items' ids name it (map-items.ts). */
+export interface MapAttempt {
+  runId: string;
+  mapId: string;
+  phase: number;
+  attempt: number;
+}
+
+export interface MapStore {
+  /**
+   * The attempt's items, PENDING, from `firstIndex` on, each holding its item; and, with the
+   * first of them, the map task's item count (fenced by its attempt). Repeating it is harmless
+   * before any item is started, which is when the map's attempt makes them.
+   */
+  createItems(params: MapAttempt & { workflowId: string; version: string; total: number; firstIndex: number; items: readonly unknown[] }): Promise<void>;
+  /** The attempt's item tasks in index order, page by page (`cursor` continues). */
+  listItems(map: MapAttempt, page?: { cursor?: string; limit?: number }): Promise<{ items: TaskRecord[]; cursor?: string }>;
+  /** Counts items of one chunk as finished (idempotent); returns how many of the chunk have finished, and failed, so far. */
+  recordFinished(map: MapAttempt & { chunk: number; indexes: readonly number[]; failed: readonly number[] }): Promise<{ finished: number; failed: number }>;
+  /**
+   * Marks a complete chunk done on the map task, once, adding its failures to the map's; returns
+   * the map task as it now is (also when the chunk was done already), or undefined when the map
+   * task has moved to another attempt or phase.
+   */
+  markChunkDone(map: MapAttempt & { chunk: number; failed: number }): Promise<TaskRecord | undefined>;
+}
+
 // ---- the sweeper's index -------------------------------------------------------------------
 
 export type DueRef = { kind: 'task'; runId: string; taskId: string; dueAt: number } | { kind: 'run'; runId: string; dueAt: number };
@@ -309,5 +338,6 @@ export interface EngineStore {
   tasks: TaskStore;
   joins: JoinStore;
   completion: CompletionStore;
+  maps: MapStore;
   due: DueStore;
 }

@@ -153,6 +153,12 @@ export interface TaskRecord {
   callbackAttempt?: number;
   /** A workflow task: the child run its current attempt starts (or started). */
   childRunId?: string;
+  /** A map's item task: the item of the list it runs for. */
+  item?: unknown;
+  /** A map task: how many items its current attempt runs, which chunks of them are all finished, and how many of those failed. */
+  mapItems?: number;
+  mapChunksDone?: string[];
+  mapFailed?: number;
   /** Set when the run is being cancelled while this task runs: its worker fires ctx.signal. */
   cancelRequested: boolean;
   queuedAt?: string;

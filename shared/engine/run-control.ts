@@ -18,7 +18,7 @@ import { RecordedMetrics, type EngineMetrics } from './metrics.js';
 import { taskGraph } from './graph.js';
 import { INLINE_JOIN_LIMIT, completeGroupCounts, joinGroupSizes, usesJoinGroups } from './join.js';
 import type { TaskQueue } from './messages.js';
-import type { CompletionStore, JoinStore, RunStore, TaskStore } from './ports.js';
+import type { CompletionStore, JoinStore, MapStore, RunStore, TaskStore } from './ports.js';
 import type { DependencyCounts, ParentLink, PhaseSummary, RunRecord, RunTrigger, StoredDefinition, TaskRecord } from './records.js';
 import { DEFAULT_TIMINGS, runDueAt, type EngineTimings } from './timing.js';
 import { readAllTasks } from './run-end.js';
@@ -26,6 +26,7 @@ import { readAllTasks } from './run-end.js';
 export interface RunControlDeps {
   runs: RunStore;
   tasks: TaskStore;
+  maps: MapStore;
   joins: JoinStore;
   completion: CompletionStore;
   queue: TaskQueue;

@@ -7,6 +7,7 @@
 import { ENGINE_METRICS } from '../config/metrics.js';
 import type { TaskError } from '../model/task-error.js';
 import { compensatedTaskId, planCompensations } from './compensation.js';
+import { isItemTaskId } from './map-items.js';
 import { COMPENSATION_GROUP, completionGroupOf, completionGroupSize, completionGroups } from './completion.js';
 import type { DefinitionSource, LoadedDefinition } from './definition-cache.js';
 import { lazyScope, throwFirstFailure, type Dispatcher } from './dispatch.js';
@@ -42,6 +43,8 @@ export class RunEnd {
   async countFinished(finals: ReadonlyArray<Pick<TaskRecord, 'runId' | 'taskId' | 'workflowId' | 'version' | 'phase' | 'status'>>): Promise<void> {
     const groups = new Map<string, { runId: string; phase: number; group: string; definition: LoadedDefinition; taskIds: string[]; failed: string[] }>();
     for (const task of finals) {
+      // A map's items are counted by their map, which is counted here when it ends.
+      if (isItemTaskId(task.taskId)) continue;
       const definition = await this.deps.definitions.get(task.workflowId, task.version);
       const group = completionGroupOf(definition, task.taskId);
       const key = `${task.runId}/${task.phase}/${group}`;

@@ -1,5 +1,6 @@
 // The scheduler: reacts to the changes of a run's items (the table's stream, in batches) and does
 // the work they call for, each step a conditional, idempotent write:
+// - a map's item ended             -> the next item starts; the map ends when its items have;
 // - a task reached a final state  -> its dependents get its outcome and go on when decided (the
 //                                    safety net of the worker's eager dispatch), and it is counted
 //                                    in its run's completion group;
@@ -24,7 +25,9 @@ import { runServices, type RunKeeper } from './keeper.js';
 import type { RunEnd } from './run-end.js';
 import type { OutgoingMessage, TaskQueue } from './messages.js';
 import { RecordedMetrics, type EngineMetrics } from './metrics.js';
-import type { CompletionStore, JoinStore, RunStore, TaskStore } from './ports.js';
+import type { CompletionStore, JoinStore, MapStore, RunStore, TaskStore } from './ports.js';
+import { isItemTaskId, itemAddress, itemTaskId } from './map-items.js';
+import type { MapRuns } from './maps.js';
 import type { FinalTaskStatus, RunRecord, TaskRecord } from './records.js';
 import { DEFAULT_TIMINGS, type EngineTimings } from './timing.js';
 
@@ -36,11 +39,14 @@ export type StoreChange =
   | { kind: 'run'; key: string; old: RunRecord | undefined; new: RunRecord | undefined }
   | { kind: 'task'; key: string; old: TaskRecord | undefined; new: TaskRecord | undefined }
   | { kind: 'done'; key: string; runId: string; phase: number; group: string; finished: readonly string[]; failed: readonly string[] }
-  | { kind: 'join'; key: string; runId: string; phase: number; taskId: string; group: string; recorded: readonly string[] };
+  | { kind: 'join'; key: string; runId: string; phase: number; taskId: string; group: string; recorded: readonly string[] }
+  /** A chunk of a map's items: those it counted (`itemIdPrefix` names the map's attempt). */
+  | { kind: 'mapChunk'; key: string; runId: string; itemIdPrefix: string; counted: readonly number[] };
 
 export interface SchedulerDeps {
   runs: RunStore;
   tasks: TaskStore;
+  maps: MapStore;
   joins: JoinStore;
   completion: CompletionStore;
   queue: TaskQueue;
@@ -77,6 +83,7 @@ export class Scheduler {
   private readonly dispatcher: Dispatcher;
   private readonly runEnd: RunEnd;
   private readonly keeper: RunKeeper;
+  private readonly maps: MapRuns;
 
   constructor(deps: SchedulerDeps) {
     this.runs = deps.runs;
@@ -87,7 +94,7 @@ export class Scheduler {
     this.now = deps.now ?? (() => new Date());
     this.metrics = deps.metrics ?? new RecordedMetrics();
     this.timings = deps.timings ?? DEFAULT_TIMINGS;
-    ({ dispatcher: this.dispatcher, runEnd: this.runEnd, keeper: this.keeper } = runServices({ ...deps, now: this.now, metrics: this.metrics, timings: this.timings }));
+    ({ dispatcher: this.dispatcher, runEnd: this.runEnd, keeper: this.keeper, mapRuns: this.maps } = runServices({ ...deps, now: this.now, metrics: this.metrics, timings: this.timings }));
   }
 
   /** Brings an unfinished run up to date from its tasks (the sweeper's periodic check). */
@@ -103,7 +110,7 @@ export class Scheduler {
   async handleBatch(changes: readonly StoreChange[]): Promise<{ failed: string[]; errors: unknown[] }> {
     const byRun = new Map<string, StoreChange[]>();
     for (const change of changes) {
-      const runId = change.kind === 'done' || change.kind === 'join' ? change.runId : (change.new ?? change.old)?.runId;
+      const runId = change.kind === 'done' || change.kind === 'join' || change.kind === 'mapChunk' ? change.runId : (change.new ?? change.old)?.runId;
       if (runId === undefined) continue;
       byRun.set(runId, [...(byRun.get(runId) ?? []), change]);
     }
@@ -129,6 +136,9 @@ export class Scheduler {
     const outbox: OutgoingMessage[] = [];
     const seen = this.lookAhead(changes);
     const finals: Array<{ task: TaskRecord; key: string }> = [];
+    const endedItems: TaskRecord[] = [];
+    // The items a worker counted already (it started the next one first): not done again.
+    const countedItems = new Set(changes.flatMap((change) => (change.kind === 'mapChunk' ? change.counted.map((index) => itemTaskId({ ...itemAddressOf(change.itemIdPrefix), index })) : [])));
     for (const change of changes) {
       if (change.kind === 'run') {
         await this.onRunChange(change, outbox);
@@ -137,8 +147,13 @@ export class Scheduler {
       if (change.kind !== 'task') continue;
       const task = change.new;
       if (task === undefined || !isFinalTaskStatus(task.status) || change.old?.status === task.status) continue;
-      finals.push({ task, key: change.key });
+      if (isItemTaskId(task.taskId)) {
+        if (!countedItems.has(task.taskId)) endedItems.push(task);
+      }
+      else finals.push({ task, key: change.key });
     }
+    // A map's items that ended start the next ones, and are counted by their map.
+    if (endedItems.length > 0) outbox.push(...(await this.maps.afterItems(endedItems)));
     if (finals.length > 0) {
       // What the batch does not show done is read (one read for all of it) before it is written.
       await this.readUnseen(finals, seen);
@@ -309,4 +324,11 @@ function isHandled(graph: PhaseGraph, finished: TaskRecord, dependentId: string,
   const statuses = dependencyStatuses(known);
   if (!statuses.has(finished.taskId)) return false;
   return decideTask({ id: node.id, dependsOn: node.dependsOn, trigger: node.trigger }, (id) => statuses.get(id) ?? 'PENDING').decision === 'wait';
+}
+
+/** The map attempt an item id prefix names. */
+function itemAddressOf(prefix: string): { mapId: string; phase: number; attempt: number } {
+  const address = itemAddress(`${prefix}000000`);
+  if (address === undefined) throw new Error(`"${prefix}" is not a map's item id prefix`);
+  return address;
 }

@@ -23,6 +23,7 @@ import { RecordedMetrics, type EngineMetrics } from './metrics.js';
 import type { DueRef, DueStore, RunStore, TaskStore } from './ports.js';
 import type { TaskRecord } from './records.js';
 import type { ChildRuns } from './children.js';
+import type { MapRuns } from './maps.js';
 import { DEFAULT_TIMINGS, deliveryDueAt, runDueAt, type EngineTimings } from './timing.js';
 
 export interface SweeperDeps {
@@ -40,6 +41,8 @@ export interface SweeperDeps {
   reconcile?: (runId: string) => Promise<void>;
   /** A workflow task's child run: its state answers a parent whose answer was lost; it is cancelled when the parent times out. */
   children?: Pick<ChildRuns, 'check' | 'cancel'>;
+  /** A map task's items: recounted while it waits (a lost count is found), cancelled when it times out. */
+  mapRuns?: Pick<MapRuns, 'check' | 'cancel'>;
   /** Finishes a resume whose owner went quiet (run control's `takeOverResume`). */
   takeOverResume?: (runId: string) => Promise<void>;
   /** Items whose handling failed (they are put off and tried again later). */
@@ -67,7 +70,7 @@ const MAX_BACKOFF_MS = 3_600_000;
 type Handled = keyof Omit<SweepReport, 'failed'> | undefined;
 
 export class Sweeper {
-  private readonly deps: Required<Omit<SweeperDeps, 'reconcile' | 'takeOverResume' | 'onError' | 'children'>> & Pick<SweeperDeps, 'reconcile' | 'takeOverResume' | 'onError' | 'children'>;
+  private readonly deps: Required<Omit<SweeperDeps, 'reconcile' | 'takeOverResume' | 'onError' | 'children' | 'mapRuns'>> & Pick<SweeperDeps, 'reconcile' | 'takeOverResume' | 'onError' | 'children' | 'mapRuns'>;
   /** Failures per item, for the backoff of the items that keep failing. */
   private readonly failures = new Map<string, number>();
 
@@ -232,9 +235,11 @@ export class Sweeper {
     const deadline = task.leaseExpiresAt ?? now;
     const definition = await this.deps.definitions.get(task.workflowId, task.version);
     const plan = executionPlan(definition, task.taskId, this.deps.timings);
-    if (plan.callback?.child === true) {
-      // A look at the child that fails must not keep the wait from timing out: it is noted, and the deadline still holds.
-      const over = await this.deps.children?.check(task).catch((error: unknown) => {
+    const watched = plan.callback?.child === true || plan.callback?.map === true;
+    if (watched) {
+      // A look at the child (or the items) that fails must not keep the wait from timing out: it is noted, and the deadline still holds.
+      const look = plan.callback?.map === true ? this.deps.mapRuns?.check(task) : this.deps.children?.check(task);
+      const over = await look?.catch((error: unknown) => {
         this.deps.onError?.(error, { kind: 'task', runId: task.runId, taskId: task.taskId, dueAt });
         return false;
       });
@@ -242,7 +247,7 @@ export class Sweeper {
     }
     if (deadline > now) {
       // A parent task looks at its child again after a while; any other wait at its deadline.
-      const next = plan.callback?.child === true ? Math.min(deadline, now + this.deps.timings.reconcileIntervalSeconds * 1000) : deadline;
+      const next = watched ? Math.min(deadline, now + this.deps.timings.reconcileIntervalSeconds * 1000) : deadline;
       await this.deps.tasks.deferDue({ runId: task.runId, taskId: task.taskId, status: 'WAITING', attempt: task.attempt, previous: dueAt, next });
       return undefined;
     }
@@ -251,6 +256,13 @@ export class Sweeper {
       const outcome = await endFailedAttempt(this.attemptDeps(), { task, plan, fence: { kind: 'callback-expired', now } }, error, { timedOut: true });
       if (outcome === 'stale') return undefined;
       await this.deps.children?.cancel(task, `its parent task ${task.taskId} timed out`);
+      return 'timedOutCallbacks';
+    }
+    if (plan.callback?.map === true) {
+      const error = { name: 'MapTimedOut', message: `the map's ${task.mapItems ?? 0} items did not all end within ${plan.callback.timeoutSeconds} s`, retryable: true };
+      const outcome = await endFailedAttempt(this.attemptDeps(), { task, plan, fence: { kind: 'callback-expired', now } }, error, { timedOut: true });
+      if (outcome === 'stale') return undefined;
+      await this.deps.mapRuns?.cancel(task, `its map task ${task.taskId} timed out`);
       return 'timedOutCallbacks';
     }
     const heartbeatMissed = deadline < (task.wakeAt ?? deadline);
@@ -268,6 +280,8 @@ export class Sweeper {
     const outcome = await endFailedAttempt(this.attemptDeps(), { task, plan, fence: { kind: 'expired', now } }, { name: 'TimedOut', message: why, retryable: true }, { timedOut: true });
     // A workflow task's attempt that died while starting its child: that child is cancelled (a retry starts a new one).
     if (outcome !== 'stale' && task.childRunId !== undefined) await this.deps.children?.cancel(task, `the attempt of its parent task ${task.taskId} timed out`);
+    // A map task's attempt that died while starting its items: those it started are cancelled (a retry makes new ones).
+    if (outcome !== 'stale' && task.mapItems !== undefined) await this.deps.mapRuns?.cancel(task, `the attempt of its map task ${task.taskId} timed out`);
     return outcome !== 'stale';
   }
 

@@ -11,10 +11,10 @@ import { QUEUES } from '../config/settings.js';
 import { EngineError, NotFoundError } from '../model/errors.js';
 import type { TaskContext, TaskLogger } from '../tasks/context.js';
 import { LambdaDeadline, TaskCancelled, TaskTimedOut, toTaskError } from '../tasks/errors.js';
-import { executeAction, type ChildWorkflowSpec, type ExecutorEnv } from '../tasks/executors.js';
+import { executeAction, valueScope, type ChildWorkflowSpec, type ExecutorEnv } from '../tasks/executors.js';
 import { untilAborted } from '../tasks/until-aborted.js';
 import { callbackTokenHash, newCallbackToken } from './callbacks.js';
-import { LIMITS } from '../model/limits.js';
+import { LIMITS, jsonByteLength } from '../model/limits.js';
 import { childRunId, type ChildRuns } from './children.js';
 import { RunControl } from './run-control.js';
 import { renderTemplate } from '../model/condition.js';
@@ -27,7 +27,9 @@ import { taskGraph, compensationGraph, type GraphNode } from './graph.js';
 import { compensatedTaskId } from './compensation.js';
 import type { CarriedScope, TaskMessage, TaskQueue } from './messages.js';
 import { RecordedMetrics, type EngineMetrics } from './metrics.js';
-import type { CompletionStore, DefinitionStore, JoinStore, RunStore, TaskStore } from './ports.js';
+import type { CompletionStore, DefinitionStore, JoinStore, MapStore, RunStore, TaskStore } from './ports.js';
+import type { MapRuns, MapTaskDefinition } from './maps.js';
+import { itemAddress } from './map-items.js';
 import type { RunEnd } from './run-end.js';
 import { runServices } from './keeper.js';
 import type { FinalTaskStatus, TaskRecord } from './records.js';
@@ -36,6 +38,7 @@ import type { TaskError } from '../model/task-error.js';
 
 export interface WorkerDeps {
   tasks: TaskStore;
+  maps: MapStore;
   joins: JoinStore;
   runs: RunStore;
   completion: CompletionStore;
@@ -73,6 +76,9 @@ const RECORD_MARGIN_MS = 1_000;
 /** ...or this many times (outside Lambda, where no deadline is known). */
 const MAX_RECORD_TRIES = 20;
 
+/** Maps whose items' scope a worker keeps (each may hold a large input and outputs). */
+const ITEM_SCOPES_KEPT = 4;
+
 /** `waiting`: a callback task's attempt made its request and waits for the answer, holding nothing. */
 export type WorkerOutcome = EndOutcome | 'not-claimable' | 'not-due' | 'waiting';
 
@@ -92,6 +98,9 @@ export class Worker {
   private readonly dispatcher: Dispatcher;
   private readonly runEnd: RunEnd;
   private readonly children: ChildRuns;
+  private readonly maps: MapRuns;
+  /** The scopes of the maps whose items this worker ran last (itemScope). */
+  private readonly itemScopes = new Map<string, Promise<{ input?: unknown; tasks: Record<string, { output?: unknown }> }>>();
   private readonly runControl: RunControl;
   private readonly executorEnv: ExecutorEnv;
 
@@ -106,7 +115,7 @@ export class Worker {
       metrics: deps.metrics ?? new RecordedMetrics(),
       chain: deps.chain ?? true,
     };
-    ({ dispatcher: this.dispatcher, runEnd: this.runEnd, children: this.children } = runServices(this.deps));
+    ({ dispatcher: this.dispatcher, runEnd: this.runEnd, children: this.children, mapRuns: this.maps } = runServices(this.deps));
     this.runControl = new RunControl(this.deps);
     this.executorEnv = { ...this.deps.executorEnv, startChild: (spec, ctx, callback) => this.startChild(spec, ctx, callback) };
   }
@@ -132,7 +141,11 @@ export class Worker {
     const callback = plan.callback === undefined ? undefined : newCallbackToken(message);
     const child = plan.callback?.child === true ? childRunId(message) : undefined;
     const [scope, claim] = await Promise.all([
-      whole ? Promise.resolve({ input: carried.input, tasks: carried.upstream }) : this.deps.tasks.readScope(message.runId, plan.upstream, true),
+      whole
+        ? Promise.resolve({ input: carried.input, tasks: carried.upstream })
+        : plan.item !== undefined
+          ? this.itemScope(message.runId, plan.item.mapId, plan.upstream, message.taskId)
+          : this.deps.tasks.readScope(message.runId, plan.upstream, true),
       this.deps.tasks.claim({
         runId: message.runId,
         taskId: message.taskId,
@@ -169,8 +182,9 @@ export class Worker {
       const logger = this.deps.loggerFor({ runId: task.runId, taskId: task.taskId, attempt: task.attempt });
       logger.debug('task started');
       const result = await this.execute(claimed, logger, invocation);
-      const outcome =
-        claimed.callbackToken !== undefined && result.ok ? await this.awaitCallback(claimed, logger, invocation) : await this.record(claimed, result, logger, invocation);
+      // A map with no items has its output at once; any other wait begins.
+      const waits = claimed.callbackToken !== undefined && result.ok && !(claimed.plan.action.type === 'map' && Array.isArray(result.output));
+      const outcome = waits ? await this.awaitCallback(claimed, logger, invocation) : await this.record(claimed, result, logger, invocation);
       // A workflow task's attempt that failed or was stopped while starting its child: the child (if it was made) is cancelled.
       if (!result.ok && task.childRunId !== undefined) {
         await this.children.cancel(task, `the attempt of its parent task ${task.taskId} ended ${outcome}`).catch((error: unknown) => {
@@ -178,8 +192,12 @@ export class Worker {
         });
       }
       firstOutcome ??= outcome;
+      if (claimed.plan.item !== undefined && (outcome === 'succeeded' || outcome === 'failed' || outcome === 'cancelled')) {
+        await this.afterItem(task, outcome, result, invocation, failures);
+      }
+      // A map's item has no dependents: it starts the next item and is counted (afterItem).
       current =
-        outcome === 'succeeded' || outcome === 'failed'
+        (outcome === 'succeeded' || outcome === 'failed') && claimed.plan.item === undefined
           ? await this.dispatchAfter(definition, task, outcome === 'succeeded' ? 'SUCCEEDED' : 'FAILED', result.ok ? result.output : undefined, claimed.input, invocation, failures)
           : undefined;
     }
@@ -230,6 +248,39 @@ export class Worker {
     const claimed = result.claimed.task;
     const plan = executionPlan(definition, claimed.taskId, this.deps.timings);
     return { task: claimed, plan, input, upstream: await scope.outputs(plan.upstream) };
+  }
+
+  /**
+   * A map's item ended: at once, the next item starts and this one is counted in its chunk (the
+   * map may end here). The scheduler does it again from the stream only if this does not happen.
+   */
+  private async afterItem(task: TaskRecord, outcome: 'succeeded' | 'failed' | 'cancelled', result: ExecutionResult, invocation: InvocationDeadline | undefined, failures: unknown[]): Promise<void> {
+    const status = outcome === 'succeeded' ? 'SUCCEEDED' : outcome === 'failed' ? 'FAILED' : 'CANCELLED';
+    const ended: TaskRecord = { ...task, status, ...(result.ok ? {} : { error: result.error }) };
+    try {
+      const messages = await this.persist(() => this.maps.afterItems([ended]), invocation);
+      if (messages.length > 0) await this.persist(() => this.deps.queue.send(messages), invocation);
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+
+  /**
+   * What a map's items see (the run's input, the map's upstream outputs) is the same for all of
+   * them and never changes once the map has begun: read once per map and phase, and kept for the
+   * next items this worker runs.
+   */
+  private itemScope(runId: string, mapId: string, upstream: readonly string[], itemId: string): Promise<{ input?: unknown; tasks: Record<string, { output?: unknown }> }> {
+    const key = `${runId}:${mapId}:${itemAddress(itemId)?.phase ?? 0}`;
+    let scope = this.itemScopes.get(key);
+    if (scope === undefined) {
+      scope = this.deps.tasks.readScope(runId, upstream, true);
+      this.itemScopes.set(key, scope);
+      // A failed read is not kept; the oldest map is forgotten past a few.
+      scope.catch(() => this.itemScopes.delete(key));
+      if (this.itemScopes.size > ITEM_SCOPES_KEPT) this.itemScopes.delete(this.itemScopes.keys().next().value ?? key);
+    }
+    return scope;
   }
 
   /** A ready task may run here if this invocation outlives its whole lease (with a margin). */
@@ -289,6 +340,7 @@ export class Worker {
       const upstream = Object.fromEntries(
         plan.upstream.map((id) => [id, claimed.upstream[id]?.output === undefined ? {} : { output: claimed.upstream[id]?.output }]),
       );
+      const item = plan.item === undefined ? undefined : { value: task.item ?? null, index: plan.item.index };
       const ctx: TaskContext = {
         runId,
         taskId,
@@ -297,8 +349,15 @@ export class Worker {
         attempt,
         checkpoint: task.checkpoint,
         signal: controller.signal,
-        // Stable across attempts; a task that runs again after a compensation undid it gets a new one.
-        idempotencyKey: task.keyGeneration === undefined ? `${runId}:${taskId}` : `${runId}:${taskId}:${task.keyGeneration}`,
+        ...(item === undefined ? {} : { item }),
+        // Stable across attempts (a map's item: across the map's attempts too); a task that runs
+        // again after a compensation undid it gets a new one.
+        idempotencyKey:
+          plan.item !== undefined
+            ? `${runId}:${plan.item.mapId}:${plan.item.index}`
+            : task.keyGeneration === undefined
+              ? `${runId}:${taskId}`
+              : `${runId}:${taskId}:${task.keyGeneration}`,
         logger,
         saveCheckpoint: async (data) => {
           const saved = await this.deps.tasks.saveCheckpoint({ runId, taskId, attempt, leaseToken, checkpoint: data });
@@ -316,7 +375,10 @@ export class Worker {
         },
       };
       const callback = claimed.callbackToken === undefined ? undefined : { token: claimed.callbackToken };
-      const output = await untilAborted(executeAction(plan.action, ctx, this.executorEnv, callback), controller.signal);
+      const output =
+        plan.action.type === 'map'
+          ? await untilAborted(this.startMap(task, plan.action, ctx), controller.signal)
+          : await untilAborted(executeAction(plan.action, ctx, this.executorEnv, callback), controller.signal);
       return { ok: true, output };
     } catch (error) {
       return { ok: false, error: toTaskError(error, controller.signal), cancelled: controller.signal.reason instanceof TaskCancelled };
@@ -389,6 +451,26 @@ export class Worker {
     const runId = childRunId(parent);
     const link = { ...parent, tokenHash: callbackTokenHash(callback.token), depth };
     await this.runControl.start({ runId, definition, input, idempotency: { key: `child:${runId}`, requestFingerprint: runId }, parent: link });
+  }
+
+  /**
+   * A map task's attempt: its list resolved and checked, its items made and the first of them
+   * started (maps.ts). Resolves with null to wait for them, or with [] for an empty list.
+   */
+  private async startMap(task: TaskRecord, map: MapTaskDefinition, ctx: TaskContext): Promise<unknown[] | null> {
+    const items = renderTemplate(map.items, valueScope(ctx), { where: 'items' });
+    if (!Array.isArray(items)) {
+      const kind = items === null ? 'null' : typeof items;
+      throw new TaskFailure('MapItemsNotAList', `items (${map.items}) is ${kind}, not a list`, { retryable: false });
+    }
+    if (items.length > LIMITS.maxMapItems) {
+      throw new TaskFailure('MapTooManyItems', `items has ${items.length} entries; a map runs at most ${LIMITS.maxMapItems}`, { retryable: false });
+    }
+    const large = items.findIndex((item) => jsonByteLength(item) > LIMITS.maxMapItemBytes);
+    if (large >= 0) {
+      throw new TaskFailure('MapItemTooLarge', `item ${large} is ${jsonByteLength(items[large])} bytes; an item may be at most ${LIMITS.maxMapItemBytes}`, { retryable: false });
+    }
+    return (await this.maps.start(task, map, items)) === 'empty' ? [] : null;
   }
 
   private async record(claimed: Claimed, result: ExecutionResult, logger: TaskLogger, invocation: InvocationDeadline | undefined): Promise<EndOutcome> {

@@ -24,6 +24,9 @@ export const VALUE_PATH_PATTERN = /^(input|upstream\.[A-Za-z][A-Za-z0-9_-]*\.out
 /** The placeholder a callback task's request quotes its token with (nowhere else in scope). */
 export const CALLBACK_TOKEN_PATH = 'callback.token';
 
+/** In a map's task: `item`, `item.a.b` (the item the attempt runs for) and `index` (its place in the list). */
+export const MAP_ITEM_PATH_PATTERN = /^(item(\.[A-Za-z0-9_-]+)*|index)$/;
+
 /**
  * What paths and placeholders can see: the run input and the outputs of upstream tasks by id;
  * in a callback task's request, its token too.
@@ -32,6 +35,8 @@ export interface ValueScope {
   input: unknown;
   upstream: Readonly<Record<string, { output?: unknown } | undefined>>;
   callback?: { token: string };
+  /** In a map's task: the item and its index. */
+  item?: { value: unknown; index: number };
 }
 
 /**
@@ -41,10 +46,14 @@ export interface ValueScope {
  */
 export function resolvePath(path: string, scope: ValueScope): unknown {
   if (path === CALLBACK_TOKEN_PATH) return scope.callback?.token;
+  if (path === 'index') return scope.item?.index;
   const segments = path.split('.');
   let current: unknown;
   let rest: string[];
-  if (segments[0] === 'input') {
+  if (segments[0] === 'item') {
+    current = scope.item?.value;
+    rest = segments.slice(1);
+  } else if (segments[0] === 'input') {
     current = scope.input;
     rest = segments.slice(1);
   } else if (segments[0] === 'upstream' && segments.length >= 3 && segments[2] === 'output') {
@@ -133,18 +142,18 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
   return aKeys.every((key) => Object.hasOwn(bRecord, key) && jsonEqual(aRecord[key], bRecord[key]));
 }
 
-// A placeholder is `{{` + a path starting with `input`, `upstream` or `callback` + `}}` (blanks
+// A placeholder is `{{` + a path starting with `input`, `upstream`, `callback`, `item` or `index` + `}}` (blanks
 // inside the braces allowed). Other `{{...}}` text is left alone, so a body may carry another
 // template language; a malformed path that starts with one of them is still a placeholder, so that
 // checkGraph can refuse the typo instead of it being sent literally.
-const PLACEHOLDER = /\{\{\s*((?:input|upstream|callback)(?:\.[^{}\s]*)?)\s*\}\}/g;
-const WHOLE_PLACEHOLDER = /^\{\{\s*((?:input|upstream|callback)(?:\.[^{}\s]*)?)\s*\}\}$/;
+const PLACEHOLDER = /\{\{\s*((?:input|upstream|callback|item|index)(?:\.[^{}\s]*)?)\s*\}\}/g;
+const WHOLE_PLACEHOLDER = /^\{\{\s*((?:input|upstream|callback|item|index)(?:\.[^{}\s]*)?)\s*\}\}$/;
 // `{{secret:NAME}}`. Whatever follows `secret:` is taken as the name, even a malformed one, so that
 // the definition checks refuse it rather than it being sent literally.
 const SECRET_PLACEHOLDER = /\{\{\s*secret:([^{}]*?)\s*\}\}/g;
 // Both kinds in one pattern, so that a header is rendered in a single pass: a value from the input
 // that happens to read `{{secret:...}}` stays text and never names a secret.
-const PLACEHOLDER_OR_SECRET = /\{\{\s*(?:((?:input|upstream|callback)(?:\.[^{}\s]*)?)|secret:([^{}]*?))\s*\}\}/g;
+const PLACEHOLDER_OR_SECRET = /\{\{\s*(?:((?:input|upstream|callback|item|index)(?:\.[^{}\s]*)?)|secret:([^{}]*?))\s*\}\}/g;
 
 /** What a secret's name may look like: the names Secrets Manager and SSM (with `/`) both accept. */
 export const SECRET_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9/_+=.@-]*$/;

@@ -5,6 +5,7 @@
 import * as z from 'zod';
 import {
   CALLBACK_TOKEN_PATH,
+  MAP_ITEM_PATH_PATTERN,
   conditionPaths,
   placeholderPaths,
   secretNameProblem,
@@ -18,7 +19,7 @@ import { graphProblems } from './dag.js';
 import { ValidationError, type Problem } from './errors.js';
 import { LIMITS, jsonByteLength, jsonDepthExceeds } from './limits.js';
 
-export const TASK_TYPES = ['handler', 'http', 'lambda', 'pass', 'wait', 'fail', 'callback', 'workflow'] as const;
+export const TASK_TYPES = ['handler', 'http', 'lambda', 'pass', 'wait', 'fail', 'callback', 'workflow', 'map'] as const;
 export type TaskType = (typeof TASK_TYPES)[number];
 
 /** Join rules, as in Airflow's trigger rules. */
@@ -187,6 +188,52 @@ const executionFields = {
   heartbeatSeconds: positiveSeconds('heartbeatSeconds', LIMITS.maxTimeoutSeconds, WORKER_LIMIT).optional(),
 };
 
+/**
+ * What a map task runs once per item: a handler, http, lambda or pass task body (no id, no
+ * dependencies), in whose templates `{{item}}`, `{{item.<path>}}` and `{{index}}` resolve. Its
+ * retry policy and timeouts are each item's.
+ */
+const MapBodySchema = z.preprocess(
+  (raw) => (isRecord(raw) && raw['type'] === undefined ? { ...raw, type: 'handler' } : raw),
+  z.discriminatedUnion(
+    'type',
+    [
+      z.strictObject({ ...actionShapes.handler, ...executionFields }),
+      z.strictObject({ ...actionShapes.http, ...executionFields }),
+      z.strictObject({ ...actionShapes.lambda, ...executionFields }),
+      z.strictObject({ ...actionShapes.pass }),
+    ],
+    { error: 'a map task\'s task must be of type handler, http, lambda or pass' },
+  ),
+);
+
+/**
+ * A task that runs `task` once per item of a list known only when it starts (`items`: one
+ * placeholder naming an array in the input or a dependency's output), at most `maxConcurrency` at
+ * once. Its output is the items' outputs in item order (null for a failed item); it fails when
+ * more items fail than it tolerates (none, unless it says; with both a count and a percentage,
+ * when either is exceeded). Its `timeoutSeconds` bounds the whole map (at most 30 days).
+ */
+const mapShape = {
+  type: z.literal('map'),
+  items: z
+    .string({ error: 'items must be a {{...}} placeholder naming a list' })
+    .regex(/^\{\{\s*(input|upstream)[^{}]*\}\}$/, 'items must be one {{input...}} or {{upstream.<taskId>.output...}} placeholder'),
+  task: MapBodySchema,
+  maxConcurrency: z
+    .int({ error: 'maxConcurrency must be a whole number' })
+    .min(1, 'maxConcurrency must be at least 1')
+    .max(LIMITS.maxMapConcurrency, `maxConcurrency must be at most ${LIMITS.maxMapConcurrency}`)
+    .default(10),
+  toleratedFailurePercentage: z
+    .number({ error: 'toleratedFailurePercentage must be a number' })
+    .min(0, 'toleratedFailurePercentage must not be negative')
+    .max(100, 'toleratedFailurePercentage must be at most 100')
+    .optional(),
+  toleratedFailureCount: z.int({ error: 'toleratedFailureCount must be a whole number' }).min(0, 'toleratedFailureCount must not be negative').optional(),
+  timeoutSeconds: positiveSeconds('timeoutSeconds', LIMITS.maxCallbackSeconds).optional(),
+} as const;
+
 /** A handler name, or an inline action (no id, no dependencies). */
 export const CompensationSchema = z.union(
   [
@@ -224,6 +271,7 @@ const TaskUnionSchema = z.discriminatedUnion(
     z.strictObject({ ...commonTaskFields, ...actionShapes.fail }),
     z.strictObject({ ...commonTaskFields, ...callbackShape }),
     z.strictObject({ ...commonTaskFields, ...childWorkflowShape }),
+    z.strictObject({ ...commonTaskFields, ...mapShape }),
   ],
   { error: `type must be one of ${TASK_TYPES.join(', ')}` },
 );
@@ -353,6 +401,9 @@ function unknownHandlers(definition: WorkflowDefinition, known: ReadonlySet<stri
     if (task.type === 'handler' && !known.has(task.handler)) {
       problems.push({ path: `tasks.${task.id}.handler`, message: `unknown handler "${task.handler}"` });
     }
+    if (task.type === 'map' && task.task.type === 'handler' && !known.has(task.task.handler)) {
+      problems.push({ path: `tasks.${task.id}.task.handler`, message: `unknown handler "${task.task.handler}"` });
+    }
     const compensation = task.compensate;
     const compensationHandler =
       typeof compensation === 'string' ? compensation : compensation?.type === 'handler' ? compensation.handler : undefined;
@@ -421,13 +472,21 @@ export function checkGraph(definition: WorkflowDefinition): Problem[] {
 
 
 /** Where a task refers to values by path, each with the problem path it is reported under. */
-function referenceSites(task: TaskDefinition): Array<{ where: string; paths: string[]; isCompensation: boolean }> {
-  const sites: Array<{ where: string; paths: string[]; isCompensation: boolean }> = [];
+function referenceSites(task: TaskDefinition): Array<{ where: string; paths: string[]; isCompensation: boolean; inMap?: boolean }> {
+  const sites: Array<{ where: string; paths: string[]; isCompensation: boolean; inMap?: boolean }> = [];
   if (task.when !== undefined) sites.push({ where: 'when', paths: conditionPaths(task.when), isCompensation: false });
   if (task.type === 'http') sites.push(...httpSites('http', task.http, false));
   if (task.type === 'callback' && task.http !== undefined) sites.push(...httpSites('http', task.http, false));
   if (task.type === 'workflow' && task.workflow.input !== undefined) {
     sites.push({ where: 'workflow.input', paths: placeholderPaths(task.workflow.input), isCompensation: false });
+  }
+  if (task.type === 'map') {
+    sites.push({ where: 'items', paths: placeholderPaths(task.items), isCompensation: false });
+    const body = task.task;
+    const inBody = (where: string, paths: string[]) => ({ where: `task.${where}`, paths, isCompensation: false, inMap: true });
+    if (body.type === 'http') sites.push(...httpSites('http', body.http, false).map((site) => inBody(site.where, site.paths)));
+    if (body.type === 'lambda' && body.lambda.payload !== undefined) sites.push(inBody('lambda.payload', placeholderPaths(body.lambda.payload)));
+    if (body.type === 'pass' && body.output !== undefined) sites.push(inBody('output', placeholderPaths(body.output)));
   }
   const compensation: Compensation | undefined = task.compensate;
   if (typeof compensation === 'object' && compensation.type === 'http') {
@@ -466,12 +525,14 @@ function referenceProblems(task: TaskDefinition, known: ReadonlyMap<string, numb
       if (reported.has(valuePath)) continue;
       reported.add(valuePath);
       if (valuePath === CALLBACK_TOKEN_PATH && task.type === 'callback' && !site.isCompensation) continue;
+      if (site.inMap === true && MAP_ITEM_PATH_PATTERN.test(valuePath)) continue;
       if (!VALUE_PATH_PATTERN.test(valuePath)) {
         problems.push({
           path,
           message:
             `task "${task.id}" refers to "${valuePath}": ` +
-            'a path must be input[.field...] or upstream.<taskId>.output[.field...]',
+            'a path must be input[.field...] or upstream.<taskId>.output[.field...]' +
+            (site.inMap === true ? ' (or, in a map\'s task, item[.field...] or index)' : ''),
         });
         continue;
       }
@@ -497,7 +558,8 @@ function referenceProblems(task: TaskDefinition, known: ReadonlyMap<string, numb
 function isSecretSite(path: ReadonlyArray<string | number>): boolean {
   const [root, , ...rest] = path;
   if (root !== 'tasks') return false;
-  const site = rest[0] === 'compensate' ? rest.slice(1) : rest;
+  // A compensation's request, or a map's task's.
+  const site = rest[0] === 'compensate' || rest[0] === 'task' ? rest.slice(1) : rest;
   return site.length === 3 && site[0] === 'http' && site[1] === 'headers';
 }
 

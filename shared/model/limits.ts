@@ -44,6 +44,12 @@ export const LIMITS = {
   maxCallbackSeconds: 30 * 86_400,
   /** A callback's wait when its task says nothing: a day. */
   defaultCallbackSeconds: 86_400,
+  /** Items in one map task's list. */
+  maxMapItems: 100_000,
+  /** A map's items running at once. */
+  maxMapConcurrency: 1_000,
+  /** One item of a map's list (each is kept on its own item task). */
+  maxMapItemBytes: 32 * 1024,
   /** Depth of nested `when` conditions. */
   maxConditionDepth: 8,
   /**

@@ -24,6 +24,8 @@ export interface TaskContext {
   heartbeat(): Promise<void>;
   /** Fires on cancellation, on timeout, and shortly before the Lambda's own deadline. */
   signal: AbortSignal;
+  /** In a map's task: the item this attempt runs for, and its index in the list. */
+  item?: { value: unknown; index: number };
   /** A handler task's static `params` from the definition (undefined when it has none). */
   params?: unknown;
   /** `runId:taskId`: stable across attempts, for the task's own calls to other systems. */

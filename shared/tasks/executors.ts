@@ -61,6 +61,8 @@ function run(action: ExecutableAction, ctx: TaskContext, env: ExecutorEnv, callb
     case 'lambda':
       return invokeLambda(action.lambda, ctx, env.lambdaInvoker);
     case 'pass':
+      // In a map's task, a pass gives its item, or its output rendered for the item.
+      if (ctx.item !== undefined) return Promise.resolve(action.output === undefined ? ctx.item.value : renderTemplate(action.output, valueScope(ctx), { where: 'output' }));
       return Promise.resolve(action.output === undefined ? ctx.input : action.output);
     case 'fail':
       return Promise.reject(new TaskFailure(action.error, action.message ?? action.error, { retryable: false }));
@@ -76,6 +78,9 @@ function run(action: ExecutableAction, ctx: TaskContext, env: ExecutorEnv, callb
       // Like a callback: the attempt starts the child run, whose end is the answer.
       if (callback === undefined || env.startChild === undefined) return Promise.reject(new Error('a workflow task needs its token and a way to start runs'));
       return env.startChild(action.workflow, ctx, callback).then(() => null);
+    case 'map':
+      // The worker begins a map itself (its items are tasks of the run), never through an executor.
+      return Promise.reject(new Error('a map task is begun by the worker'));
   }
 }
 
@@ -103,12 +108,13 @@ function invokeLambda(spec: LambdaSpec, ctx: TaskContext, invoker: LambdaInvoker
       }),
     );
   }
-  const scope: ValueScope = { input: ctx.input, upstream: ctx.upstream };
+  const scope = valueScope(ctx);
   const payload =
     spec.payload === undefined
       ? {
           input: ctx.input,
           upstream: ctx.upstream,
+          ...(ctx.item === undefined ? {} : { item: ctx.item.value, index: ctx.item.index }),
           runId: ctx.runId,
           taskId: ctx.taskId,
           attempt: ctx.attempt,
@@ -119,4 +125,9 @@ function invokeLambda(spec: LambdaSpec, ctx: TaskContext, invoker: LambdaInvoker
     new Promise<unknown>((resolve) => resolve(invoker(spec.functionName, payload, ctx.signal))),
     ctx.signal,
   );
+}
+
+/** What a task's templates see: the input, its upstream outputs and, in a map's task, its item. */
+export function valueScope(ctx: Pick<TaskContext, 'input' | 'upstream' | 'item'>): ValueScope {
+  return { input: ctx.input, upstream: ctx.upstream, ...(ctx.item === undefined ? {} : { item: ctx.item }) };
 }

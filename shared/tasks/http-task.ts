@@ -45,7 +45,7 @@ interface RenderedRequest extends RenderedTarget {
 
 /** `callback`: the token a callback task's request may quote (`{{callback.token}}`). */
 export async function executeHttp(spec: HttpSpec, ctx: TaskContext, env: HttpTaskEnv, callback?: { token: string }): Promise<unknown> {
-  const scope: ValueScope = { input: ctx.input, upstream: ctx.upstream, ...(callback === undefined ? {} : { callback }) };
+  const scope: ValueScope = { input: ctx.input, upstream: ctx.upstream, ...(ctx.item === undefined ? {} : { item: ctx.item }), ...(callback === undefined ? {} : { callback }) };
   const target = renderTarget(spec, scope);
   if (!isHostAllowed(target.url, env.httpAllowedHosts)) {
     throw new TaskFailure(

@@ -150,11 +150,11 @@ describe('event sources', () => {
     });
   });
 
-  it("filters the scheduler's records: run changes, final task states and completion counts only", () => {
+  it("filters the scheduler's records: run changes, final task and map item states, completion and chunk counts only", () => {
     const mapping = Object.values(resourcesOfType('AWS::Lambda::EventSourceMapping')).find((m) => refersTo(m.Properties.FunctionName, id(stack.engine.functions.scheduler)));
     const patterns = (mapping?.Properties.FilterCriteria.Filters as Array<{ Pattern: string }>).map((filter) => JSON.parse(filter.Pattern));
     expect(patterns).toHaveLength(3);
-    expect(patterns.map((p) => p.dynamodb.Keys.sk.S)).toEqual([['RUN'], [{ prefix: 'TASK#' }], [{ prefix: 'DONE#' }]]);
+    expect(patterns.map((p) => p.dynamodb.Keys.sk.S)).toEqual([['RUN'], [{ prefix: 'TASK#' }, { prefix: 'ITEM#' }], [{ prefix: 'DONE#' }, { prefix: 'MAPDONE#' }]]);
     expect([...patterns[1].dynamodb.NewImage.status.S].sort()).toEqual(['CANCELLED', 'FAILED', 'SKIPPED', 'SUCCEEDED']);
     // Deletions (TTL) carry no new image and invoke nothing.
     for (const pattern of patterns) expect(pattern.eventName).toEqual(['INSERT', 'MODIFY']);
@@ -380,6 +380,7 @@ describe('api', () => {
         'GET /runs/{runId}/history',
         'GET /runs/{runId}/input',
         'GET /runs/{runId}/tasks/{taskId}/output',
+        'GET /runs/{runId}/tasks/{taskId}/items',
         'POST /runs/{runId}/cancel',
         'POST /runs/{runId}/retry',
         'POST /callbacks/{token}',

@@ -67,8 +67,13 @@ function fanOutFanIn(id: string, size: number) {
   });
 }
 
-async function requestsForRun(size: number): Promise<{ dynamodb: number; refused: number; sqsSend: number; sqsPoll: number; byCommand: Record<string, number> }> {
-  const definition = fanOutFanIn(`count_${size}`, size);
+/** One map task over `items` items, each a `pass`. */
+function mapOver(id: string) {
+  return assertDefinition({ id, tasks: [{ id: 'each', type: 'map', items: '{{input.items}}', maxConcurrency: 50, task: { type: 'pass' } }] });
+}
+
+async function requestsForRun(size: number, mapItems?: number): Promise<{ dynamodb: number; refused: number; sqsSend: number; sqsPoll: number; byCommand: Record<string, number> }> {
+  const definition = mapItems === undefined ? fanOutFanIn(`count_${size}`, size) : mapOver('count_map');
   const { version } = await runtime.engine.store.definitions.saveDefinition(definition);
   const stored = await runtime.engine.store.definitions.getDefinition(definition.id, version);
   if (stored === undefined) throw new Error('definition not saved');
@@ -76,7 +81,8 @@ async function requestsForRun(size: number): Promise<{ dynamodb: number; refused
   await runtime.engine.definitions.get(definition.id, version);
   counts.clear();
   refused.count = 0;
-  const { runId } = await runtime.engine.runControl.start({ runId: randomUUID(), definition: stored, input: { size } });
+  const input = mapItems === undefined ? { size } : { items: Array.from({ length: mapItems }, (_, i) => i) };
+  const { runId } = await runtime.engine.runControl.start({ runId: randomUUID(), definition: stored, input });
   const deadline = Date.now() + 600_000;
   for (;;) {
     const run = await observer.runs.getRun(runId);
@@ -134,5 +140,28 @@ describe('requests per task', () => {
     expect(small.dynamodbPerTask).toBeLessThanOrEqual(medium.dynamodbPerTask * 1.1);
     // And small in absolute terms: a handful of requests per task, never a scan of the run.
     expect(huge.dynamodbPerTask).toBeLessThan(7);
+  }, 1_200_000);
+
+  it('stay flat per item for maps of 100 and 10,000 items', async () => {
+    const figures: Array<{ items: number; dynamodbPerItem: number; sqsSendPerItem: number; sqsPollPerItem: number }> = [];
+    for (const items of [100, 10_000]) {
+      const result = await requestsForRun(1, items);
+      figures.push({ items, dynamodbPerItem: result.dynamodb / items, sqsSendPerItem: result.sqsSend / items, sqsPollPerItem: result.sqsPoll / items });
+      console.log(
+        `map of ${items} items: ${result.dynamodb} DynamoDB requests (${(result.dynamodb / items).toFixed(2)}/item, ${result.refused} refused conditional writes), ` +
+          `${result.sqsSend} SQS sends (${(result.sqsSend / items).toFixed(2)}/item), ${result.sqsPoll} SQS receives/deletes by the poller`,
+        result.byCommand,
+      );
+    }
+    const [small, large] = figures;
+    if (small === undefined || large === undefined) throw new Error('missing figures');
+    // Flat: the map of 10,000 costs no more per item than the map of 100 (whose run, start and end weigh more per item).
+    expect(large.dynamodbPerItem).toBeLessThanOrEqual(small.dynamodbPerItem * 1.1);
+    // One message per item, whatever the length: the first maxConcurrency go in batches, each
+    // later one is sent by the end of the item before it (so a short map sends fewer per item).
+    expect(small.sqsSendPerItem).toBeLessThanOrEqual(1.05);
+    expect(large.sqsSendPerItem).toBeLessThanOrEqual(1.05);
+    // A handful per item: its start, claim, commit and count, never a read of the whole list per item.
+    expect(large.dynamodbPerItem).toBeLessThan(8);
   }, 1_200_000);
 });

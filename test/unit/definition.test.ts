@@ -108,7 +108,7 @@ describe('parseDefinition', () => {
     });
     expect(problems).toHaveLength(3);
     expect(problems[0]).toMatch(/^tasks\.a\.handler: /);
-    expect(problems[1]).toBe('tasks.b.type: type must be one of handler, http, lambda, pass, wait, fail, callback, workflow');
+    expect(problems[1]).toBe('tasks.b.type: type must be one of handler, http, lambda, pass, wait, fail, callback, workflow, map');
     expect(problems[2]).toMatch(/^tasks\.c: .*dependOn/);
   });
 

@@ -2,7 +2,7 @@
 // page after page, so that everything due is seen, however much of it there is.
 import { TABLE } from '../../config/table-schema.js';
 import type { DueRef, DueStore } from '../../engine/ports.js';
-import { TASK_PREFIX, runIdOf } from './keys.js';
+import { ITEM_PREFIX, TASK_PREFIX, runIdOf } from './keys.js';
 import type { Item, Table } from './table.js';
 
 /** Partitions of the index read side by side. */
@@ -55,5 +55,6 @@ function toRef(item: Item): DueRef[] {
   if (!pk.startsWith('RUN#')) return [];
   if (sk === 'RUN') return [{ kind: 'run', runId: runIdOf(pk), dueAt }];
   if (sk.startsWith(TASK_PREFIX)) return [{ kind: 'task', runId: runIdOf(pk), taskId: sk.slice(TASK_PREFIX.length), dueAt }];
+  if (sk.startsWith(ITEM_PREFIX)) return [{ kind: 'task', runId: runIdOf(pk), taskId: sk.slice(ITEM_PREFIX.length), dueAt }];
   return [];
 }

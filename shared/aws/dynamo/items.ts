@@ -114,6 +114,10 @@ export const TaskItemSchema = z.object({
   callbackTokens: stringSet,
   callbackAttempt: z.number().optional(),
   childRunId: z.string().optional(),
+  itemJson: z.string().optional(),
+  mapItems: z.number().optional(),
+  mapChunksDone: stringSet.optional(),
+  mapFailed: z.number().optional(),
   queuedAt: z.string().optional(),
   startedAt: z.string().optional(),
   completedAt: z.string().optional(),
@@ -183,7 +187,7 @@ function toAttempt(attempt: z.output<typeof AttemptRecordSchema>): AttemptRecord
 
 export function toTaskRecord(item: unknown): TaskRecord {
   const task = parseItem(TaskItemSchema, item, 'task');
-  const { outputJson, checkpointJson, depsSucceeded, depsFailed, depsSkipped, depsCancelled, attempts, attemptBase, cancelRequested, joinGroups, opToken, callbackTokens, ...rest } = task;
+  const { outputJson, checkpointJson, depsSucceeded, depsFailed, depsSkipped, depsCancelled, attempts, attemptBase, cancelRequested, joinGroups, opToken, callbackTokens, itemJson, mapChunksDone, ...rest } = task;
   return withoutUndefined({
     ...rest,
     callbackTokens: callbackTokens.length === 0 ? undefined : callbackTokens,
@@ -193,6 +197,8 @@ export function toTaskRecord(item: unknown): TaskRecord {
     cancelRequested: cancelRequested ?? false,
     joinGroups: joinGroups ?? {},
     output: outputJson === undefined ? undefined : (JSON.parse(outputJson) as unknown),
+    ...(itemJson === undefined ? {} : { item: JSON.parse(itemJson) as unknown }),
+    ...(mapChunksDone === undefined ? {} : { mapChunksDone }),
     checkpoint: checkpointJson === undefined ? undefined : (JSON.parse(checkpointJson) as unknown),
     dependencies: { succeeded: depsSucceeded, failed: depsFailed, skipped: depsSkipped, cancelled: depsCancelled },
   });

@@ -6,6 +6,8 @@
 //   RUN#<runId>          / RUN                           the run (small: no input)
 //   RUN#<runId>          / INPUT                         its input, written once
 //   RUN#<runId>          / TASK#<taskId>                 a task run (created when first touched)
+//   RUN#<runId>          / ITEM#<mapId>#<phase>#<attempt>#<index>  a map task's item (an item task)
+//   RUN#<runId>          / MAPDONE#<mapId>#<phase>#<attempt>#<chunk> a chunk of a map's finished items
 //   RUN#<runId>          / JOIN#<phase>#<taskId>#<group> a fan-in's outcomes, one group of dependencies
 //   RUN#<runId>          / DONE#<phase>#<group>          a completion group's finished tasks
 //   RUN#<runId>          / ATTEMPTS#<taskId>#<attempt>   attempts moved off a task item
@@ -14,6 +16,7 @@
 //   SCHEDULES            / SCHEDULE#<workflowId>#<id>    a workflow schedule (one query lists them all)
 import { createHash } from 'node:crypto';
 import { TABLE } from '../../config/table-schema.js';
+import { isItemTaskId } from '../../engine/map-items.js';
 
 export const keys = {
   workflowCatalog: () => ({ pk: 'WORKFLOWS' }),
@@ -21,7 +24,11 @@ export const keys = {
   definitionVersion: (workflowId: string, version: string) => ({ pk: `WF#${workflowId}`, sk: `V#${version}` }),
   run: (runId: string) => ({ pk: runPartition(runId), sk: 'RUN' }),
   input: (runId: string) => ({ pk: runPartition(runId), sk: 'INPUT' }),
-  task: (runId: string, taskId: string) => ({ pk: runPartition(runId), sk: `${TASK_PREFIX}${taskId}` }),
+  /** A workflow task, or (by its id) a map's item task, kept apart so the run's task list never holds them. */
+  task: (runId: string, taskId: string) => ({ pk: runPartition(runId), sk: `${isItemTaskId(taskId) ? ITEM_PREFIX : TASK_PREFIX}${taskId}` }),
+  /** Every item of one attempt of a map, by the prefix of its item ids. */
+  mapItems: (runId: string, itemIdPrefix: string) => ({ pk: runPartition(runId), skPrefix: `${ITEM_PREFIX}${itemIdPrefix}` }),
+  mapChunk: (runId: string, itemIdPrefix: string, chunk: number) => ({ pk: runPartition(runId), sk: `${MAP_CHUNK_PREFIX}${itemIdPrefix}${chunk}` }),
   join: (runId: string, phase: number, taskId: string, group: string) => ({ pk: runPartition(runId), sk: `JOIN#${phase}#${taskId}#${group}` }),
   done: (runId: string, phase: number, group: string) => ({ pk: runPartition(runId), sk: `${DONE_PREFIX}${phase}#${group}` }),
   attempts: (runId: string, taskId: string, firstAttempt: number) => ({ pk: runPartition(runId), sk: `${ATTEMPTS_PREFIX}${taskId}#${String(firstAttempt).padStart(6, '0')}` }),
@@ -41,6 +48,8 @@ export const RUN_ID_PATTERN = '[A-Za-z0-9][A-Za-z0-9_-]{0,63}';
 export const RUNS_SORT_KEY = new RegExp(`^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z#${RUN_ID_PATTERN}$`);
 
 export const TASK_PREFIX = 'TASK#';
+export const ITEM_PREFIX = 'ITEM#';
+export const MAP_CHUNK_PREFIX = 'MAPDONE#';
 export const DONE_PREFIX = 'DONE#';
 export const ATTEMPTS_PREFIX = 'ATTEMPTS#';
 export const PHASE_PREFIX = 'PHASE#';

@@ -1,11 +1,12 @@
 // The engine's store on DynamoDB: one table, one adapter per entity (definitions, runs, tasks,
-// join and completion groups, the sweeper's index), all behind the ports the engine owns.
+// join and completion groups, map items, the sweeper's index), all behind the ports the engine owns.
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { EngineStore } from '../../engine/ports.js';
 import type { PayloadStore } from '../../engine/payloads.js';
 import { DynamoDefinitionStore } from './definitions.js';
 import { DynamoDueStore } from './due.js';
 import { DynamoCompletionStore, DynamoJoinStore } from './groups.js';
+import { DynamoMapStore } from './maps.js';
 import { DynamoRunStore } from './runs.js';
 import { Table } from './table.js';
 import { DynamoTaskStore } from './tasks.js';
@@ -37,6 +38,7 @@ export function createDynamoStore(options: DynamoStoreOptions): EngineStore {
     tasks: new DynamoTaskStore(table, { now, newToken, ...retention }),
     joins: new DynamoJoinStore(table, now, options.retentionDays),
     completion: new DynamoCompletionStore(table, now, options.retentionDays),
+    maps: new DynamoMapStore(table, now, options.retentionDays),
     due: new DynamoDueStore(table),
   };
 }

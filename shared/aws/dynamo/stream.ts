@@ -8,7 +8,7 @@ import type { DynamoDBRecord } from 'aws-lambda';
 import type { StoreChange } from '../../engine/scheduler.js';
 import { runRecord } from './runs.js';
 import { DoneItemSchema, OutcomeSetsSchema, parseItem } from './items.js';
-import { TASK_PREFIX, runIdOf } from './keys.js';
+import { ITEM_PREFIX, MAP_CHUNK_PREFIX, TASK_PREFIX, runIdOf } from './keys.js';
 import { taskRecord } from './tasks.js';
 
 /** The record as a change of a run or task item; undefined for other items. */
@@ -21,7 +21,7 @@ export function toChange(record: DynamoDBRecord): StoreChange | undefined {
   if (sk === 'RUN') {
     return { kind: 'run', key, old: oldImage === undefined ? undefined : runRecord(oldImage), new: newImage === undefined ? undefined : runRecord(newImage) };
   }
-  if (sk.startsWith(TASK_PREFIX)) {
+  if (sk.startsWith(TASK_PREFIX) || sk.startsWith(ITEM_PREFIX)) {
     return { kind: 'task', key, old: oldImage === undefined ? undefined : taskRecord(oldImage), new: newImage === undefined ? undefined : taskRecord(newImage) };
   }
   const pk = record.dynamodb?.Keys?.['pk']?.S ?? '';
@@ -30,6 +30,13 @@ export function toChange(record: DynamoDBRecord): StoreChange | undefined {
   if (prefix === 'DONE' && rest.length === 1) {
     const { finished, failed } = parseItem(DoneItemSchema, newImage, 'completion group');
     return { kind: 'done', key, runId: runIdOf(pk), phase: Number(phase), group: rest[0] ?? '', finished, failed };
+  }
+  if (sk.startsWith(MAP_CHUNK_PREFIX)) {
+    // MAPDONE#<mapId>#<phase>#<attempt>#<chunk>: the item id prefix is all but the chunk.
+    const [, mapId, mapPhase, attempt] = sk.split('#');
+    const finished: unknown = newImage['finished'];
+    const counted = finished instanceof Set ? [...(finished as Set<string>)].map(Number) : [];
+    return { kind: 'mapChunk', key, runId: runIdOf(pk), itemIdPrefix: `${mapId ?? ''}#${mapPhase ?? ''}#${attempt ?? ''}#`, counted };
   }
   if (prefix === 'JOIN' && rest.length === 2) {
     const sets = parseItem(OutcomeSetsSchema, newImage, 'join group');

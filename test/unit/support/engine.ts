@@ -70,8 +70,8 @@ export class Engine {
   }
 
   private common() {
-    const { runs, tasks, joins, completion, due } = this.store;
-    return { runs, tasks, joins, completion, due, queue: this.queue, definitions: this.definitions, now: this.now, metrics: this.metrics, timings: this.timings };
+    const { runs, tasks, joins, completion, maps, due } = this.store;
+    return { runs, tasks, joins, completion, maps, due, queue: this.queue, definitions: this.definitions, now: this.now, metrics: this.metrics, timings: this.timings };
   }
 
   runControl(): RunControl {
@@ -83,8 +83,8 @@ export class Engine {
   }
 
   sweeper(options: Partial<SweeperDeps> = {}): Sweeper {
-    const { children } = runServices(this.common());
-    return new Sweeper({ ...this.common(), children, random: () => 0.5, newToken: this.newToken, ...options });
+    const { children, mapRuns } = runServices(this.common());
+    return new Sweeper({ ...this.common(), children, mapRuns, random: () => 0.5, newToken: this.newToken, ...options });
   }
 
   worker(handlers: Record<string, TaskHandler> = {}, options: Partial<WorkerDeps> = {}): Worker {

@@ -27,7 +27,8 @@ import type { TaskStatus } from '../../../shared/model/states.js';
 import { RUN_MOVES, TASK_MOVES, visibleRunStatus } from '../../../shared/model/transitions.js';
 import { definitionVersion } from '../../../shared/model/version.js';
 import type { OutgoingMessage, TaskMessage, TaskQueue } from '../../../shared/engine/messages.js';
-import type { CompletionStore, DefinitionStore, DueRef, DueStore, EngineStore, Fence, JoinStore, Outcome, Progress, RunStore, TaskStore } from '../../../shared/engine/ports.js';
+import type { CompletionStore, DefinitionStore, DueRef, DueStore, EngineStore, Fence, JoinStore, MapStore, Outcome, Progress, RunStore, TaskStore } from '../../../shared/engine/ports.js';
+import { itemIdPrefix, itemTaskId, isItemTaskId } from '../../../shared/engine/map-items.js';
 import type { AttemptRecord, FinalTaskStatus, PhaseSummary, RunRecord, StoredDefinition, TaskRecord, WorkflowSummary } from '../../../shared/engine/records.js';
 import type { StoreChange } from '../../../shared/engine/scheduler.js';
 
@@ -38,6 +39,7 @@ export type Operation =
   | `tasks.${keyof TaskStore}`
   | `joins.${keyof JoinStore}`
   | `completion.${keyof CompletionStore}`
+  | `maps.${keyof MapStore}`
   | `due.${keyof DueStore}`;
 
 const READS = new Set<string>([
@@ -55,6 +57,7 @@ const READS = new Set<string>([
   'tasks.readTasks',
   'tasks.isStopRequested',
   'tasks.archivedAttempts',
+  'maps.listItems',
   'due.due',
   'due.all',
 ]);
@@ -124,6 +127,7 @@ export class MemoryStore implements EngineStore {
   readonly tasks: TaskStore;
   readonly joins: JoinStore;
   readonly completion: CompletionStore;
+  readonly maps: MapStore;
   readonly due: DueStore;
 
   // The items, by what keys them in the table.
@@ -152,6 +156,7 @@ export class MemoryStore implements EngineStore {
     this.tasks = this.port('tasks', taskPort(this));
     this.joins = this.port('joins', joinPort(this));
     this.completion = this.port('completion', completionPort(this));
+    this.maps = this.port('maps', mapPort(this));
     this.due = {
       due: (now) => this.duePages('due.due', now, (dueAt) => dueAt <= now),
       all: () => this.duePages('due.all', undefined, () => true),
@@ -700,7 +705,8 @@ function taskPort(store: MemoryStore): TaskStore {
     },
 
     readTasks: async (runId, cursor) => {
-      const rest = [...store.tasksIn(runId).values()].sort((a, b) => byString(a.taskId, b.taskId)).filter((task) => cursor === undefined || task.taskId > cursor);
+      // A map's items are kept apart from the run's tasks (the adapter's ITEM# keys).
+      const rest = [...store.tasksIn(runId).values()].filter((task) => !isItemTaskId(task.taskId)).sort((a, b) => byString(a.taskId, b.taskId)).filter((task) => cursor === undefined || task.taskId > cursor);
       const page = rest.slice(0, store.pageSize);
       const last = page.at(-1);
       return rest.length > page.length && last !== undefined ? { tasks: page, cursor: last.taskId } : { tasks: page };
@@ -986,6 +992,58 @@ function completionPort(store: MemoryStore): CompletionStore {
     seedGroup: async (params) => {
       if (params.taskIds.length === 0) return;
       store.doneSets(params.runId, params.phase, params.group, (item) => params.taskIds.forEach((id) => item.finished.add(id)));
+    },
+  };
+}
+
+function mapPort(store: MemoryStore): MapStore {
+  const chunks = new Map<string, { finished: Set<number>; failed: Set<number> }>();
+  return {
+    createItems: async (params) => {
+      const tasks = store.tasksIn(params.runId);
+      if (params.firstIndex === 0) {
+        const map = tasks.get(params.mapId);
+        if (map !== undefined && map.attempt === params.attempt && map.phase === params.phase) {
+          const old = clone(map);
+          map.mapItems = params.total;
+          delete map.mapChunksDone;
+          delete map.mapFailed;
+          store.putTask(map, old);
+        }
+      }
+      params.items.forEach((item, offset) => {
+        const taskId = itemTaskId({ ...params, index: params.firstIndex + offset });
+        const task = { ...newTask(store, { ...params, taskId }), item: storedJson(item, 'item', LIMITS.maxMapItemBytes) };
+        tasks.set(taskId, task);
+      });
+    },
+    listItems: async (map, page = {}) => {
+      const prefix = itemIdPrefix(map);
+      const all = [...store.tasksIn(map.runId).values()]
+        .filter((task) => task.taskId.startsWith(prefix) && (page.cursor === undefined || task.taskId > page.cursor))
+        .sort((a, b) => byString(a.taskId, b.taskId));
+      const items = all.slice(0, page.limit ?? store.pageSize);
+      const last = items.at(-1);
+      return clone(all.length > items.length && last !== undefined ? { items, cursor: last.taskId } : { items });
+    },
+    recordFinished: async (params) => {
+      const key = `${itemIdPrefix(params)}${params.chunk}`;
+      const chunk = chunks.get(key) ?? { finished: new Set<number>(), failed: new Set<number>() };
+      chunks.set(key, chunk);
+      params.indexes.forEach((index) => chunk.finished.add(index));
+      params.failed.forEach((index) => chunk.failed.add(index));
+      return { finished: chunk.finished.size, failed: chunk.failed.size };
+    },
+    markChunkDone: async (params) => {
+      const map = store.tasksIn(params.runId).get(params.mapId);
+      if (map === undefined || map.attempt !== params.attempt || map.phase !== params.phase) return undefined;
+      if (!(map.mapChunksDone ?? []).includes(String(params.chunk))) {
+        const old = clone(map);
+        map.mapChunksDone = [...(map.mapChunksDone ?? []), String(params.chunk)];
+        map.mapFailed = (map.mapFailed ?? 0) + params.failed;
+        store.putTask(map, old);
+      }
+      return clone(map);
     },
   };
 }

@@ -1,0 +1,116 @@
+// A map task's items in the table: item tasks (ITEM#..., moved by the task store like any task)
+// made PENDING all at once by the map's attempt, each holding its item; and a count per chunk of
+// 64 items (MAPDONE#...), a string set grown by idempotent ADDs like a completion group's. A chunk
+// that is complete is marked on the map task once, so the map task is written once per 64 items.
+import { TABLE } from '../../config/table-schema.js';
+import { TIMINGS } from '../../config/settings.js';
+import { itemIdPrefix, itemTaskId } from '../../engine/map-items.js';
+import type { MapAttempt, MapStore } from '../../engine/ports.js';
+import type { TaskRecord } from '../../engine/records.js';
+import { forEachLimited } from '../../engine/concurrency.js';
+import { keys } from './keys.js';
+import { taskRecord } from './tasks.js';
+import type { Item, Table } from './table.js';
+
+const DAY_SECONDS = 86_400;
+/** Batch writes of one map's items in flight at once. */
+const CREATE_CONCURRENCY = 4;
+const ITEMS_PER_BATCH = 25;
+
+export class DynamoMapStore implements MapStore {
+  constructor(
+    private readonly table: Table,
+    private readonly now: () => Date,
+    private readonly retentionDays: number = TIMINGS.retentionDays,
+  ) {}
+
+  async createItems(params: MapAttempt & { workflowId: string; version: string; total: number; firstIndex: number; items: readonly unknown[] }): Promise<void> {
+    const now = this.now();
+    const iso = now.toISOString();
+    const ttl = this.ttl(now);
+    if (params.firstIndex === 0) {
+      // The count first: an item that ends is only ever counted against it.
+      await this.table.update({
+        Key: keys.task(params.runId, params.mapId),
+        UpdateExpression: 'SET mapItems = :total, updatedAt = :now REMOVE mapChunksDone, mapFailed',
+        ConditionExpression: 'attempt = :attempt AND phase = :phase',
+        ExpressionAttributeValues: { ':total': params.total, ':now': iso, ':attempt': params.attempt, ':phase': params.phase },
+      });
+    }
+    const items: Item[] = params.items.map((value, offset) => {
+      const taskId = itemTaskId({ ...params, index: params.firstIndex + offset });
+      return {
+        ...keys.task(params.runId, taskId),
+        runId: params.runId,
+        taskId,
+        workflowId: params.workflowId,
+        version: params.version,
+        phase: params.phase,
+        status: 'PENDING',
+        attempt: 0,
+        itemJson: JSON.stringify(value ?? null),
+        updatedAt: iso,
+        [TABLE.ttlAttribute]: ttl,
+      };
+    });
+    const batches: Item[][] = [];
+    for (let i = 0; i < items.length; i += ITEMS_PER_BATCH * 4) batches.push(items.slice(i, i + ITEMS_PER_BATCH * 4));
+    await forEachLimited(batches, CREATE_CONCURRENCY, (batch) => this.table.batchPut(batch));
+  }
+
+  async listItems(map: MapAttempt, page: { cursor?: string; limit?: number } = {}): Promise<{ items: TaskRecord[]; cursor?: string }> {
+    const { pk, skPrefix } = keys.mapItems(map.runId, itemIdPrefix(map));
+    const result = await this.table.query({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': pk, ':prefix': skPrefix },
+      ...(page.limit === undefined ? {} : { Limit: page.limit }),
+      ...(page.cursor === undefined ? {} : { ExclusiveStartKey: JSON.parse(Buffer.from(page.cursor, 'base64url').toString('utf8')) as Item }),
+    });
+    return {
+      items: result.items.map(taskRecord),
+      ...(result.lastKey === undefined ? {} : { cursor: Buffer.from(JSON.stringify(result.lastKey)).toString('base64url') }),
+    };
+  }
+
+  async recordFinished(map: MapAttempt & { chunk: number; indexes: readonly number[]; failed: readonly number[] }): Promise<{ finished: number; failed: number }> {
+    const result = await this.table.update({
+      Key: keys.mapChunk(map.runId, itemIdPrefix(map), map.chunk),
+      UpdateExpression: `SET #ttl = if_not_exists(#ttl, :ttl) ADD finished :finished${map.failed.length === 0 ? '' : ', failed :failed'}`,
+      ExpressionAttributeNames: { '#ttl': TABLE.ttlAttribute },
+      ExpressionAttributeValues: {
+        ':ttl': this.ttl(this.now()),
+        ':finished': new Set(map.indexes.map(String)),
+        ...(map.failed.length === 0 ? {} : { ':failed': new Set(map.failed.map(String)) }),
+      },
+      ReturnValues: 'ALL_NEW',
+    });
+    const size = (value: unknown) => (value instanceof Set ? value.size : 0);
+    return { finished: size(result.item?.['finished']), failed: size(result.item?.['failed']) };
+  }
+
+  async markChunkDone(map: MapAttempt & { chunk: number; failed: number }): Promise<TaskRecord | undefined> {
+    const result = await this.table.update({
+      Key: keys.task(map.runId, map.mapId),
+      UpdateExpression: 'SET mapFailed = if_not_exists(mapFailed, :zero) + :failed, updatedAt = :now ADD mapChunksDone :chunk',
+      ConditionExpression: 'attempt = :attempt AND phase = :phase AND NOT contains(mapChunksDone, :chunkId)',
+      ExpressionAttributeValues: {
+        ':zero': 0,
+        ':failed': map.failed,
+        ':now': this.now().toISOString(),
+        ':chunk': new Set([String(map.chunk)]),
+        ':chunkId': String(map.chunk),
+        ':attempt': map.attempt,
+        ':phase': map.phase,
+      },
+      ReturnValues: 'ALL_NEW',
+    });
+    const task = result.item === undefined ? undefined : taskRecord(result.item);
+    if (task === undefined || task.attempt !== map.attempt || task.phase !== map.phase) return undefined;
+    return task;
+  }
+
+  private ttl(now: Date): number {
+    // As task items: they outlive the latest a run could end (30 days), then the retention.
+    return Math.floor(now.getTime() / 1000) + (this.retentionDays + 30) * DAY_SECONDS;
+  }
+}

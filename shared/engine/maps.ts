@@ -1,0 +1,286 @@
+// Map tasks: one task run once per item of a list known only when the map starts.
+//
+// The map's attempt is a callback whose outside system is the engine. It makes its items PENDING
+// (item tasks, map-items.ts, each holding its item), starts the first `maxConcurrency` of them and
+// waits. From then on each item that ends starts the item `maxConcurrency` after it, so no counter
+// of running items is needed, and is counted in its chunk of 64; a chunk that is complete is
+// marked on the map task once. When every chunk is, the map's token is answered with the items'
+// outputs in order; as soon as more items have failed than the map tolerates, with its failure.
+// Each step is an idempotent write: the scheduler does them from the items' stream records, and
+// the sweeper's periodic look at a waiting map (`check`) recounts from the items themselves.
+import { isFinalTaskStatus } from '../model/states.js';
+import { EngineError } from '../model/errors.js';
+import type { TaskDefinition } from '../model/definition.js';
+import type { TaskError } from '../model/task-error.js';
+import type { CallbackOutcome, Callbacks } from './callbacks.js';
+import { taskOf, type DefinitionSource } from './definition-cache.js';
+import { messageFor } from './dispatch.js';
+import { forEachLimited } from './concurrency.js';
+import { chunkCount, chunkOf, chunkSize, itemAddress, itemTaskId, toleratedFailures, type ItemAddress } from './map-items.js';
+import type { OutgoingMessage, TaskQueue } from './messages.js';
+import type { MapAttempt, MapStore, TaskStore } from './ports.js';
+import type { TaskRecord } from './records.js';
+import { deliveryDueAt, leaseMs, type EngineTimings } from './timing.js';
+
+export type MapTaskDefinition = Extract<TaskDefinition, { type: 'map' }>;
+
+/** Items made PENDING per write of the map's attempt. */
+const CREATE_PAGE = 1_000;
+/** Items started (or cancelled) at once. */
+const CONCURRENCY = 16;
+
+export interface MapRunsDeps {
+  tasks: Pick<TaskStore, 'getTask' | 'advance' | 'readScope' | 'cancel' | 'requestStop'>;
+  maps: MapStore;
+  queue: TaskQueue;
+  definitions: DefinitionSource;
+  callbacks: Pick<Callbacks, 'answerFor'>;
+  now: () => Date;
+  timings: EngineTimings;
+}
+
+export class MapRuns {
+  constructor(private readonly deps: MapRunsDeps) {}
+
+  /**
+   * The map's attempt (its task RUNNING, claimed by the caller): its items made, the first
+   * `maxConcurrency` of them started. An empty list is no wait at all: the output is [].
+   */
+  async start(task: TaskRecord, map: MapTaskDefinition, items: readonly unknown[]): Promise<'waiting' | 'empty'> {
+    if (items.length === 0) return 'empty';
+    const attempt = attemptOf(task);
+    for (let first = 0; first < items.length; first += CREATE_PAGE) {
+      await this.deps.maps.createItems({
+        ...attempt,
+        workflowId: task.workflowId,
+        version: task.version,
+        total: items.length,
+        firstIndex: first,
+        items: items.slice(first, first + CREATE_PAGE),
+      });
+    }
+    const first = Array.from({ length: Math.min(map.maxConcurrency, items.length) }, (_, index) => index);
+    const messages = await this.startItems(task, map, first, (itemId) => `map-start:${itemId}`);
+    if (messages.length > 0) await this.deps.queue.send(messages);
+    return 'waiting';
+  }
+
+  /**
+   * Items that ended (the scheduler, from their stream records): each starts the item
+   * `maxConcurrency` after it and is counted in its chunk; the map ends when every item has, or
+   * at once when more have failed than it tolerates. Returns the messages of the items started,
+   * for the caller to send. Items of a map attempt that is over change nothing.
+   */
+  async afterItems(ended: readonly TaskRecord[]): Promise<OutgoingMessage[]> {
+    const byMap = new Map<string, Array<{ item: TaskRecord; address: ItemAddress }>>();
+    for (const item of ended) {
+      const address = itemAddress(item.taskId);
+      if (address === undefined || !isFinalTaskStatus(item.status)) continue;
+      const key = `${address.mapId}#${address.phase}#${address.attempt}`;
+      byMap.set(key, [...(byMap.get(key) ?? []), { item, address }]);
+    }
+    const messages: OutgoingMessage[] = [];
+    for (const group of byMap.values()) messages.push(...(await this.afterItemsOfMap(group)));
+    return messages;
+  }
+
+  /**
+   * The sweeper's look at a waiting map: its items recounted from the items themselves, an item
+   * that should have started started, and the map ended if it is over. Returns whether its wait
+   * is over (ended now, or already).
+   */
+  async check(task: TaskRecord): Promise<boolean> {
+    const found = await this.current(task.runId, task.taskId, attemptOf(task));
+    if (found === undefined) return true;
+    const { map, mapTask } = found;
+    const total = mapTask.mapItems ?? 0;
+    const items = await this.allItems(attemptOf(mapTask));
+    const finals = items.filter((item) => isFinalTaskStatus(item.status));
+    const failed = finals.filter((item) => item.status !== 'SUCCEEDED');
+    if (failed.length > toleratedFailures(map, total)) {
+      await this.end(mapTask, { error: toleranceError(failed.length, total, map, failed[0]) });
+      return true;
+    }
+    if (finals.length >= total) {
+      await this.end(mapTask, await this.outputs(mapTask, items));
+      return true;
+    }
+    // Each ended item starts the one maxConcurrency after it: one not started yet is started now.
+    const byIndex = new Map(items.map((item) => [itemAddress(item.taskId)?.index ?? -1, item]));
+    const missed = finals
+      .map((item) => (itemAddress(item.taskId)?.index ?? 0) + map.maxConcurrency)
+      .filter((next) => next < total && byIndex.get(next)?.status === 'PENDING');
+    const messages = await this.startItems(mapTask, map, missed, (itemId) => `map-next:${itemId}`);
+    if (messages.length > 0) await this.deps.queue.send(messages);
+    return false;
+  }
+
+  /** The map task ended without its items (cancelled, timed out): those not finished are cancelled, or asked to stop. */
+  async cancel(task: Pick<TaskRecord, 'runId' | 'taskId' | 'phase' | 'attempt' | 'workflowId' | 'version' | 'mapItems'>, reason: string): Promise<void> {
+    if (task.mapItems === undefined) return;
+    const items = await this.allItems(attemptOf(task));
+    const open = items.filter((item) => !isFinalTaskStatus(item.status) && item.status !== 'PENDING');
+    await forEachLimited(open, CONCURRENCY, async (item) => {
+      if (item.status === 'RUNNING') {
+        await this.deps.tasks.requestStop({ runId: item.runId, taskId: item.taskId, phase: item.phase });
+        return;
+      }
+      await this.deps.tasks.cancel({
+        runId: item.runId,
+        taskId: item.taskId,
+        workflowId: item.workflowId,
+        version: item.version,
+        phase: item.phase,
+        reason,
+        opToken: `map-cancel:${item.taskId}`,
+      });
+    });
+  }
+
+  /** The items of one map attempt, in index order: a page (the API), with the map's item count. */
+  async listItems(map: MapAttempt, page: { cursor?: string; limit?: number }): Promise<{ items: TaskRecord[]; cursor?: string }> {
+    return this.deps.maps.listItems(map, page);
+  }
+
+  private async afterItemsOfMap(ended: ReadonlyArray<{ item: TaskRecord; address: ItemAddress }>): Promise<OutgoingMessage[]> {
+    const first = ended[0];
+    if (first === undefined) return [];
+    const { item: anItem, address } = first;
+    const found = await this.current(anItem.runId, address.mapId, { runId: anItem.runId, mapId: address.mapId, phase: address.phase, attempt: address.attempt });
+    if (found === undefined) return [];
+    const { map } = found;
+    let mapTask = found.mapTask;
+    const total = mapTask.mapItems ?? 0;
+    const attempt = attemptOf(mapTask);
+
+    const next = ended.map((end) => end.address.index + map.maxConcurrency).filter((index) => index < total);
+    const messages = await this.startItems(mapTask, map, next, (itemId) => `map-next:${itemId}`);
+
+    // Counted by chunk; a chunk complete is marked on the map task.
+    const byChunk = new Map<number, Array<{ index: number; failed: boolean }>>();
+    for (const { item, address: at } of ended) {
+      const chunk = chunkOf(at.index);
+      byChunk.set(chunk, [...(byChunk.get(chunk) ?? []), { index: at.index, failed: item.status !== 'SUCCEEDED' }]);
+    }
+    const openFailures = new Map<number, number>();
+    for (const [chunk, members] of byChunk) {
+      const counted = await this.deps.maps.recordFinished({
+        ...attempt,
+        chunk,
+        indexes: members.map((member) => member.index),
+        failed: members.filter((member) => member.failed).map((member) => member.index),
+      });
+      if (counted.finished >= chunkSize(chunk, total)) {
+        const marked = await this.deps.maps.markChunkDone({ ...attempt, chunk, failed: counted.failed });
+        if (marked === undefined) return messages;
+        mapTask = marked;
+      } else {
+        openFailures.set(chunk, counted.failed);
+      }
+    }
+    const done = new Set(mapTask.mapChunksDone ?? []);
+    // Failures known: those of the chunks done, and those counted so far in the chunks touched here.
+    const failures = (mapTask.mapFailed ?? 0) + [...openFailures].reduce((sum, [chunk, failed]) => sum + (done.has(String(chunk)) ? 0 : failed), 0);
+    if (failures > toleratedFailures(map, total)) {
+      const failedItem = ended.find(({ item }) => item.status !== 'SUCCEEDED')?.item;
+      await this.end(mapTask, { error: toleranceError(failures, total, map, failedItem) });
+      return messages;
+    }
+    if (done.size >= chunkCount(total)) await this.end(mapTask, await this.outputs(mapTask, await this.allItems(attempt)));
+    return messages;
+  }
+
+  /** Starts items (PENDING -> QUEUED) by index; returns their messages. */
+  private async startItems(mapTask: TaskRecord, map: MapTaskDefinition, indexes: readonly number[], opToken: (itemId: string) => string): Promise<OutgoingMessage[]> {
+    const messages: OutgoingMessage[] = [];
+    const now = this.deps.now().getTime();
+    const dueAt = deliveryDueAt(now, 0, leaseMs(map.task.type === 'pass' ? {} : map.task, this.deps.timings), this.deps.timings);
+    await forEachLimited(indexes, CONCURRENCY, async (index) => {
+      const taskId = itemTaskId({ mapId: mapTask.taskId, phase: mapTask.phase, attempt: mapTask.attempt, index });
+      const advanced = await this.deps.tasks.advance({
+        runId: mapTask.runId,
+        taskId,
+        workflowId: mapTask.workflowId,
+        version: mapTask.version,
+        phase: mapTask.phase,
+        next: { kind: 'queue', dueAt },
+        opToken: opToken(taskId),
+      });
+      if (advanced.outcome === 'ok' && advanced.task.status === 'QUEUED') messages.push(messageFor(mapTask, advanced.task, now));
+    });
+    return messages;
+  }
+
+  /** The map task and its definition, if it still runs or waits in this attempt. */
+  private async current(runId: string, mapId: string, attempt: MapAttempt): Promise<{ mapTask: TaskRecord; map: MapTaskDefinition } | undefined> {
+    const mapTask = await this.deps.tasks.getTask(runId, mapId);
+    if (mapTask === undefined || mapTask.phase !== attempt.phase || mapTask.attempt !== attempt.attempt || mapTask.mapItems === undefined) return undefined;
+    const waiting = mapTask.status === 'WAITING' && mapTask.callbackAttempt === mapTask.attempt;
+    if (!(mapTask.status === 'RUNNING' || waiting)) return undefined;
+    const definition = await this.deps.definitions.get(mapTask.workflowId, mapTask.version);
+    const map = taskOf(definition, mapId);
+    if (map.type !== 'map') return undefined;
+    return { mapTask, map };
+  }
+
+  private async allItems(map: MapAttempt): Promise<TaskRecord[]> {
+    const items: TaskRecord[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.deps.maps.listItems(map, cursor === undefined ? {} : { cursor });
+      items.push(...page.items);
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    return items;
+  }
+
+  /** The map's output: each item's output in item order, null for an item that did not succeed. */
+  private async outputs(mapTask: TaskRecord, items: readonly TaskRecord[]): Promise<{ output: unknown[] }> {
+    const output: unknown[] = Array.from({ length: mapTask.mapItems ?? 0 }, () => null);
+    const stored: string[] = [];
+    for (const item of items) {
+      const index = itemAddress(item.taskId)?.index ?? -1;
+      if (item.status !== 'SUCCEEDED' || index < 0 || index >= output.length) continue;
+      if (item.outputRef !== undefined) stored.push(item.taskId);
+      else output[index] = item.output ?? null;
+    }
+    // A large output is kept apart: read back, a hundred at a time.
+    for (let i = 0; i < stored.length; i += 100) {
+      const read = await this.deps.tasks.readScope(mapTask.runId, stored.slice(i, i + 100), false);
+      for (const [taskId, value] of Object.entries(read.tasks)) output[itemAddress(taskId)?.index ?? 0] = value.output ?? null;
+    }
+    return { output };
+  }
+
+  /**
+   * Answers the map's attempt (the engine's own answer, by the attempt's recorded token hash). An
+   * output the map cannot keep (over the payload limit) fails it instead, not retried.
+   */
+  private async end(mapTask: TaskRecord, answer: { output: unknown } | { error: TaskError }): Promise<CallbackOutcome | undefined> {
+    const hash = mapTask.callbackTokens?.at(-1);
+    if (hash === undefined) return undefined;
+    const address = { runId: mapTask.runId, taskId: mapTask.taskId, attempt: mapTask.attempt };
+    try {
+      return await this.deps.callbacks.answerFor(address, hash, answer);
+    } catch (error) {
+      if (!(error instanceof EngineError) || error.retryable || !('output' in answer)) throw error;
+      const refused = { name: 'MapOutputTooLarge', message: `the outputs of the map's ${mapTask.mapItems ?? 0} items could not be kept: ${error.message}`, retryable: false };
+      return this.deps.callbacks.answerFor(address, hash, { error: refused });
+    }
+  }
+}
+
+function attemptOf(task: Pick<TaskRecord, 'runId' | 'taskId' | 'phase' | 'attempt'>): MapAttempt {
+  return { runId: task.runId, mapId: task.taskId, phase: task.phase, attempt: task.attempt };
+}
+
+function toleranceError(failures: number, total: number, map: MapTaskDefinition, example: TaskRecord | undefined): TaskError {
+  const tolerated = toleratedFailures(map, total);
+  const index = example === undefined ? undefined : itemAddress(example.taskId)?.index;
+  const cause = example?.error === undefined ? '' : `; item ${index ?? '?'} failed with ${example.error.name}: ${example.error.message}`;
+  return {
+    name: 'MapToleratedFailureExceeded',
+    message: `${failures} of ${total} items failed, more than the ${tolerated} tolerated${cause}`,
+    retryable: false,
+  };
+}

@@ -68,10 +68,11 @@ export class MapRuns {
   /**
    * Items that ended (the scheduler, from their stream records): each starts the item
    * `maxConcurrency` after it and is counted in its chunk; the map ends when every item has, or
-   * at once when more have failed than it tolerates. Returns the messages of the items started,
-   * for the caller to send. Items of a map attempt that is over change nothing.
+   * at once when more have failed than it tolerates. The items started are sent their messages
+   * before anything is counted (a count that fails must not hold them back). Items of a map
+   * attempt that is over change nothing.
    */
-  async afterItems(ended: readonly TaskRecord[]): Promise<OutgoingMessage[]> {
+  async afterItems(ended: readonly TaskRecord[]): Promise<void> {
     const byMap = new Map<string, Array<{ item: TaskRecord; address: ItemAddress }>>();
     for (const item of ended) {
       const address = itemAddress(item.taskId);
@@ -79,9 +80,7 @@ export class MapRuns {
       const key = `${address.mapId}#${address.phase}#${address.attempt}`;
       byMap.set(key, [...(byMap.get(key) ?? []), { item, address }]);
     }
-    const messages: OutgoingMessage[] = [];
-    for (const group of byMap.values()) messages.push(...(await this.afterItemsOfMap(group)));
-    return messages;
+    for (const group of byMap.values()) await this.afterItemsOfMap(group);
   }
 
   /**
@@ -142,12 +141,12 @@ export class MapRuns {
     return this.deps.maps.listItems(map, page);
   }
 
-  private async afterItemsOfMap(ended: ReadonlyArray<{ item: TaskRecord; address: ItemAddress }>): Promise<OutgoingMessage[]> {
+  private async afterItemsOfMap(ended: ReadonlyArray<{ item: TaskRecord; address: ItemAddress }>): Promise<void> {
     const first = ended[0];
-    if (first === undefined) return [];
+    if (first === undefined) return;
     const { item: anItem, address } = first;
     const found = await this.current(anItem.runId, address.mapId, { runId: anItem.runId, mapId: address.mapId, phase: address.phase, attempt: address.attempt });
-    if (found === undefined) return [];
+    if (found === undefined) return;
     const { map } = found;
     let mapTask = found.mapTask;
     const total = mapTask.mapItems ?? 0;
@@ -155,6 +154,7 @@ export class MapRuns {
 
     const next = ended.map((end) => end.address.index + map.maxConcurrency).filter((index) => index < total);
     const messages = await this.startItems(mapTask, map, next, (itemId) => `map-next:${itemId}`);
+    if (messages.length > 0) await this.deps.queue.send(messages);
 
     // Counted by chunk; a chunk complete is marked on the map task.
     const byChunk = new Map<number, Array<{ index: number; failed: boolean }>>();
@@ -172,7 +172,7 @@ export class MapRuns {
       });
       if (counted.finished >= chunkSize(chunk, total)) {
         const marked = await this.deps.maps.markChunkDone({ ...attempt, chunk, failed: counted.failed });
-        if (marked === undefined) return messages;
+        if (marked === undefined) return;
         mapTask = marked;
       } else {
         openFailures.set(chunk, counted.failed);
@@ -184,10 +184,9 @@ export class MapRuns {
     if (failures > toleratedFailures(map, total)) {
       const failedItem = ended.find(({ item }) => item.status !== 'SUCCEEDED')?.item;
       await this.end(mapTask, { error: toleranceError(failures, total, map, failedItem) });
-      return messages;
+      return;
     }
     if (done.size >= chunkCount(total)) await this.end(mapTask, await this.outputs(mapTask, await this.allItems(attempt)));
-    return messages;
   }
 
   /** Starts items (PENDING -> QUEUED) by index; returns their messages. */

@@ -153,7 +153,7 @@ export class Scheduler {
       else finals.push({ task, key: change.key });
     }
     // A map's items that ended start the next ones, and are counted by their map.
-    if (endedItems.length > 0) outbox.push(...(await this.maps.afterItems(endedItems)));
+    if (endedItems.length > 0) await this.maps.afterItems(endedItems);
     if (finals.length > 0) {
       // What the batch does not show done is read (one read for all of it) before it is written.
       await this.readUnseen(finals, seen);

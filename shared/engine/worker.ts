@@ -258,8 +258,7 @@ export class Worker {
     const status = outcome === 'succeeded' ? 'SUCCEEDED' : outcome === 'failed' ? 'FAILED' : 'CANCELLED';
     const ended: TaskRecord = { ...task, status, ...(result.ok ? {} : { error: result.error }) };
     try {
-      const messages = await this.persist(() => this.maps.afterItems([ended]), invocation);
-      if (messages.length > 0) await this.persist(() => this.deps.queue.send(messages), invocation);
+      await this.persist(() => this.maps.afterItems([ended]), invocation);
     } catch (error) {
       failures.push(error);
     }
@@ -398,8 +397,9 @@ export class Worker {
     const now = this.deps.now().getTime();
     const waitEndsAt = now + wait.timeoutSeconds * 1000;
     const deadline = wait.heartbeatSeconds === undefined ? waitEndsAt : Math.min(waitEndsAt, now + wait.heartbeatSeconds * 1000);
-    // A parent task looks at its child now and then, in case the child's end was not passed on.
-    const checkAt = wait.child === true ? now + this.deps.timings.reconcileIntervalSeconds * 1000 : undefined;
+    // A parent task looks at its child now and then, in case the child's end was not passed on;
+    // a map at its items, in case their counts were lost.
+    const checkAt = wait.child === true || wait.map === true ? now + this.deps.timings.reconcileIntervalSeconds * 1000 : undefined;
     const opToken = this.deps.newToken();
     const waited = await this.persist(
       () =>

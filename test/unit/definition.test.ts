@@ -240,3 +240,46 @@ describe('workflow builder', () => {
     expect(() => workflow('bad').task('a', { handler: 'h', dependsOn: ['missing'] }).build()).toThrow(/missing/);
   });
 });
+
+describe('map tasks', () => {
+  const map = (fields: Record<string, unknown>, extra: Array<Record<string, unknown>> = []) => ({
+    id: 'maps',
+    tasks: [{ id: 'list', type: 'pass' }, ...extra, { id: 'each', type: 'map', dependsOn: ['list'], items: '{{upstream.list.output.items}}', task: { handler: 'one' }, ...fields }],
+  });
+
+  it('fills in the defaults: ten at once, no failure tolerated, a handler task by default', () => {
+    const each = assertDefinition(map({})).tasks[1];
+    expect(each).toMatchObject({ type: 'map', maxConcurrency: 10, task: { type: 'handler', handler: 'one' } });
+    expect(each).not.toHaveProperty('toleratedFailurePercentage');
+  });
+
+  it('lets the task read its item, index, the input and its dependencies, in http, lambda and pass bodies', () => {
+    expect(problemsOf(map({ task: { type: 'http', http: { url: 'https://api.example.com/{{item.id}}?n={{index}}&who={{input.who}}', method: 'POST', body: { all: '{{upstream.list.output}}' } } } }))).toEqual([]);
+    expect(problemsOf(map({ task: { type: 'lambda', lambda: { functionName: 'f', payload: { value: '{{item}}' } } } }))).toEqual([]);
+    expect(problemsOf(map({ task: { type: 'pass', output: { at: '{{index}}', name: '{{item.name}}' } } }))).toEqual([]);
+  });
+
+  it('refuses items that are not one placeholder, a bad concurrency or tolerance, and a task it cannot run per item', () => {
+    expect(problemsOf(map({ items: ['a'] }))).toEqual(['tasks.each.items: items must be a {{...}} placeholder naming a list']);
+    expect(problemsOf(map({ items: 'list: {{input.items}}' }))).toEqual(['tasks.each.items: items must be one {{input...}} or {{upstream.<taskId>.output...}} placeholder']);
+    expect(problemsOf(map({ maxConcurrency: 0 }))).toEqual(['tasks.each.maxConcurrency: maxConcurrency must be at least 1']);
+    expect(problemsOf(map({ maxConcurrency: LIMITS.maxMapConcurrency + 1 }))).toEqual([`tasks.each.maxConcurrency: maxConcurrency must be at most ${LIMITS.maxMapConcurrency}`]);
+    expect(problemsOf(map({ toleratedFailurePercentage: 101 }))).toEqual(['tasks.each.toleratedFailurePercentage: toleratedFailurePercentage must be at most 100']);
+    expect(problemsOf(map({ task: { type: 'wait', seconds: 1 } }))).toEqual(["tasks.each.task.type: a map task's task must be of type handler, http, lambda or pass"]);
+  });
+
+  it('refuses references out of scope: another task than a dependency, an item outside a map, a typo', () => {
+    expect(problemsOf(map({ items: '{{upstream.other.output}}' }, [{ id: 'other', type: 'pass' }]))).toEqual([
+      'tasks.each.items: task "each" refers to upstream.other.output but does not depend on task "other"',
+    ]);
+    expect(problemsOf(map({ task: { type: 'pass', output: '{{items.0}}' } }))).toEqual([]);
+    expect(problemsOf(map({ task: { type: 'pass', output: '{{item..x}}' } }))[0]).toMatch(/refers to "item\.\.x".*or, in a map's task, item\[\.field\.\.\.\] or index/);
+    expect(problemsOf({ id: 'plain', tasks: [{ id: 'a', type: 'http', http: { url: 'https://example.com/{{index}}' } }] })[0]).toMatch(/^tasks\.a\.http\.url: task "a" refers to "index"/);
+  });
+
+  it('checks the handler of its task against the known ones, and allows secrets only in its request headers', () => {
+    expect(problemsOf(map({}), new Set(['other']))).toEqual(['tasks.each.task.handler: unknown handler "one"']);
+    expect(problemsOf(map({ task: { type: 'http', http: { url: 'https://example.com', headers: { authorization: 'Bearer {{secret:api-key}}' } } } }))).toEqual([]);
+    expect(problemsOf(map({ task: { type: 'http', http: { url: 'https://example.com', body: '{{secret:api-key}}' } } }))).toEqual(['tasks.each.task.http.body: secrets may only be used in http headers']);
+  });
+});

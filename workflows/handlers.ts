@@ -3,6 +3,7 @@
 import type { HandlerRegistry, TaskHandler } from 'dagflow';
 import { checkPayment, createShipment, notifyCustomer, refundCharge, reserveItems, runCharge } from './order-handlers.js';
 import { aggregate, extract, load, transformPartition } from './pipeline-handlers.js';
+import { listCustomers, sendInvoice, summarizeInvoices } from './invoice-handlers.js';
 
 export const handlers: HandlerRegistry = new Map<string, TaskHandler>([
   // order_processing
@@ -17,4 +18,8 @@ export const handlers: HandlerRegistry = new Map<string, TaskHandler>([
   ['transform_partition', transformPartition],
   ['load', load],
   ['aggregate', aggregate],
+  // monthly_invoices
+  ['list_customers', listCustomers],
+  ['send_invoice', sendInvoice],
+  ['summarize_invoices', summarizeInvoices],
 ]);

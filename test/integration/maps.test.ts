@@ -102,6 +102,15 @@ describe('map tasks, through the local runtime', () => {
     const items = await allItems(runId, 'each');
     expect(items.map((item) => item.index)).toEqual(Array.from({ length: 23 }, (_, n) => n));
     expect(items[5]).toMatchObject({ index: 5, status: 'SUCCEEDED', attempt: 1, item: { n: 5 }, output: { index: 5, square: 25 } });
+    // A cursor that is not this list's (garbage, or another run's key) is a 400, never passed on.
+    const foreign = Buffer.from(JSON.stringify({ pk: 'RUN#another', sk: 'ITEM#each#0#1#000001' })).toString('base64url');
+    for (const cursor of ['bogus', foreign]) {
+      const refused = await api.get(`/runs/${runId}/tasks/each/items?cursor=${cursor}`);
+      expect(refused.status).toBe(400);
+      expect(refused.body.error.message).toContain('cursor is not one this list gave out');
+    }
+    expect((await api.get(`/runs/${runId}/tasks/total/items`)).status).toBe(400);
+    expect((await api.get(`/runs/${runId}/tasks/nope/items`)).status).toBe(404);
     expect(errors).toEqual([]);
   });
 

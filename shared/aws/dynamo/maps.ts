@@ -8,6 +8,7 @@ import { itemIdPrefix, itemTaskId } from '../../engine/map-items.js';
 import type { MapAttempt, MapStore } from '../../engine/ports.js';
 import type { TaskRecord } from '../../engine/records.js';
 import { forEachLimited } from '../../engine/concurrency.js';
+import { ValidationError } from '../../model/errors.js';
 import { keys } from './keys.js';
 import { taskRecord } from './tasks.js';
 import type { Item, Table } from './table.js';
@@ -16,6 +17,21 @@ const DAY_SECONDS = 86_400;
 /** Batch writes of one map's items in flight at once. */
 const CREATE_CONCURRENCY = 4;
 const ITEMS_PER_BATCH = 25;
+
+/** A cursor's key, only if it is one of this map attempt's items (anything else is refused, never sent to DynamoDB). */
+function startKey(cursor: string, pk: string, skPrefix: string): Item {
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    key = undefined;
+  }
+  const { pk: keyPk, sk: keySk } = (typeof key === 'object' && key !== null ? key : {}) as { pk?: unknown; sk?: unknown };
+  if (keyPk !== pk || typeof keySk !== 'string' || !keySk.startsWith(skPrefix)) {
+    throw new ValidationError([{ path: 'cursor', message: 'cursor is not one this list gave out' }]);
+  }
+  return { pk: keyPk, sk: keySk };
+}
 
 export class DynamoMapStore implements MapStore {
   constructor(
@@ -64,7 +80,7 @@ export class DynamoMapStore implements MapStore {
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
       ExpressionAttributeValues: { ':pk': pk, ':prefix': skPrefix },
       ...(page.limit === undefined ? {} : { Limit: page.limit }),
-      ...(page.cursor === undefined ? {} : { ExclusiveStartKey: JSON.parse(Buffer.from(page.cursor, 'base64url').toString('utf8')) as Item }),
+      ...(page.cursor === undefined ? {} : { ExclusiveStartKey: startKey(page.cursor, pk, skPrefix) }),
     });
     return {
       items: result.items.map(taskRecord),

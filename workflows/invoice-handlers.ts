@@ -43,6 +43,7 @@ export const sendInvoice: TaskHandler = async (ctx) => {
 export const summarizeInvoices: TaskHandler = async (ctx) => {
   const invoices = upstreamOutput(ctx, 'invoice_each', z.array(InvoiceSchema.nullable()));
   const sent = invoices.filter((invoice) => invoice !== null);
+  await simulateWork(workDuration(ctx, 20), ctx.signal);
   return {
     invoices: invoices.length,
     sent: sent.length,

@@ -44,21 +44,27 @@ export class MapRuns {
 
   /**
    * The map's attempt (its task RUNNING, claimed by the caller): its items made, the first
-   * `maxConcurrency` of them started. An empty list is no wait at all: the output is [].
+   * `maxConcurrency` of them started. An empty list is no wait at all: the output is []. Stops
+   * (with the signal's reason) as soon as `signal` fires: nothing is started for an attempt
+   * that was cancelled or timed out while it made its items.
    */
-  async start(task: TaskRecord, map: MapTaskDefinition, items: readonly unknown[]): Promise<'waiting' | 'empty'> {
+  async start(task: TaskRecord, map: MapTaskDefinition, items: readonly unknown[], signal: AbortSignal): Promise<'waiting' | 'empty'> {
     if (items.length === 0) return 'empty';
     const attempt = attemptOf(task);
     for (let first = 0; first < items.length; first += CREATE_PAGE) {
+      signal.throwIfAborted();
       await this.deps.maps.createItems({
         ...attempt,
         workflowId: task.workflowId,
         version: task.version,
+        leaseToken: task.leaseToken ?? '',
+        ...(task.keyGeneration === undefined ? {} : { keyGeneration: task.keyGeneration }),
         total: items.length,
         firstIndex: first,
         items: items.slice(first, first + CREATE_PAGE),
       });
     }
+    signal.throwIfAborted();
     const first = Array.from({ length: Math.min(map.maxConcurrency, items.length) }, (_, index) => index);
     const messages = await this.startItems(task, map, first, (itemId) => `map-start:${itemId}`);
     if (messages.length > 0) await this.deps.queue.send(messages);
@@ -72,7 +78,7 @@ export class MapRuns {
    * before anything is counted (a count that fails must not hold them back). Items of a map
    * attempt that is over change nothing.
    */
-  async afterItems(ended: readonly TaskRecord[]): Promise<void> {
+  async afterItems(ended: readonly TaskRecord[], by: 'worker' | 'scheduler'): Promise<void> {
     const byMap = new Map<string, Array<{ item: TaskRecord; address: ItemAddress }>>();
     for (const item of ended) {
       const address = itemAddress(item.taskId);
@@ -80,7 +86,9 @@ export class MapRuns {
       const key = `${address.mapId}#${address.phase}#${address.attempt}`;
       byMap.set(key, [...(byMap.get(key) ?? []), { item, address }]);
     }
-    for (const group of byMap.values()) await this.afterItemsOfMap(group);
+    // Each part starts an item with a token of its own, the same on every try: a part recognizes
+    // its own start (and sends the message again), never the other's (which sent it already).
+    for (const group of byMap.values()) await this.afterItemsOfMap(group, by === 'worker' ? 'map-next' : 'map-next-s');
   }
 
   /**
@@ -93,15 +101,15 @@ export class MapRuns {
     if (found === undefined) return true;
     const { map, mapTask } = found;
     const total = mapTask.mapItems ?? 0;
-    const items = await this.allItems(attemptOf(mapTask));
+    const items = await this.allItems(attemptOf(mapTask), true);
     const finals = items.filter((item) => isFinalTaskStatus(item.status));
     const failed = finals.filter((item) => item.status !== 'SUCCEEDED');
     if (failed.length > toleratedFailures(map, total)) {
-      await this.end(mapTask, { error: toleranceError(failed.length, total, map, failed[0]) });
+      await this.fail(mapTask, toleranceError(failed.length, total, map, failed[0]));
       return true;
     }
     if (finals.length >= total) {
-      await this.end(mapTask, await this.outputs(mapTask, items));
+      await this.end(mapTask, await this.outputs(mapTask, await this.allItems(attemptOf(mapTask))));
       return true;
     }
     // Each ended item starts the one maxConcurrency after it: one not started yet is started now.
@@ -109,15 +117,18 @@ export class MapRuns {
     const missed = finals
       .map((item) => (itemAddress(item.taskId)?.index ?? 0) + map.maxConcurrency)
       .filter((next) => next < total && byIndex.get(next)?.status === 'PENDING');
-    const messages = await this.startItems(mapTask, map, missed, (itemId) => `map-next:${itemId}`);
+    const messages = await this.startItems(mapTask, map, missed, (itemId) => `map-check:${itemId}`);
     if (messages.length > 0) await this.deps.queue.send(messages);
     return false;
   }
 
-  /** The map task ended without its items (cancelled, timed out): those not finished are cancelled, or asked to stop. */
-  async cancel(task: Pick<TaskRecord, 'runId' | 'taskId' | 'phase' | 'attempt' | 'workflowId' | 'version' | 'mapItems'>, reason: string): Promise<void> {
-    if (task.mapItems === undefined) return;
-    const items = await this.allItems(attemptOf(task));
+  /**
+   * The map task's attempt ended without its items (cancelled, timed out, failed): those started
+   * and not finished are cancelled, or asked to stop. (Those never started never will be: each is
+   * started by an item of the same attempt, only while the attempt waits.)
+   */
+  async cancel(task: Pick<TaskRecord, 'runId' | 'taskId' | 'phase' | 'attempt'>, reason: string): Promise<void> {
+    const items = await this.allItems(attemptOf(task), true);
     const open = items.filter((item) => !isFinalTaskStatus(item.status) && item.status !== 'PENDING');
     await forEachLimited(open, CONCURRENCY, async (item) => {
       if (item.status === 'RUNNING') {
@@ -136,12 +147,26 @@ export class MapRuns {
     });
   }
 
-  /** The items of one map attempt, in index order: a page (the API), with the map's item count. */
-  async listItems(map: MapAttempt, page: { cursor?: string; limit?: number }): Promise<{ items: TaskRecord[]; cursor?: string }> {
-    return this.deps.maps.listItems(map, page);
+  /**
+   * A chunk's count that is complete (the scheduler, from its stream record): marked on the map,
+   * and the map ended if it was the last, in case the worker that counted its last item did not
+   * get that far. A map that is over already costs one read.
+   */
+  async afterChunk(map: MapAttempt & { chunk: number; failed: number }): Promise<void> {
+    const found = await this.current(map.runId, map.mapId, map);
+    if (found === undefined) return;
+    let mapTask = found.mapTask;
+    if (!(mapTask.mapChunksDone ?? []).includes(String(map.chunk))) {
+      const marked = await this.deps.maps.markChunkDone(map);
+      if (marked === undefined || !isOpen(marked)) return;
+      mapTask = marked;
+    }
+    if ((mapTask.mapChunksDone ?? []).length >= chunkCount(mapTask.mapItems ?? 0)) {
+      await this.end(mapTask, await this.outputs(mapTask, await this.allItems(map)));
+    }
   }
 
-  private async afterItemsOfMap(ended: ReadonlyArray<{ item: TaskRecord; address: ItemAddress }>): Promise<void> {
+  private async afterItemsOfMap(ended: ReadonlyArray<{ item: TaskRecord; address: ItemAddress }>, tokenPrefix: string): Promise<void> {
     const first = ended[0];
     if (first === undefined) return;
     const { item: anItem, address } = first;
@@ -153,7 +178,7 @@ export class MapRuns {
     const attempt = attemptOf(mapTask);
 
     const next = ended.map((end) => end.address.index + map.maxConcurrency).filter((index) => index < total);
-    const messages = await this.startItems(mapTask, map, next, (itemId) => `map-next:${itemId}`);
+    const messages = await this.startItems(mapTask, map, next, (itemId) => `${tokenPrefix}:${itemId}`);
     if (messages.length > 0) await this.deps.queue.send(messages);
 
     // Counted by chunk; a chunk complete is marked on the map task.
@@ -167,12 +192,14 @@ export class MapRuns {
       const counted = await this.deps.maps.recordFinished({
         ...attempt,
         chunk,
+        size: chunkSize(chunk, total),
         indexes: members.map((member) => member.index),
         failed: members.filter((member) => member.failed).map((member) => member.index),
       });
       if (counted.finished >= chunkSize(chunk, total)) {
         const marked = await this.deps.maps.markChunkDone({ ...attempt, chunk, failed: counted.failed });
-        if (marked === undefined) return;
+        // Ended meanwhile (by another item's end, the sweeper, a cancel): nothing more to do.
+        if (marked === undefined || !isOpen(marked)) return;
         mapTask = marked;
       } else {
         openFailures.set(chunk, counted.failed);
@@ -183,7 +210,7 @@ export class MapRuns {
     const failures = (mapTask.mapFailed ?? 0) + [...openFailures].reduce((sum, [chunk, failed]) => sum + (done.has(String(chunk)) ? 0 : failed), 0);
     if (failures > toleratedFailures(map, total)) {
       const failedItem = ended.find(({ item }) => item.status !== 'SUCCEEDED')?.item;
-      await this.end(mapTask, { error: toleranceError(failures, total, map, failedItem) });
+      await this.fail(mapTask, toleranceError(failures, total, map, failedItem));
       return;
     }
     if (done.size >= chunkCount(total)) await this.end(mapTask, await this.outputs(mapTask, await this.allItems(attempt)));
@@ -214,19 +241,19 @@ export class MapRuns {
   private async current(runId: string, mapId: string, attempt: MapAttempt): Promise<{ mapTask: TaskRecord; map: MapTaskDefinition } | undefined> {
     const mapTask = await this.deps.tasks.getTask(runId, mapId);
     if (mapTask === undefined || mapTask.phase !== attempt.phase || mapTask.attempt !== attempt.attempt || mapTask.mapItems === undefined) return undefined;
-    const waiting = mapTask.status === 'WAITING' && mapTask.callbackAttempt === mapTask.attempt;
-    if (!(mapTask.status === 'RUNNING' || waiting)) return undefined;
+    if (!isOpen(mapTask)) return undefined;
     const definition = await this.deps.definitions.get(mapTask.workflowId, mapTask.version);
     const map = taskOf(definition, mapId);
     if (map.type !== 'map') return undefined;
     return { mapTask, map };
   }
 
-  private async allItems(map: MapAttempt): Promise<TaskRecord[]> {
+  /** Every item of a map attempt; `summary`: without their items and outputs (for counting them). */
+  private async allItems(map: MapAttempt, summary = false): Promise<TaskRecord[]> {
     const items: TaskRecord[] = [];
     let cursor: string | undefined;
     do {
-      const page = await this.deps.maps.listItems(map, cursor === undefined ? {} : { cursor });
+      const page = await this.deps.maps.listItems(map, { summary, ...(cursor === undefined ? {} : { cursor }) });
       items.push(...page.items);
       cursor = page.cursor;
     } while (cursor !== undefined);
@@ -251,6 +278,12 @@ export class MapRuns {
     return { output };
   }
 
+  /** The map fails (too many items failed): answered so, then its items still running are stopped. */
+  private async fail(mapTask: TaskRecord, error: TaskError): Promise<void> {
+    const answered = await this.end(mapTask, { error });
+    if (answered?.outcome === 'accepted') await this.cancel(mapTask, `its map task ${mapTask.taskId} failed: ${error.name}`);
+  }
+
   /**
    * Answers the map's attempt (the engine's own answer, by the attempt's recorded token hash). An
    * output the map cannot keep (over the payload limit) fails it instead, not retried.
@@ -267,6 +300,11 @@ export class MapRuns {
       return this.deps.callbacks.answerFor(address, hash, { error: refused });
     }
   }
+}
+
+/** A map task still at work in its attempt: making its items, or waiting for them. */
+function isOpen(mapTask: TaskRecord): boolean {
+  return mapTask.status === 'RUNNING' || (mapTask.status === 'WAITING' && mapTask.callbackAttempt === mapTask.attempt);
 }
 
 function attemptOf(task: Pick<TaskRecord, 'runId' | 'taskId' | 'phase' | 'attempt'>): MapAttempt {

@@ -304,15 +304,21 @@ export interface MapAttempt {
 
 export interface MapStore {
   /**
-   * The attempt's items, PENDING, from `firstIndex` on, each holding its item; and, with the
-   * first of them, the map task's item count (fenced by its attempt). Repeating it is harmless
+   * The attempt's items, PENDING, from `firstIndex` on, each holding its item (and the map's
+   * idempotency key generation); with the first of them, the map task's item count, fenced by the
+   * attempt's lease: refused (a ConflictError) once the attempt is over. Repeating it is harmless
    * before any item is started, which is when the map's attempt makes them.
    */
-  createItems(params: MapAttempt & { workflowId: string; version: string; total: number; firstIndex: number; items: readonly unknown[] }): Promise<void>;
-  /** The attempt's item tasks in index order, page by page (`cursor` continues). */
-  listItems(map: MapAttempt, page?: { cursor?: string; limit?: number }): Promise<{ items: TaskRecord[]; cursor?: string }>;
-  /** Counts items of one chunk as finished (idempotent); returns how many of the chunk have finished, and failed, so far. */
-  recordFinished(map: MapAttempt & { chunk: number; indexes: readonly number[]; failed: readonly number[] }): Promise<{ finished: number; failed: number }>;
+  createItems(params: MapAttempt & { workflowId: string; version: string; leaseToken: string; keyGeneration?: number; total: number; firstIndex: number; items: readonly unknown[] }): Promise<void>;
+  /**
+   * The attempt's item tasks in index order, page by page (`cursor` continues), read
+   * consistently; `summary` leaves their items and outputs out (for counting them).
+   */
+  listItems(map: MapAttempt, page?: { cursor?: string; limit?: number; summary?: boolean }): Promise<{ items: TaskRecord[]; cursor?: string }>;
+  /** Of these items (of one run), those their chunks have counted already: one read. */
+  readCounted(runId: string, itemIds: readonly string[]): Promise<Set<string>>;
+  /** Counts items of one chunk (of `size` items) as finished (idempotent); returns how many of the chunk have finished, and failed, so far. */
+  recordFinished(map: MapAttempt & { chunk: number; size: number; indexes: readonly number[]; failed: readonly number[] }): Promise<{ finished: number; failed: number }>;
   /**
    * Marks a complete chunk done on the map task, once, adding its failures to the map's; returns
    * the map task as it now is (also when the chunk was done already), or undefined when the map

@@ -41,7 +41,7 @@ export type StoreChange =
   | { kind: 'done'; key: string; runId: string; phase: number; group: string; finished: readonly string[]; failed: readonly string[] }
   | { kind: 'join'; key: string; runId: string; phase: number; taskId: string; group: string; recorded: readonly string[] }
   /** A chunk of a map's items: those it counted (`itemIdPrefix` names the map's attempt). */
-  | { kind: 'mapChunk'; key: string; runId: string; itemIdPrefix: string; counted: readonly number[] };
+  | { kind: 'mapChunk'; key: string; runId: string; itemIdPrefix: string; chunk: number; size: number; counted: readonly number[]; failed: number };
 
 export interface SchedulerDeps {
   runs: RunStore;
@@ -84,11 +84,13 @@ export class Scheduler {
   private readonly runEnd: RunEnd;
   private readonly keeper: RunKeeper;
   private readonly maps: MapRuns;
+  private readonly mapStore: MapStore;
 
   constructor(deps: SchedulerDeps) {
     this.runs = deps.runs;
     this.tasks = deps.tasks;
     this.completion = deps.completion;
+    this.mapStore = deps.maps;
     this.queue = deps.queue;
     this.definitions = deps.definitions;
     this.now = deps.now ?? (() => new Date());
@@ -152,8 +154,22 @@ export class Scheduler {
       }
       else finals.push({ task, key: change.key });
     }
-    // A map's items that ended start the next ones, and are counted by their map.
-    if (endedItems.length > 0) await this.maps.afterItems(endedItems);
+    // A map's items that ended start the next ones, and are counted by their map: those the
+    // batch does not show counted are read (one read), and only those not counted are done.
+    if (endedItems.length > 0) {
+      const counted = await this.mapStore.readCounted(endedItems[0]?.runId ?? '', endedItems.map((item) => item.taskId));
+      const uncounted = endedItems.filter((item) => !counted.has(item.taskId));
+      if (uncounted.length > 0) await this.maps.afterItems(uncounted, 'scheduler');
+    }
+    // A chunk of a map's items that is complete is marked on its map (the map may end), in case the
+    // worker that counted its last item stopped there.
+    const complete = new Map<string, Extract<StoreChange, { kind: 'mapChunk' }>>();
+    for (const change of changes) {
+      if (change.kind === 'mapChunk' && change.counted.length >= change.size) complete.set(`${change.itemIdPrefix}${change.chunk}`, change);
+    }
+    for (const chunk of complete.values()) {
+      await this.maps.afterChunk({ runId: chunk.runId, ...itemAddressOf(chunk.itemIdPrefix), chunk: chunk.chunk, failed: chunk.failed });
+    }
     if (finals.length > 0) {
       // What the batch does not show done is read (one read for all of it) before it is written.
       await this.readUnseen(finals, seen);
@@ -330,5 +346,5 @@ function isHandled(graph: PhaseGraph, finished: TaskRecord, dependentId: string,
 function itemAddressOf(prefix: string): { mapId: string; phase: number; attempt: number } {
   const address = itemAddress(`${prefix}000000`);
   if (address === undefined) throw new Error(`"${prefix}" is not a map's item id prefix`);
-  return address;
+  return { mapId: address.mapId, phase: address.phase, attempt: address.attempt };
 }

@@ -191,6 +191,12 @@ export class Worker {
           logger.warn('could not cancel the child run of a failed attempt', { childRunId: task.childRunId, error: String(error) });
         });
       }
+      // A map's attempt that failed or was stopped while making its items: those it started are stopped.
+      if ((!result.ok || outcome === 'cancelled') && claimed.plan.action.type === 'map') {
+        await this.maps.cancel(task, `the attempt of its map task ${task.taskId} ended ${outcome}`).catch((error: unknown) => {
+          logger.warn("could not cancel the items of a map's failed attempt", { error: String(error) });
+        });
+      }
       firstOutcome ??= outcome;
       if (claimed.plan.item !== undefined && (outcome === 'succeeded' || outcome === 'failed' || outcome === 'cancelled')) {
         await this.afterItem(task, outcome, result, invocation, failures);
@@ -258,7 +264,7 @@ export class Worker {
     const status = outcome === 'succeeded' ? 'SUCCEEDED' : outcome === 'failed' ? 'FAILED' : 'CANCELLED';
     const ended: TaskRecord = { ...task, status, ...(result.ok ? {} : { error: result.error }) };
     try {
-      await this.persist(() => this.maps.afterItems([ended]), invocation);
+      await this.persist(() => this.maps.afterItems([ended], 'worker'), invocation);
     } catch (error) {
       failures.push(error);
     }
@@ -353,7 +359,7 @@ export class Worker {
         // again after a compensation undid it gets a new one.
         idempotencyKey:
           plan.item !== undefined
-            ? `${runId}:${plan.item.mapId}:${plan.item.index}`
+            ? `${runId}:${plan.item.mapId}:${plan.item.index}${task.keyGeneration === undefined ? '' : `:${task.keyGeneration}`}`
             : task.keyGeneration === undefined
               ? `${runId}:${taskId}`
               : `${runId}:${taskId}:${task.keyGeneration}`,
@@ -470,7 +476,7 @@ export class Worker {
     if (large >= 0) {
       throw new TaskFailure('MapItemTooLarge', `item ${large} is ${jsonByteLength(items[large])} bytes; an item may be at most ${LIMITS.maxMapItemBytes}`, { retryable: false });
     }
-    return (await this.maps.start(task, map, items)) === 'empty' ? [] : null;
+    return (await this.maps.start(task, map, items, ctx.signal)) === 'empty' ? [] : null;
   }
 
   private async record(claimed: Claimed, result: ExecutionResult, logger: TaskLogger, invocation: InvocationDeadline | undefined): Promise<EndOutcome> {

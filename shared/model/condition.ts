@@ -142,18 +142,25 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
   return aKeys.every((key) => Object.hasOwn(bRecord, key) && jsonEqual(aRecord[key], bRecord[key]));
 }
 
-// A placeholder is `{{` + a path starting with `input`, `upstream`, `callback`, `item` or `index` + `}}` (blanks
-// inside the braces allowed). Other `{{...}}` text is left alone, so a body may carry another
-// template language; a malformed path that starts with one of them is still a placeholder, so that
-// checkGraph can refuse the typo instead of it being sent literally.
-const PLACEHOLDER = /\{\{\s*((?:input|upstream|callback|item|index)(?:\.[^{}\s]*)?)\s*\}\}/g;
-const WHOLE_PLACEHOLDER = /^\{\{\s*((?:input|upstream|callback|item|index)(?:\.[^{}\s]*)?)\s*\}\}$/;
+// A placeholder is `{{` + a path starting with `input`, `upstream` or `callback` + `}}` (blanks
+// inside the braces allowed); in a map's task, `item` and `index` too. Other `{{...}}` text is left
+// alone, so a body may carry another template language (outside a map's task, `{{item}}` is such
+// text); a malformed path that starts with one of them is still a placeholder, so that checkGraph
+// can refuse the typo instead of it being sent literally.
+const ROOTS = 'input|upstream|callback';
+const MAP_ROOTS = 'input|upstream|callback|item|index';
+const patterns = (roots: string) => ({
+  placeholder: new RegExp(`\\{\\{\\s*((?:${roots})(?:\\.[^{}\\s]*)?)\\s*\\}\\}`, 'g'),
+  whole: new RegExp(`^\\{\\{\\s*((?:${roots})(?:\\.[^{}\\s]*)?)\\s*\\}\\}$`),
+  // Both kinds in one pattern, so that a header is rendered in a single pass: a value from the
+  // input that happens to read `{{secret:...}}` stays text and never names a secret.
+  withSecrets: new RegExp(`\\{\\{\\s*(?:((?:${roots})(?:\\.[^{}\\s]*)?)|secret:([^{}]*?))\\s*\\}\\}`, 'g'),
+});
+const TASK_PATTERNS = patterns(ROOTS);
+const MAP_TASK_PATTERNS = patterns(MAP_ROOTS);
 // `{{secret:NAME}}`. Whatever follows `secret:` is taken as the name, even a malformed one, so that
 // the definition checks refuse it rather than it being sent literally.
 const SECRET_PLACEHOLDER = /\{\{\s*secret:([^{}]*?)\s*\}\}/g;
-// Both kinds in one pattern, so that a header is rendered in a single pass: a value from the input
-// that happens to read `{{secret:...}}` stays text and never names a secret.
-const PLACEHOLDER_OR_SECRET = /\{\{\s*(?:((?:input|upstream|callback|item|index)(?:\.[^{}\s]*)?)|secret:([^{}]*?))\s*\}\}/g;
 
 /** What a secret's name may look like: the names Secrets Manager and SSM (with `/`) both accept. */
 export const SECRET_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9/_+=.@-]*$/;
@@ -190,15 +197,17 @@ export function renderTemplate(value: JsonValue, scope: ValueScope, options: Ren
 }
 
 function renderString(text: string, scope: ValueScope, options: RenderOptions): JsonValue {
+  // A map's item task renders `{{item}}` and `{{index}}`; any other task leaves them as text.
+  const forTask = scope.item === undefined ? TASK_PATTERNS : MAP_TASK_PATTERNS;
   const resolve = (path: string): unknown => {
     const resolved = resolvePath(path, scope);
     if (resolved === undefined) throw new UnresolvedPlaceholderError(path, options.where ?? 'template');
     return resolved;
   };
-  const whole = WHOLE_PLACEHOLDER.exec(text);
+  const whole = forTask.whole.exec(text);
   if (whole?.[1] !== undefined) return resolve(whole[1]) as JsonValue;
   const { secrets } = options;
-  const pattern = secrets === undefined ? PLACEHOLDER : PLACEHOLDER_OR_SECRET;
+  const pattern = secrets === undefined ? forTask.placeholder : forTask.withSecrets;
   return text.replace(pattern, (_match, path: string | undefined, secretName: string | undefined) => {
     const embedded = secretName !== undefined && secrets !== undefined ? secretValue(secretName, secrets) : valueText(resolve(path ?? ''));
     return options.escape === undefined ? embedded : options.escape(embedded);
@@ -247,14 +256,18 @@ export function secretNameProblem(name: string): string | undefined {
   return `secret name "${name}" is invalid: it must start with a letter or digit and use only letters, digits and / _ + = . @ -`;
 }
 
-/** The paths of every placeholder in a template, in order of appearance (duplicates kept). */
-export function placeholderPaths(value: JsonValue): string[] {
+/**
+ * The paths of every placeholder in a template, in order of appearance (duplicates kept);
+ * `inMapTask`: a map's task's template, where `item` and `index` are placeholders too.
+ */
+export function placeholderPaths(value: JsonValue, options: { inMapTask?: boolean } = {}): string[] {
+  const { placeholder } = options.inMapTask === true ? MAP_TASK_PATTERNS : TASK_PATTERNS;
   const paths: string[] = [];
   const pending: JsonValue[] = [value];
   while (pending.length > 0) {
     const current = pending.pop() as JsonValue;
     if (typeof current === 'string') {
-      for (const match of current.matchAll(PLACEHOLDER)) {
+      for (const match of current.matchAll(placeholder)) {
         if (match[1] !== undefined) paths.push(match[1]);
       }
     } else if (Array.isArray(current)) {

@@ -303,6 +303,9 @@ export const TaskSchema = z.preprocess(
         path: ['heartbeatSeconds'],
       });
     }
+    if (task.type === 'map' && task.heartbeatSeconds !== undefined) {
+      ctx.addIssue({ code: 'custom', message: "a map task has no heartbeat: its task's heartbeatSeconds bounds each item", path: ['heartbeatSeconds'] });
+    }
     if (task.when !== undefined && conditionDepth(task.when) > LIMITS.maxConditionDepth) {
       ctx.addIssue({
         code: 'custom',
@@ -484,9 +487,9 @@ function referenceSites(task: TaskDefinition): Array<{ where: string; paths: str
     sites.push({ where: 'items', paths: placeholderPaths(task.items), isCompensation: false });
     const body = task.task;
     const inBody = (where: string, paths: string[]) => ({ where: `task.${where}`, paths, isCompensation: false, inMap: true });
-    if (body.type === 'http') sites.push(...httpSites('http', body.http, false).map((site) => inBody(site.where, site.paths)));
-    if (body.type === 'lambda' && body.lambda.payload !== undefined) sites.push(inBody('lambda.payload', placeholderPaths(body.lambda.payload)));
-    if (body.type === 'pass' && body.output !== undefined) sites.push(inBody('output', placeholderPaths(body.output)));
+    if (body.type === 'http') sites.push(...httpSites('http', body.http, false, true).map((site) => inBody(site.where, site.paths)));
+    if (body.type === 'lambda' && body.lambda.payload !== undefined) sites.push(inBody('lambda.payload', placeholderPaths(body.lambda.payload, { inMapTask: true })));
+    if (body.type === 'pass' && body.output !== undefined) sites.push(inBody('output', placeholderPaths(body.output, { inMapTask: true })));
   }
   const compensation: Compensation | undefined = task.compensate;
   if (typeof compensation === 'object' && compensation.type === 'http') {
@@ -499,13 +502,15 @@ function httpSites(
   prefix: string,
   http: { url: string; headers: Record<string, string>; body?: JsonValue | undefined },
   isCompensation: boolean,
+  inMapTask = false,
 ): Array<{ where: string; paths: string[]; isCompensation: boolean }> {
-  const sites = [{ where: `${prefix}.url`, paths: placeholderPaths(http.url), isCompensation }];
+  const paths = (value: JsonValue) => placeholderPaths(value, { inMapTask });
+  const sites = [{ where: `${prefix}.url`, paths: paths(http.url), isCompensation }];
   for (const [name, value] of Object.entries(http.headers)) {
-    sites.push({ where: `${prefix}.headers.${name}`, paths: placeholderPaths(value), isCompensation });
+    sites.push({ where: `${prefix}.headers.${name}`, paths: paths(value), isCompensation });
   }
   if (http.body !== undefined) {
-    sites.push({ where: `${prefix}.body`, paths: placeholderPaths(http.body), isCompensation });
+    sites.push({ where: `${prefix}.body`, paths: paths(http.body), isCompensation });
   }
   return sites;
 }

@@ -172,9 +172,9 @@ describe('map tasks, through the local runtime', () => {
     const messages = JSON.stringify(refused.body);
     expect(messages).toContain('items must be one {{input...}} or {{upstream.<taskId>.output...}} placeholder');
     expect(messages).toContain('maxConcurrency must be at least 1');
-    const outOfMap = await api.post('/workflows', { id: 'map_bad2', tasks: [{ id: 'a', type: 'http', http: { url: 'https://example.com/{{item.id}}' } }] });
-    expect(outOfMap.status).toBe(400);
-    expect(JSON.stringify(outOfMap.body)).toContain('refers to \\"item.id\\"');
+    const typo = await api.post('/workflows', { id: 'map_bad2', tasks: [{ id: 'each', type: 'map', items: '{{input.list}}', task: { type: 'pass', output: '{{item..id}}' } }] });
+    expect(typo.status).toBe(400);
+    expect(JSON.stringify(typo.body)).toContain('refers to \\"item..id\\"');
   });
 
   it('cancel a running map: its running items see the signal, the rest never start', async () => {

@@ -163,3 +163,13 @@ describe('placeholderPaths', () => {
     expect(placeholderPaths('{{upstream.t}} {{input}} {{other}}')).toEqual(['upstream.t', 'input']);
   });
 });
+
+describe('{{item}} and {{index}}', () => {
+  it('resolve in a map task\'s item scope, and stay text anywhere else', () => {
+    const template = { url: 'https://x.example/{{item.id}}?at={{index}}', whole: '{{item}}', other: '{{input.a}}' };
+    expect(renderTemplate(template, { input: { a: 1 }, upstream: {}, item: { value: { id: 'k' }, index: 3 } })).toEqual({ url: 'https://x.example/k?at=3', whole: { id: 'k' }, other: 1 });
+    expect(renderTemplate(template, { input: { a: 1 }, upstream: {} })).toEqual({ url: 'https://x.example/{{item.id}}?at={{index}}', whole: '{{item}}', other: 1 });
+    expect(placeholderPaths(template)).toEqual(['input.a']);
+    expect(placeholderPaths(template, { inMapTask: true })).toEqual(['item.id', 'index', 'item', 'input.a']);
+  });
+});

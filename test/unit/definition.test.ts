@@ -265,16 +265,18 @@ describe('map tasks', () => {
     expect(problemsOf(map({ maxConcurrency: 0 }))).toEqual(['tasks.each.maxConcurrency: maxConcurrency must be at least 1']);
     expect(problemsOf(map({ maxConcurrency: LIMITS.maxMapConcurrency + 1 }))).toEqual([`tasks.each.maxConcurrency: maxConcurrency must be at most ${LIMITS.maxMapConcurrency}`]);
     expect(problemsOf(map({ toleratedFailurePercentage: 101 }))).toEqual(['tasks.each.toleratedFailurePercentage: toleratedFailurePercentage must be at most 100']);
+    expect(problemsOf(map({ heartbeatSeconds: 10 }))).toEqual(["tasks.each.heartbeatSeconds: a map task has no heartbeat: its task's heartbeatSeconds bounds each item"]);
     expect(problemsOf(map({ task: { type: 'wait', seconds: 1 } }))).toEqual(["tasks.each.task.type: a map task's task must be of type handler, http, lambda or pass"]);
   });
 
-  it('refuses references out of scope: another task than a dependency, an item outside a map, a typo', () => {
+  it('refuses references out of scope (another task than a dependency, a typo), and leaves {{item}} alone outside a map', () => {
     expect(problemsOf(map({ items: '{{upstream.other.output}}' }, [{ id: 'other', type: 'pass' }]))).toEqual([
       'tasks.each.items: task "each" refers to upstream.other.output but does not depend on task "other"',
     ]);
     expect(problemsOf(map({ task: { type: 'pass', output: '{{items.0}}' } }))).toEqual([]);
     expect(problemsOf(map({ task: { type: 'pass', output: '{{item..x}}' } }))[0]).toMatch(/refers to "item\.\.x".*or, in a map's task, item\[\.field\.\.\.\] or index/);
-    expect(problemsOf({ id: 'plain', tasks: [{ id: 'a', type: 'http', http: { url: 'https://example.com/{{index}}' } }] })[0]).toMatch(/^tasks\.a\.http\.url: task "a" refers to "index"/);
+    // Outside a map's task `{{item}}` and `{{index}}` are another template language's text, sent as written.
+    expect(problemsOf({ id: 'plain', tasks: [{ id: 'a', type: 'http', http: { url: 'https://example.com/{{index}}', body: { name: '{{item.name}}' } } }] })).toEqual([]);
   });
 
   it('checks the handler of its task against the known ones, and allows secrets only in its request headers', () => {

@@ -4,11 +4,11 @@
 // that is complete is marked on the map task once, so the map task is written once per 64 items.
 import { TABLE } from '../../config/table-schema.js';
 import { TIMINGS } from '../../config/settings.js';
-import { itemIdPrefix, itemTaskId } from '../../engine/map-items.js';
+import { chunkOf, itemAddress, itemIdPrefix, itemTaskId } from '../../engine/map-items.js';
 import type { MapAttempt, MapStore } from '../../engine/ports.js';
 import type { TaskRecord } from '../../engine/records.js';
 import { forEachLimited } from '../../engine/concurrency.js';
-import { ValidationError } from '../../model/errors.js';
+import { ConflictError, ValidationError } from '../../model/errors.js';
 import { keys } from './keys.js';
 import { taskRecord } from './tasks.js';
 import type { Item, Table } from './table.js';
@@ -40,18 +40,21 @@ export class DynamoMapStore implements MapStore {
     private readonly retentionDays: number = TIMINGS.retentionDays,
   ) {}
 
-  async createItems(params: MapAttempt & { workflowId: string; version: string; total: number; firstIndex: number; items: readonly unknown[] }): Promise<void> {
+  async createItems(params: MapAttempt & { workflowId: string; version: string; leaseToken: string; keyGeneration?: number; total: number; firstIndex: number; items: readonly unknown[] }): Promise<void> {
     const now = this.now();
     const iso = now.toISOString();
     const ttl = this.ttl(now);
     if (params.firstIndex === 0) {
-      // The count first: an item that ends is only ever counted against it.
-      await this.table.update({
+      // The count first: an item that ends is only ever counted against it. Only the attempt's own
+      // worker, while it holds the lease, makes items: a stale attempt makes none.
+      const counted = await this.table.update({
         Key: keys.task(params.runId, params.mapId),
         UpdateExpression: 'SET mapItems = :total, updatedAt = :now REMOVE mapChunksDone, mapFailed',
-        ConditionExpression: 'attempt = :attempt AND phase = :phase',
-        ExpressionAttributeValues: { ':total': params.total, ':now': iso, ':attempt': params.attempt, ':phase': params.phase },
+        ConditionExpression: 'attempt = :attempt AND phase = :phase AND #status = :running AND leaseToken = :leaseToken',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':total': params.total, ':now': iso, ':attempt': params.attempt, ':phase': params.phase, ':running': 'RUNNING', ':leaseToken': params.leaseToken },
       });
+      if (!counted.applied) throw new ConflictError(`map task ${params.mapId}'s attempt ${params.attempt} is over; its items are not made`);
     }
     const items: Item[] = params.items.map((value, offset) => {
       const taskId = itemTaskId({ ...params, index: params.firstIndex + offset });
@@ -65,6 +68,7 @@ export class DynamoMapStore implements MapStore {
         status: 'PENDING',
         attempt: 0,
         itemJson: JSON.stringify(value ?? null),
+        ...(params.keyGeneration === undefined ? {} : { keyGeneration: params.keyGeneration }),
         updatedAt: iso,
         [TABLE.ttlAttribute]: ttl,
       };
@@ -74,11 +78,16 @@ export class DynamoMapStore implements MapStore {
     await forEachLimited(batches, CREATE_CONCURRENCY, (batch) => this.table.batchPut(batch));
   }
 
-  async listItems(map: MapAttempt, page: { cursor?: string; limit?: number } = {}): Promise<{ items: TaskRecord[]; cursor?: string }> {
+  async listItems(map: MapAttempt, page: { cursor?: string; limit?: number; summary?: boolean } = {}): Promise<{ items: TaskRecord[]; cursor?: string }> {
     const { pk, skPrefix } = keys.mapItems(map.runId, itemIdPrefix(map));
     const result = await this.table.query({
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
       ExpressionAttributeValues: { ':pk': pk, ':prefix': skPrefix },
+      // Consistent: an item that just ended must be seen ended (its output goes into the map's).
+      ConsistentRead: true,
+      ...(page.summary === true
+        ? { ProjectionExpression: 'runId, taskId, workflowId, version, phase, #status, attempt, #error, updatedAt', ExpressionAttributeNames: { '#status': 'status', '#error': 'error' } }
+        : {}),
       ...(page.limit === undefined ? {} : { Limit: page.limit }),
       ...(page.cursor === undefined ? {} : { ExclusiveStartKey: startKey(page.cursor, pk, skPrefix) }),
     });
@@ -88,12 +97,40 @@ export class DynamoMapStore implements MapStore {
     };
   }
 
-  async recordFinished(map: MapAttempt & { chunk: number; indexes: readonly number[]; failed: readonly number[] }): Promise<{ finished: number; failed: number }> {
+  async readCounted(runId: string, itemIds: readonly string[]): Promise<Set<string>> {
+    const chunks = new Map<string, { prefix: string; chunk: number }>();
+    for (const itemId of itemIds) {
+      const address = itemAddress(itemId);
+      if (address === undefined) continue;
+      const prefix = itemIdPrefix(address);
+      const chunk = chunkOf(address.index);
+      chunks.set(keys.mapChunk(runId, prefix, chunk).sk, { prefix, chunk });
+    }
+    if (chunks.size === 0) return new Set();
+    const read = await this.table.batchGet(
+      [...chunks.keys()].map((sk) => ({ pk: keys.run(runId).pk, sk })),
+      { projection: 'sk, finished' },
+    );
+    const counted = new Set<string>();
+    for (const item of read) {
+      const chunk = chunks.get(String(item['sk']));
+      const finished = item['finished'];
+      if (chunk === undefined || !(finished instanceof Set)) continue;
+      const address = itemAddress(`${chunk.prefix}000000`);
+      if (address === undefined) continue;
+      for (const index of finished as Set<string>) counted.add(itemTaskId({ ...address, index: Number(index) }));
+    }
+    return new Set(itemIds.filter((itemId) => counted.has(itemId)));
+  }
+
+  async recordFinished(map: MapAttempt & { chunk: number; size: number; indexes: readonly number[]; failed: readonly number[] }): Promise<{ finished: number; failed: number }> {
     const result = await this.table.update({
       Key: keys.mapChunk(map.runId, itemIdPrefix(map), map.chunk),
-      UpdateExpression: `SET #ttl = if_not_exists(#ttl, :ttl) ADD finished :finished${map.failed.length === 0 ? '' : ', failed :failed'}`,
-      ExpressionAttributeNames: { '#ttl': TABLE.ttlAttribute },
+      // Its size too, so that its stream record tells whether it is complete.
+      UpdateExpression: `SET #ttl = if_not_exists(#ttl, :ttl), #size = :size ADD finished :finished${map.failed.length === 0 ? '' : ', failed :failed'}`,
+      ExpressionAttributeNames: { '#ttl': TABLE.ttlAttribute, '#size': 'size' },
       ExpressionAttributeValues: {
+        ':size': map.size,
         ':ttl': this.ttl(this.now()),
         ':finished': new Set(map.indexes.map(String)),
         ...(map.failed.length === 0 ? {} : { ':failed': new Set(map.failed.map(String)) }),

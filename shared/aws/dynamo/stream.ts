@@ -33,10 +33,21 @@ export function toChange(record: DynamoDBRecord): StoreChange | undefined {
   }
   if (sk.startsWith(MAP_CHUNK_PREFIX)) {
     // MAPDONE#<mapId>#<phase>#<attempt>#<chunk>: the item id prefix is all but the chunk.
-    const [, mapId, mapPhase, attempt] = sk.split('#');
+    const [, mapId, mapPhase, attempt, chunk] = sk.split('#');
     const finished: unknown = newImage['finished'];
+    const failed: unknown = newImage['failed'];
     const counted = finished instanceof Set ? [...(finished as Set<string>)].map(Number) : [];
-    return { kind: 'mapChunk', key, runId: runIdOf(pk), itemIdPrefix: `${mapId ?? ''}#${mapPhase ?? ''}#${attempt ?? ''}#`, counted };
+    return {
+      kind: 'mapChunk',
+      key,
+      runId: runIdOf(pk),
+      itemIdPrefix: `${mapId ?? ''}#${mapPhase ?? ''}#${attempt ?? ''}#`,
+      chunk: Number(chunk),
+      // A chunk written before its size was recorded is never taken as complete.
+      size: typeof newImage['size'] === 'number' ? newImage['size'] : Number.POSITIVE_INFINITY,
+      counted,
+      failed: failed instanceof Set ? failed.size : 0,
+    };
   }
   if (prefix === 'JOIN' && rest.length === 2) {
     const sets = parseItem(OutcomeSetsSchema, newImage, 'join group');

@@ -68,7 +68,7 @@ describe('map tasks, on the in-memory ports', () => {
     // The worker counted it and started the second; a replay of its end (the scheduler's) changes neither.
     const ended = await engine.store.tasks.getTask(runId, first);
     const { mapRuns } = runServices({ ...engine.store, queue: engine.queue, definitions: engine.definitions, now: engine.now, metrics: engine.metrics, timings: engine.timings });
-    await mapRuns.afterItems([ended!, ended!]);
+    await mapRuns.afterItems([ended!, ended!], 'scheduler');
     expect((await engine.store.tasks.getTask(runId, second))?.attempt).toBe(1);
     expect((await engine.store.tasks.getTask(runId, 'each'))?.mapChunksDone).toBeUndefined();
     expect(await worker.process(engine.messageFor(second))).toBe('succeeded');
@@ -76,7 +76,7 @@ describe('map tasks, on the in-memory ports', () => {
     expect(map).toMatchObject({ status: 'SUCCEEDED', output: [9, 16], mapChunksDone: ['0'], mapFailed: 0 });
     // The map is over: its items' ends (replayed) write nothing more.
     const writes = engine.store.writes().length;
-    await mapRuns.afterItems([ended!]);
+    await mapRuns.afterItems([ended!], 'scheduler');
     expect(engine.store.writes().length).toBe(writes);
   });
 
@@ -95,5 +95,27 @@ describe('map tasks, on the in-memory ports', () => {
     expect(map?.error?.name).toBe('MapToleratedFailureExceeded');
     expect(map?.error?.message).toMatch(/^2 of 6 items failed, more than the 1 tolerated; item \d failed with Error: even: \d$/);
     expect((await engine.store.runs.getRun(runId))?.status).toBe('FAILED');
+  });
+
+  it('make no items for an attempt that is over, and start none once its signal fired', async () => {
+    const engine = new Engine();
+    const stored = await engine.define(definition(2));
+    const runId = await engine.start(stored, { numbers: [1, 2, 3] });
+    const message = engine.messageFor('each');
+    await engine.store.tasks.claim({ runId, taskId: 'each', attempt: message.attempt, leaseToken: 'mine', leaseExpiresAt: Date.now() + 60_000, opToken: 'op' });
+    const map = (await engine.store.tasks.getTask(runId, 'each'))!;
+    const { mapRuns } = runServices({ ...engine.store, queue: engine.queue, definitions: engine.definitions, now: engine.now, metrics: engine.metrics, timings: engine.timings });
+    const body = (await engine.loaded(stored)).tasksById.get('each');
+    if (body?.type !== 'map') throw new Error('not a map');
+    const items = () => [...engine.store.tasksIn(runId).keys()].filter((taskId) => itemAddress(taskId) !== undefined);
+    // Another worker's lease (this one's ran out and the attempt went on without it): refused, nothing made.
+    await expect(mapRuns.start({ ...map, leaseToken: 'stale' }, body, [1, 2, 3], new AbortController().signal)).rejects.toThrow(/attempt 1 is over/);
+    expect(items()).toEqual([]);
+    // Cancelled while it made its items: none is started.
+    const cancelled = new AbortController();
+    cancelled.abort(new Error('cancelled'));
+    engine.queue.take();
+    await expect(mapRuns.start(map, body, [1, 2, 3], cancelled.signal)).rejects.toThrow('cancelled');
+    expect(engine.queue.take()).toEqual([]);
   });
 });

@@ -28,7 +28,7 @@ import { RUN_MOVES, TASK_MOVES, visibleRunStatus } from '../../../shared/model/t
 import { definitionVersion } from '../../../shared/model/version.js';
 import type { OutgoingMessage, TaskMessage, TaskQueue } from '../../../shared/engine/messages.js';
 import type { CompletionStore, DefinitionStore, DueRef, DueStore, EngineStore, Fence, JoinStore, MapStore, Outcome, Progress, RunStore, TaskStore } from '../../../shared/engine/ports.js';
-import { itemIdPrefix, itemTaskId, isItemTaskId } from '../../../shared/engine/map-items.js';
+import { chunkOf, itemAddress, itemIdPrefix, itemTaskId, isItemTaskId } from '../../../shared/engine/map-items.js';
 import type { AttemptRecord, FinalTaskStatus, PhaseSummary, RunRecord, StoredDefinition, TaskRecord, WorkflowSummary } from '../../../shared/engine/records.js';
 import type { StoreChange } from '../../../shared/engine/scheduler.js';
 
@@ -58,6 +58,7 @@ const READS = new Set<string>([
   'tasks.isStopRequested',
   'tasks.archivedAttempts',
   'maps.listItems',
+  'maps.readCounted',
   'due.due',
   'due.all',
 ]);
@@ -1003,17 +1004,22 @@ function mapPort(store: MemoryStore): MapStore {
       const tasks = store.tasksIn(params.runId);
       if (params.firstIndex === 0) {
         const map = tasks.get(params.mapId);
-        if (map !== undefined && map.attempt === params.attempt && map.phase === params.phase) {
-          const old = clone(map);
-          map.mapItems = params.total;
-          delete map.mapChunksDone;
-          delete map.mapFailed;
-          store.putTask(map, old);
+        if (map === undefined || map.attempt !== params.attempt || map.phase !== params.phase || map.status !== 'RUNNING' || map.leaseToken !== params.leaseToken) {
+          throw new ConflictError(`map task ${params.mapId}'s attempt ${params.attempt} is over; its items are not made`);
         }
+        const old = clone(map);
+        map.mapItems = params.total;
+        delete map.mapChunksDone;
+        delete map.mapFailed;
+        store.putTask(map, old);
       }
       params.items.forEach((item, offset) => {
         const taskId = itemTaskId({ ...params, index: params.firstIndex + offset });
-        const task = { ...newTask(store, { ...params, taskId }), item: storedJson(item, 'item', LIMITS.maxMapItemBytes) };
+        const task = {
+          ...newTask(store, { ...params, taskId }),
+          item: storedJson(item, 'item', LIMITS.maxMapItemBytes),
+          ...(params.keyGeneration === undefined ? {} : { keyGeneration: params.keyGeneration }),
+        };
         tasks.set(taskId, task);
       });
     },
@@ -1026,6 +1032,13 @@ function mapPort(store: MemoryStore): MapStore {
       const last = items.at(-1);
       return clone(all.length > items.length && last !== undefined ? { items, cursor: last.taskId } : { items });
     },
+    readCounted: async (_runId, itemIds) =>
+      new Set(
+        itemIds.filter((itemId) => {
+          const address = itemAddress(itemId);
+          return address !== undefined && (chunks.get(`${itemIdPrefix(address)}${chunkOf(address.index)}`)?.finished.has(address.index) ?? false);
+        }),
+      ),
     recordFinished: async (params) => {
       const key = `${itemIdPrefix(params)}${params.chunk}`;
       const chunk = chunks.get(key) ?? { finished: new Set<number>(), failed: new Set<number>() };

@@ -301,6 +301,7 @@ function renderDrawer() {
     '<tr><th>duration</th><td>' + ms(task.durationMs !== undefined ? task.durationMs : elapsed(task.startedAt)) + '</td></tr>' +
     '<tr><th>depends on</th><td>' + (task.dependsOn.map(esc).join(', ') || '-') + '</td></tr>' +
     (task.childRunId ? '<tr><th>child run</th><td><a id="child-run" class="mono" href="#run=' + encodeURIComponent(task.childRunId) + '">' + esc(task.childRunId) + '</a></td></tr>' : '') +
+    (task.items ? '<tr><th>items</th><td><a id="map-items" href="' + esc(task.items.href) + '" target="_blank" rel="noopener">' + task.items.total + ' items</a></td></tr>' : '') +
     '<tr><th>checkpoint</th><td>' + (task.hasCheckpoint ? 'saved: the next attempt resumes from it' : 'none') + '</td></tr></table>' +
     (stat ? percentiles(stat, task.durationMs) : '') +
     '<h3>Input</h3>' + (run.inputRef ? link(run.inputRef) : '') + json({ input: run.input, upstream }) +

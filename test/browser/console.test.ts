@@ -169,6 +169,18 @@ describe('the console in a browser', () => {
     expect(hashOf(page).get('run')).toBe(runId);
   });
 
+  it("shows a map task's item count, linked to its items", async () => {
+    const runId = await startRunViaApi(api, 'monthly_invoices', { customers: 7 });
+    await waitForRun(api, runId);
+    await page.goto(`${runtime.apiUrl}/#run=${runId}&task=invoice_each`);
+    await page.locator('#drawer.open #map-items').waitFor();
+    expect(await page.locator('#map-items').innerText()).toBe('7 items');
+    const href = await page.locator('#map-items').getAttribute('href');
+    expect(href).toBe(`/runs/${runId}/tasks/invoice_each/items`);
+    const listed = await api.get(href ?? '');
+    expect(listed.body.items.map((item: { index: number }) => item.index)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  });
+
   it('says on the page that a linked run does not exist', async () => {
     await page.goto(`${runtime.apiUrl}/#run=no-such-run`);
     await page.waitForSelector('#run-missing');

@@ -17,7 +17,10 @@ import { startLocalRuntime, type LocalRuntime } from '../../local/runtime.js';
 import { createDocumentClient } from '../../shared/aws/dynamo/client.js';
 import { createDynamoStore } from '../../shared/aws/dynamo/store.js';
 import { createFaultInjector, FAULTS_ENV, mulberry32, type FaultProfile, type FaultStats } from '../../shared/aws/fault-injection.js';
+import { isDeepStrictEqual } from 'node:util';
 import { compensationTaskId } from '../../shared/engine/compensation.js';
+import { itemAddress } from '../../shared/engine/map-items.js';
+import type { TaskRecord } from '../../shared/engine/records.js';
 import { completionGroupOf, completionGroups } from '../../shared/engine/completion.js';
 import { loadDefinition } from '../../shared/engine/definition-cache.js';
 import { runHistory } from '../../shared/engine/history.js';
@@ -346,6 +349,35 @@ async function verify(
       const ended = history.filter((event) => event.taskId === id && ['TaskSucceeded', 'TaskFailed', 'TaskRetried', 'TaskTimedOut', 'TaskCancelled'].includes(event.type)).length;
       if (started !== ended) say(`task ${id}'s history has ${started} starts and ${ended} ends`);
     }
+    // A map's items: each committed once, its effect made, and its output in its place in the map's.
+    for (const map of definition.definition.tasks.filter((candidate) => candidate.type === 'map')) {
+      const mapTask = byId.get(map.id);
+      if (run.status !== 'COMPLETED' || mapTask?.status !== 'SUCCEEDED') continue;
+      const items: TaskRecord[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.maps.listItems({ runId: run.runId, mapId: map.id, phase: mapTask.phase, attempt: mapTask.attempt }, cursor === undefined ? {} : { cursor });
+        items.push(...page.items);
+        cursor = page.cursor;
+      } while (cursor !== undefined);
+      const outputs = mapTask.output as unknown[];
+      result.tasks += items.length;
+      if (items.length !== mapTask.mapItems || outputs.length !== items.length) say(`map ${map.id} has ${items.length} items of ${mapTask.mapItems ?? '?'} and ${outputs.length} outputs`);
+      for (const item of items) {
+        const index = itemAddress(item.taskId)?.index ?? -1;
+        const committed = (item.output as { attempt?: number } | undefined)?.attempt;
+        if (item.status !== 'SUCCEEDED' || committed !== item.attempt) {
+          result.doubleCommitted++;
+          say(`map item ${index} is ${item.status}, its output of attempt ${committed}, its attempt ${item.attempt}`);
+        }
+        if (!isDeepStrictEqual(outputs[index], item.output)) say(`map ${map.id}'s output ${index} is not its item's`);
+        const key = `${run.runId}:${map.id}:${index}`;
+        if (!effectKeys.has(`work/${key}/${item.attempt}/${item.taskId}`)) {
+          result.lost++;
+          say(`map item ${index}'s committed attempt ${item.attempt} left no effect`);
+        }
+      }
+    }
     // Compensations: each that must run ran, and succeeded once.
     if (submitted.spec.compensated !== undefined && run.status !== 'COMPLETED') {
       const succeededTasks = new Set(tasks.filter((task) => task.status === 'SUCCEEDED' && task.phase <= run.phase && !task.taskId.includes(':')).map((task) => task.taskId));
@@ -371,7 +403,7 @@ async function verify(
     }
   }
   // A history gap or a count mismatch is a wrong outcome too.
-  result.wrong += result.problems.filter((problem) => /history has|completion group|groups done/.test(problem)).length;
+  result.wrong += result.problems.filter((problem) => /history has|completion group|groups done|outputs|output \d+ is not/.test(problem)).length;
   return result;
 }
 

@@ -1,6 +1,6 @@
 // The chaos suite's workloads: small DAGs of every shape the engine handles (chains, fan-out and
 // fan-in, retries, sagas that compensate, runs cancelled while they run, runs that fail and are
-// resumed), each with the outcome a correct engine must reach whatever the faults.
+// resumed, maps over a list), each with the outcome a correct engine must reach whatever the faults.
 import type { WorkflowDefinitionInput } from '../../shared/index.js';
 
 /** Retries enough that a killed or stalled worker never fails a run (each kill costs an attempt). */
@@ -66,6 +66,18 @@ export const WORKLOADS: Record<string, Workload> = {
     cancelAfterMs: 400,
     input: () => ({}),
     compensated: (succeeded) => ['a'].filter((id) => succeeded.has(id)),
+  },
+  map: {
+    definition: {
+      id: 'chaos_map',
+      tasks: [
+        task('root', 'work'),
+        { id: 'each', type: 'map', dependsOn: ['root'], items: '{{input.list}}', maxConcurrency: 3, task: { handler: 'work', retry, timeoutSeconds } },
+        task('sink', 'work', ['each']),
+      ],
+    },
+    expected: 'COMPLETED',
+    input: () => ({ list: Array.from({ length: 12 }, (_, i) => i) }),
   },
   resume: {
     definition: { id: 'chaos_resume', tasks: [task('a', 'work'), task('b', 'broken', ['a']), task('c', 'work', ['b'])] },

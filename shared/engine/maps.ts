@@ -18,7 +18,8 @@ import { messageFor } from './dispatch.js';
 import { forEachLimited } from './concurrency.js';
 import { chunkCount, chunkOf, chunkSize, itemAddress, itemTaskId, toleratedFailures, type ItemAddress } from './map-items.js';
 import type { OutgoingMessage, TaskQueue } from './messages.js';
-import type { MapAttempt, MapStore, TaskStore } from './ports.js';
+import type { MapAttempt, MapStore, NewMapItem, TaskStore } from './ports.js';
+import { jsonEqual } from '../model/condition.js';
 import type { TaskRecord } from './records.js';
 import { deliveryDueAt, leaseMs, type EngineTimings } from './timing.js';
 
@@ -44,15 +45,28 @@ export class MapRuns {
 
   /**
    * The map's attempt (its task RUNNING, claimed by the caller): its items made, the first
-   * `maxConcurrency` of them started. An empty list is no wait at all: the output is []. Stops
-   * (with the signal's reason) as soon as `signal` fires: nothing is started for an attempt
-   * that was cancelled or timed out while it made its items.
+   * `maxConcurrency` of them started. In a resumed run, an item that succeeded in the map's items
+   * of the earlier phase (the same item, and not undone by a compensation) is kept, not run again.
+   * Resolves with the output at once when no item is left to run (an empty list: []). Stops (with
+   * the signal's reason) as soon as `signal` fires: nothing is started for an attempt that was
+   * cancelled or timed out while it made its items.
    */
-  async start(task: TaskRecord, map: MapTaskDefinition, items: readonly unknown[], signal: AbortSignal): Promise<'waiting' | 'empty'> {
-    if (items.length === 0) return 'empty';
+  async start(task: TaskRecord, map: MapTaskDefinition, items: readonly unknown[], signal: AbortSignal): Promise<{ waiting: true } | { output: unknown[] }> {
+    if (items.length === 0) return { output: [] };
     const attempt = attemptOf(task);
+    const kept = await this.keptItems(task, items);
+    // Each item to run starts the one maxConcurrency after it among those to run (the last ones
+    // name the list's length: none).
+    const toRun = items.map((_, index) => index).filter((index) => !kept.has(index));
+    const nextOf = new Map(toRun.map((index, position) => [index, toRun[position + map.maxConcurrency] ?? items.length]));
     for (let first = 0; first < items.length; first += CREATE_PAGE) {
       signal.throwIfAborted();
+      const page = items.slice(first, first + CREATE_PAGE).map((value, offset) => {
+        const index = first + offset;
+        const next = nextOf.get(index);
+        const keptItem = kept.get(index);
+        return { index, value, ...(next === undefined ? {} : { next }), ...(keptItem === undefined ? {} : { kept: keptItem }) };
+      });
       await this.deps.maps.createItems({
         ...attempt,
         workflowId: task.workflowId,
@@ -60,15 +74,16 @@ export class MapRuns {
         leaseToken: task.leaseToken ?? '',
         ...(task.keyGeneration === undefined ? {} : { keyGeneration: task.keyGeneration }),
         total: items.length,
-        firstIndex: first,
-        items: items.slice(first, first + CREATE_PAGE),
+        first: first === 0,
+        items: page,
       });
     }
+    if (kept.size > 0) await this.countKept(task, [...kept.keys()], items.length);
     signal.throwIfAborted();
-    const first = Array.from({ length: Math.min(map.maxConcurrency, items.length) }, (_, index) => index);
-    const messages = await this.startItems(task, map, first, (itemId) => `map-start:${itemId}`);
+    if (toRun.length === 0) return this.outputs({ ...task, mapItems: items.length }, await this.allItems(attempt));
+    const messages = await this.startItems(task, map, toRun.slice(0, map.maxConcurrency), (itemId) => `map-start:${itemId}`);
     if (messages.length > 0) await this.deps.queue.send(messages);
-    return 'waiting';
+    return { waiting: true };
   }
 
   /**
@@ -114,9 +129,7 @@ export class MapRuns {
     }
     // Each ended item starts the one maxConcurrency after it: one not started yet is started now.
     const byIndex = new Map(items.map((item) => [itemAddress(item.taskId)?.index ?? -1, item]));
-    const missed = finals
-      .map((item) => (itemAddress(item.taskId)?.index ?? 0) + map.maxConcurrency)
-      .filter((next) => next < total && byIndex.get(next)?.status === 'PENDING');
+    const missed = finals.map((item) => nextIndexOf(item, map)).filter((next) => next < total && byIndex.get(next)?.status === 'PENDING');
     const messages = await this.startItems(mapTask, map, missed, (itemId) => `map-check:${itemId}`);
     if (messages.length > 0) await this.deps.queue.send(messages);
     return false;
@@ -177,7 +190,7 @@ export class MapRuns {
     const total = mapTask.mapItems ?? 0;
     const attempt = attemptOf(mapTask);
 
-    const next = ended.map((end) => end.address.index + map.maxConcurrency).filter((index) => index < total);
+    const next = ended.map((end) => nextIndexOf(end.item, map)).filter((index) => index < total);
     const messages = await this.startItems(mapTask, map, next, (itemId) => `${tokenPrefix}:${itemId}`);
     if (messages.length > 0) await this.deps.queue.send(messages);
 
@@ -248,6 +261,42 @@ export class MapRuns {
     return { mapTask, map };
   }
 
+  /**
+   * The items that succeeded in the map's latest items of an earlier phase (the run was resumed),
+   * by index: the same item at the same place, and not undone by a compensation since (its key
+   * generation is the map's). A retry in the same phase runs every item again.
+   */
+  private async keptItems(task: TaskRecord, items: readonly unknown[]): Promise<Map<number, NonNullable<NewMapItem['kept']>>> {
+    const kept = new Map<number, NonNullable<NewMapItem['kept']>>();
+    const previous = task.mapItemsOf === undefined ? undefined : itemAddress(`${task.mapItemsOf}000000`);
+    if (previous === undefined || previous.mapId !== task.taskId || previous.phase >= task.phase) return kept;
+    for (const item of await this.allItems({ runId: task.runId, mapId: previous.mapId, phase: previous.phase, attempt: previous.attempt })) {
+      const index = itemAddress(item.taskId)?.index ?? -1;
+      if (item.status !== 'SUCCEEDED' || index < 0 || index >= items.length || item.keyGeneration !== task.keyGeneration) continue;
+      if (!jsonEqual(item.item, items[index])) continue;
+      kept.set(index, {
+        attempt: item.attempt,
+        phase: item.phase,
+        ...(item.outputRef === undefined ? { output: item.output ?? null } : { outputRef: item.outputRef }),
+        ...(item.startedAt === undefined ? {} : { startedAt: item.startedAt }),
+        ...(item.completedAt === undefined ? {} : { completedAt: item.completedAt }),
+        ...(item.durationMs === undefined ? {} : { durationMs: item.durationMs }),
+      });
+    }
+    return kept;
+  }
+
+  /** Kept items are counted in their chunks at once; a chunk they complete is marked on the map. */
+  private async countKept(task: TaskRecord, indexes: readonly number[], total: number): Promise<void> {
+    const attempt = attemptOf(task);
+    const byChunk = new Map<number, number[]>();
+    for (const index of indexes) byChunk.set(chunkOf(index), [...(byChunk.get(chunkOf(index)) ?? []), index]);
+    for (const [chunk, members] of byChunk) {
+      const counted = await this.deps.maps.recordFinished({ ...attempt, chunk, size: chunkSize(chunk, total), indexes: members, failed: [] });
+      if (counted.finished >= chunkSize(chunk, total)) await this.deps.maps.markChunkDone({ ...attempt, chunk, failed: counted.failed });
+    }
+  }
+
   /** Every item of a map attempt; `summary`: without their items and outputs (for counting them). */
   private async allItems(map: MapAttempt, summary = false): Promise<TaskRecord[]> {
     const items: TaskRecord[] = [];
@@ -305,6 +354,12 @@ export class MapRuns {
 /** A map task still at work in its attempt: making its items, or waiting for them. */
 function isOpen(mapTask: TaskRecord): boolean {
   return mapTask.status === 'RUNNING' || (mapTask.status === 'WAITING' && mapTask.callbackAttempt === mapTask.attempt);
+}
+
+/** The item an item's end starts: the one it names, or (an item made before it was named) the one maxConcurrency after it. */
+function nextIndexOf(item: TaskRecord, map: MapTaskDefinition): number {
+  if (item.nextIndex !== undefined) return item.nextIndex;
+  return (itemAddress(item.taskId)?.index ?? Number.POSITIVE_INFINITY) + map.maxConcurrency;
 }
 
 function attemptOf(task: Pick<TaskRecord, 'runId' | 'taskId' | 'phase' | 'attempt'>): MapAttempt {

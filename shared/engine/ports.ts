@@ -302,14 +302,25 @@ export interface MapAttempt {
   attempt: number;
 }
 
+/** One item a map's attempt makes. */
+export interface NewMapItem {
+  index: number;
+  value: unknown;
+  /** The index of the item its end starts (none for the last ones). */
+  next?: number;
+  /** An item that SUCCEEDED in the map's items of an earlier phase (a resumed run): made SUCCEEDED, with that output. */
+  kept?: Pick<TaskRecord, 'attempt' | 'output' | 'outputRef' | 'startedAt' | 'completedAt' | 'durationMs' | 'phase'>;
+}
+
 export interface MapStore {
   /**
-   * The attempt's items, PENDING, from `firstIndex` on, each holding its item (and the map's
-   * idempotency key generation); with the first of them, the map task's item count, fenced by the
-   * attempt's lease: refused (a ConflictError) once the attempt is over. Repeating it is harmless
-   * before any item is started, which is when the map's attempt makes them.
+   * Some of the attempt's items: PENDING, or SUCCEEDED when kept, each holding its item (and the
+   * map's idempotency key generation). With the `first` of them, the map task's item count and
+   * which items are its latest, fenced by the attempt's lease: refused (a ConflictError) once the
+   * attempt is over. Repeating it is harmless before any item is started, which is when the
+   * map's attempt makes them.
    */
-  createItems(params: MapAttempt & { workflowId: string; version: string; leaseToken: string; keyGeneration?: number; total: number; firstIndex: number; items: readonly unknown[] }): Promise<void>;
+  createItems(params: MapAttempt & { workflowId: string; version: string; leaseToken: string; keyGeneration?: number; total: number; first: boolean; items: readonly NewMapItem[] }): Promise<void>;
   /**
    * The attempt's item tasks in index order, page by page (`cursor` continues), read
    * consistently; `summary` leaves their items and outputs out (for counting them).

@@ -153,10 +153,15 @@ export interface TaskRecord {
   callbackAttempt?: number;
   /** A workflow task: the child run its current attempt starts (or started). */
   childRunId?: string;
-  /** A map's item task: the item of the list it runs for. */
+  /** A map's item task: the item of the list it runs for, and the index of the item its end starts. */
   item?: unknown;
-  /** A map task: how many items its current attempt runs, which chunks of them are all finished, and how many of those failed. */
+  nextIndex?: number;
+  /**
+   * A map task: how many items its current attempt runs (and the id prefix of the attempt that
+   * made them), which chunks of them are all finished, and how many of those failed.
+   */
   mapItems?: number;
+  mapItemsOf?: string;
   mapChunksDone?: string[];
   mapFailed?: number;
   /** Set when the run is being cancelled while this task runs: its worker fires ctx.signal. */

@@ -476,7 +476,8 @@ export class Worker {
     if (large >= 0) {
       throw new TaskFailure('MapItemTooLarge', `item ${large} is ${jsonByteLength(items[large])} bytes; an item may be at most ${LIMITS.maxMapItemBytes}`, { retryable: false });
     }
-    return (await this.maps.start(task, map, items, ctx.signal)) === 'empty' ? [] : null;
+    const started = await this.maps.start(task, map, items, ctx.signal);
+    return 'output' in started ? started.output : null;
   }
 
   private async record(claimed: Claimed, result: ExecutionResult, logger: TaskLogger, invocation: InvocationDeadline | undefined): Promise<EndOutcome> {

@@ -54,8 +54,10 @@ beforeAll(async () => {
     sweepIntervalMs: 300,
     cancelPollMs: 200,
     faults,
-    // A resume's owner that goes quiet is taken for dead after 2 s (AWS: 60 s).
-    timings: { resumeLeaseSeconds: 2 },
+    // A resume's owner that goes quiet is taken for dead after 2 s (AWS: 60 s). A message that
+    // went missing under the faults is sent again by the sweeper after 15 s (AWS: 300 s), within
+    // the tests' waits: every task must still succeed once, on its first attempt.
+    timings: { resumeLeaseSeconds: 2, deliveryGraceSeconds: 15 },
     onError: () => undefined,
   });
   api = new ApiClient(runtime.apiUrl);

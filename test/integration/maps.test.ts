@@ -4,7 +4,7 @@
 // items listed per map through the API, and a cancel that reaches the items.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalRuntime } from '../../local/runtime.js';
-import type { TaskContext } from '../../shared/tasks/context.js';
+import { TaskFailure, type TaskContext } from '../../shared/tasks/context.js';
 import { type ApiClient, register, startRuntime, startRunViaApi, waitForRun } from './e2e-support.js';
 
 let runtime: LocalRuntime;
@@ -16,6 +16,9 @@ const running = new Map<string, { now: number; most: number }>();
 /** Attempts per `runId:index` of the flaky handler. */
 const tries = new Map<string, number>();
 const releaseSlow: Array<() => void> = [];
+/** Runs per `runId:index` of the healing handler, which fails multiples of 3 until healed. */
+const healingRuns = new Map<string, number>();
+const healing = { healed: false };
 
 beforeAll(async () => {
   ({ runtime, api } = await startRuntime(
@@ -38,6 +41,13 @@ beforeAll(async () => {
         if (n % 5 === 0) throw new Error(`item ${n} is a multiple of 5`);
         if (n === 1 && ctx.attempt === 1) throw new Error('transient');
         return n * 10;
+      },
+      healing: async (ctx: TaskContext) => {
+        const key = `${ctx.runId}:${ctx.item?.index ?? -1}`;
+        healingRuns.set(key, (healingRuns.get(key) ?? 0) + 1);
+        const n = Number(ctx.item?.value);
+        if (!healing.healed && n % 3 === 0) throw new TaskFailure('Broken', `item ${n} is broken`, { retryable: false });
+        return { n, key: ctx.idempotencyKey };
       },
       slow: async (ctx: TaskContext) => {
         await new Promise<void>((resolve) => {
@@ -149,6 +159,29 @@ describe('map tasks, through the local runtime', () => {
     expect(task(strict, 'each')).toMatchObject({ status: 'FAILED', error: { name: 'MapToleratedFailureExceeded' } });
     expect(task(strict, 'each').error.message).toMatch(/^2 of 10 items failed, more than the 1 tolerated/);
     expect(task(strict, 'after').status).toBe('SKIPPED');
+  });
+
+  it('resume a failed map without running again the items that succeeded', async () => {
+    await register(api, { id: 'map_resume', tasks: [{ id: 'each', type: 'map', items: '{{input.list}}', maxConcurrency: 4, toleratedFailureCount: 0, task: { handler: 'healing' } }] });
+    const list = Array.from({ length: 10 }, (_, i) => i + 1);
+    const runId = await startRunViaApi(api, 'map_resume', { list });
+    const failed = await waitForRun(api, runId);
+    expect(failed.status).toBe('FAILED');
+    const ranBefore = new Map(healingRuns);
+    healing.healed = true;
+    expect((await api.post(`/runs/${runId}/retry`, {})).status).toBe(202);
+    const run = await waitForRun(api, runId);
+    expect(run.status).toBe('COMPLETED');
+    expect(task(run, 'each').output).toEqual(list.map((n, i) => ({ n, key: `${runId}:each:${i}` })));
+    const items = await allItems(runId, 'each');
+    for (const item of items) {
+      const key = `${runId}:${item.index}`;
+      const before = ranBefore.get(key) ?? 0;
+      const succeededBefore = before > 0 && (item.index + 1) % 3 !== 0;
+      // An item that succeeded before the resume is kept (not run again); the others ran once more.
+      expect({ index: item.index, runs: healingRuns.get(key) ?? 0 }).toEqual({ index: item.index, runs: succeededBefore ? before : before + 1 });
+      if (succeededBefore) expect(item.reason).toBe('kept: it succeeded in phase 0');
+    }
   });
 
   it('fail a map whose items are not a list, and take an empty list as an empty output', async () => {

@@ -5,7 +5,7 @@
 import { TABLE } from '../../config/table-schema.js';
 import { TIMINGS } from '../../config/settings.js';
 import { chunkOf, itemAddress, itemIdPrefix, itemTaskId } from '../../engine/map-items.js';
-import type { MapAttempt, MapStore } from '../../engine/ports.js';
+import type { MapAttempt, MapStore, NewMapItem } from '../../engine/ports.js';
 import type { TaskRecord } from '../../engine/records.js';
 import { forEachLimited } from '../../engine/concurrency.js';
 import { ConflictError, ValidationError } from '../../model/errors.js';
@@ -40,24 +40,24 @@ export class DynamoMapStore implements MapStore {
     private readonly retentionDays: number = TIMINGS.retentionDays,
   ) {}
 
-  async createItems(params: MapAttempt & { workflowId: string; version: string; leaseToken: string; keyGeneration?: number; total: number; firstIndex: number; items: readonly unknown[] }): Promise<void> {
+  async createItems(params: MapAttempt & { workflowId: string; version: string; leaseToken: string; keyGeneration?: number; total: number; first: boolean; items: readonly NewMapItem[] }): Promise<void> {
     const now = this.now();
     const iso = now.toISOString();
     const ttl = this.ttl(now);
-    if (params.firstIndex === 0) {
+    if (params.first) {
       // The count first: an item that ends is only ever counted against it. Only the attempt's own
       // worker, while it holds the lease, makes items: a stale attempt makes none.
       const counted = await this.table.update({
         Key: keys.task(params.runId, params.mapId),
-        UpdateExpression: 'SET mapItems = :total, updatedAt = :now REMOVE mapChunksDone, mapFailed',
+        UpdateExpression: 'SET mapItems = :total, mapItemsOf = :prefix, updatedAt = :now REMOVE mapChunksDone, mapFailed',
         ConditionExpression: 'attempt = :attempt AND phase = :phase AND #status = :running AND leaseToken = :leaseToken',
         ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':total': params.total, ':now': iso, ':attempt': params.attempt, ':phase': params.phase, ':running': 'RUNNING', ':leaseToken': params.leaseToken },
+        ExpressionAttributeValues: { ':total': params.total, ':prefix': itemIdPrefix(params), ':now': iso, ':attempt': params.attempt, ':phase': params.phase, ':running': 'RUNNING', ':leaseToken': params.leaseToken },
       });
       if (!counted.applied) throw new ConflictError(`map task ${params.mapId}'s attempt ${params.attempt} is over; its items are not made`);
     }
-    const items: Item[] = params.items.map((value, offset) => {
-      const taskId = itemTaskId({ ...params, index: params.firstIndex + offset });
+    const items: Item[] = params.items.map(({ index, value, next, kept }) => {
+      const taskId = itemTaskId({ ...params, index });
       return {
         ...keys.task(params.runId, taskId),
         runId: params.runId,
@@ -65,10 +65,21 @@ export class DynamoMapStore implements MapStore {
         workflowId: params.workflowId,
         version: params.version,
         phase: params.phase,
-        status: 'PENDING',
-        attempt: 0,
         itemJson: JSON.stringify(value ?? null),
+        ...(next === undefined ? {} : { nextIndex: next }),
         ...(params.keyGeneration === undefined ? {} : { keyGeneration: params.keyGeneration }),
+        ...(kept === undefined
+          ? { status: 'PENDING', attempt: 0 }
+          : {
+              // Its output as the earlier phase's item kept it (a large one's object expires with the run).
+              status: 'SUCCEEDED',
+              attempt: kept.attempt,
+              ...(kept.outputRef === undefined ? { outputJson: JSON.stringify(kept.output ?? null) } : { outputRef: kept.outputRef }),
+              ...(kept.startedAt === undefined ? {} : { startedAt: kept.startedAt }),
+              ...(kept.completedAt === undefined ? {} : { completedAt: kept.completedAt }),
+              ...(kept.durationMs === undefined ? {} : { durationMs: kept.durationMs }),
+              reason: `kept: it succeeded in phase ${kept.phase}`,
+            }),
         updatedAt: iso,
         [TABLE.ttlAttribute]: ttl,
       };
@@ -86,7 +97,7 @@ export class DynamoMapStore implements MapStore {
       // Consistent: an item that just ended must be seen ended (its output goes into the map's).
       ConsistentRead: true,
       ...(page.summary === true
-        ? { ProjectionExpression: 'runId, taskId, workflowId, version, phase, #status, attempt, #error, updatedAt', ExpressionAttributeNames: { '#status': 'status', '#error': 'error' } }
+        ? { ProjectionExpression: 'runId, taskId, workflowId, version, phase, #status, attempt, #error, nextIndex, updatedAt', ExpressionAttributeNames: { '#status': 'status', '#error': 'error' } }
         : {}),
       ...(page.limit === undefined ? {} : { Limit: page.limit }),
       ...(page.cursor === undefined ? {} : { ExclusiveStartKey: startKey(page.cursor, pk, skPrefix) }),

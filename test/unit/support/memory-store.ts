@@ -1002,23 +1002,33 @@ function mapPort(store: MemoryStore): MapStore {
   return {
     createItems: async (params) => {
       const tasks = store.tasksIn(params.runId);
-      if (params.firstIndex === 0) {
+      if (params.first) {
         const map = tasks.get(params.mapId);
         if (map === undefined || map.attempt !== params.attempt || map.phase !== params.phase || map.status !== 'RUNNING' || map.leaseToken !== params.leaseToken) {
           throw new ConflictError(`map task ${params.mapId}'s attempt ${params.attempt} is over; its items are not made`);
         }
         const old = clone(map);
         map.mapItems = params.total;
+        map.mapItemsOf = itemIdPrefix(params);
         delete map.mapChunksDone;
         delete map.mapFailed;
         store.putTask(map, old);
       }
-      params.items.forEach((item, offset) => {
-        const taskId = itemTaskId({ ...params, index: params.firstIndex + offset });
-        const task = {
+      params.items.forEach(({ index, value, next, kept }) => {
+        const taskId = itemTaskId({ ...params, index });
+        const task: TaskRecord = {
           ...newTask(store, { ...params, taskId }),
-          item: storedJson(item, 'item', LIMITS.maxMapItemBytes),
+          item: storedJson(value, 'item', LIMITS.maxMapItemBytes),
+          ...(next === undefined ? {} : { nextIndex: next }),
           ...(params.keyGeneration === undefined ? {} : { keyGeneration: params.keyGeneration }),
+          ...(kept === undefined
+            ? {}
+            : {
+                status: 'SUCCEEDED' as const,
+                attempt: kept.attempt,
+                ...(kept.outputRef === undefined ? { output: clone(kept.output ?? null) } : { outputRef: kept.outputRef }),
+                reason: `kept: it succeeded in phase ${kept.phase}`,
+              }),
         };
         tasks.set(taskId, task);
       });

@@ -109,12 +109,15 @@ export class MapRuns {
   /**
    * The sweeper's look at a waiting map: its items recounted from the items themselves, an item
    * that should have started started, and the map ended if it is over. Returns whether its wait
-   * is over (ended now, or already).
+   * is over (ended now, or already). A map that marked a chunk done within the last reconcile
+   * interval is making progress: it is not recounted (a recount reads its whole list).
    */
   async check(task: TaskRecord): Promise<boolean> {
     const found = await this.current(task.runId, task.taskId, attemptOf(task));
     if (found === undefined) return true;
     const { map, mapTask } = found;
+    const progressedAt = Date.parse(mapTask.updatedAt);
+    if (progressedAt > this.deps.now().getTime() - this.deps.timings.reconcileIntervalSeconds * 1000) return false;
     const total = mapTask.mapItems ?? 0;
     const items = await this.allItems(attemptOf(mapTask), true);
     const finals = items.filter((item) => isFinalTaskStatus(item.status));

@@ -34,6 +34,12 @@ export function itemAddress(taskId: string): ItemAddress | undefined {
   return { mapId: match[1] ?? '', phase: Number(match[2]), attempt: Number(match[3]), index: Number(match[4]) };
 }
 
+/** The map attempt an item id prefix (itemIdPrefix) names, or undefined for any other text. */
+export function prefixAttempt(prefix: string): Omit<ItemAddress, 'index'> | undefined {
+  const address = itemAddress(`${prefix}${'0'.repeat(INDEX_DIGITS)}`);
+  return address === undefined ? undefined : { mapId: address.mapId, phase: address.phase, attempt: address.attempt };
+}
+
 export function isItemTaskId(taskId: string): boolean {
   return ITEM_ID.test(taskId);
 }

@@ -16,7 +16,7 @@ import type { CallbackOutcome, Callbacks } from './callbacks.js';
 import { taskOf, type DefinitionSource } from './definition-cache.js';
 import { messageFor } from './dispatch.js';
 import { forEachLimited } from './concurrency.js';
-import { chunkCount, chunkOf, chunkSize, itemAddress, itemTaskId, toleratedFailures, type ItemAddress } from './map-items.js';
+import { chunkCount, chunkOf, chunkSize, itemAddress, itemTaskId, prefixAttempt, toleratedFailures, type ItemAddress } from './map-items.js';
 import type { OutgoingMessage, TaskQueue } from './messages.js';
 import type { MapAttempt, MapStore, NewMapItem, TaskStore } from './ports.js';
 import { jsonEqual } from '../model/condition.js';
@@ -271,7 +271,7 @@ export class MapRuns {
    */
   private async keptItems(task: TaskRecord, items: readonly unknown[]): Promise<Map<number, NonNullable<NewMapItem['kept']>>> {
     const kept = new Map<number, NonNullable<NewMapItem['kept']>>();
-    const previous = task.mapItemsOf === undefined ? undefined : itemAddress(`${task.mapItemsOf}000000`);
+    const previous = task.mapItemsOf === undefined ? undefined : prefixAttempt(task.mapItemsOf);
     if (previous === undefined || previous.mapId !== task.taskId || previous.phase >= task.phase) return kept;
     for (const item of await this.allItems({ runId: task.runId, mapId: previous.mapId, phase: previous.phase, attempt: previous.attempt })) {
       const index = itemAddress(item.taskId)?.index ?? -1;

@@ -26,7 +26,7 @@ import type { RunEnd } from './run-end.js';
 import type { OutgoingMessage, TaskQueue } from './messages.js';
 import { RecordedMetrics, type EngineMetrics } from './metrics.js';
 import type { CompletionStore, JoinStore, MapStore, RunStore, TaskStore } from './ports.js';
-import { isItemTaskId, itemAddress, itemTaskId } from './map-items.js';
+import { isItemTaskId, itemTaskId, prefixAttempt } from './map-items.js';
 import type { MapRuns } from './maps.js';
 import type { FinalTaskStatus, RunRecord, TaskRecord } from './records.js';
 import { DEFAULT_TIMINGS, type EngineTimings } from './timing.js';
@@ -344,7 +344,7 @@ function isHandled(graph: PhaseGraph, finished: TaskRecord, dependentId: string,
 
 /** The map attempt an item id prefix names. */
 function itemAddressOf(prefix: string): { mapId: string; phase: number; attempt: number } {
-  const address = itemAddress(`${prefix}000000`);
-  if (address === undefined) throw new Error(`"${prefix}" is not a map's item id prefix`);
-  return { mapId: address.mapId, phase: address.phase, attempt: address.attempt };
+  const attempt = prefixAttempt(prefix);
+  if (attempt === undefined) throw new Error(`"${prefix}" is not a map's item id prefix`);
+  return attempt;
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { chunkCount, chunkOf, chunkSize, itemAddress, itemIdPrefix, itemTaskId, isItemTaskId, MAP_CHUNK_SIZE, toleratedFailures } from '../../shared/engine/map-items.js';
+import { chunkCount, chunkOf, chunkSize, itemAddress, itemIdPrefix, itemTaskId, isItemTaskId, MAP_CHUNK_SIZE, prefixAttempt, toleratedFailures } from '../../shared/engine/map-items.js';
 import { compensationTaskId } from '../../shared/engine/compensation.js';
 
 describe('map item ids', () => {
@@ -11,6 +11,7 @@ describe('map item ids', () => {
         const idB = itemTaskId({ mapId, phase, attempt, index: b });
         expect(itemAddress(idA)).toEqual({ mapId, phase, attempt, index: a });
         expect(idA.startsWith(itemIdPrefix({ mapId, phase, attempt }))).toBe(true);
+        expect(prefixAttempt(itemIdPrefix({ mapId, phase, attempt }))).toEqual({ mapId, phase, attempt });
         expect(Math.sign(idA.localeCompare(idB, 'en'))).toBe(Math.sign(a - b));
       }),
     );
@@ -20,6 +21,7 @@ describe('map item ids', () => {
     expect(isItemTaskId('charge_payment')).toBe(false);
     expect(isItemTaskId(compensationTaskId('charge_payment'))).toBe(false);
     expect(itemAddress('each#1#2#3')).toBeUndefined();
+    expect(prefixAttempt('each#1#')).toBeUndefined();
     expect(isItemTaskId(itemTaskId({ mapId: 'each', phase: 0, attempt: 1, index: 0 }))).toBe(true);
   });
 });

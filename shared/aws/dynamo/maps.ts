@@ -4,7 +4,7 @@
 // that is complete is marked on the map task once, so the map task is written once per 64 items.
 import { TABLE } from '../../config/table-schema.js';
 import { TIMINGS } from '../../config/settings.js';
-import { chunkOf, itemAddress, itemIdPrefix, itemTaskId } from '../../engine/map-items.js';
+import { chunkOf, itemAddress, itemIdPrefix, itemTaskId, type ItemAddress } from '../../engine/map-items.js';
 import type { MapAttempt, MapStore, NewMapItem } from '../../engine/ports.js';
 import type { TaskRecord } from '../../engine/records.js';
 import { forEachLimited } from '../../engine/concurrency.js';
@@ -109,13 +109,10 @@ export class DynamoMapStore implements MapStore {
   }
 
   async readCounted(runId: string, itemIds: readonly string[]): Promise<Set<string>> {
-    const chunks = new Map<string, { prefix: string; chunk: number }>();
+    const chunks = new Map<string, ItemAddress>();
     for (const itemId of itemIds) {
       const address = itemAddress(itemId);
-      if (address === undefined) continue;
-      const prefix = itemIdPrefix(address);
-      const chunk = chunkOf(address.index);
-      chunks.set(keys.mapChunk(runId, prefix, chunk).sk, { prefix, chunk });
+      if (address !== undefined) chunks.set(keys.mapChunk(runId, itemIdPrefix(address), chunkOf(address.index)).sk, address);
     }
     if (chunks.size === 0) return new Set();
     const read = await this.table.batchGet(
@@ -124,11 +121,9 @@ export class DynamoMapStore implements MapStore {
     );
     const counted = new Set<string>();
     for (const item of read) {
-      const chunk = chunks.get(String(item['sk']));
+      const address = chunks.get(String(item['sk']));
       const finished = item['finished'];
-      if (chunk === undefined || !(finished instanceof Set)) continue;
-      const address = itemAddress(`${chunk.prefix}000000`);
-      if (address === undefined) continue;
+      if (address === undefined || !(finished instanceof Set)) continue;
       for (const index of finished as Set<string>) counted.add(itemTaskId({ ...address, index: Number(index) }));
     }
     return new Set(itemIds.filter((itemId) => counted.has(itemId)));

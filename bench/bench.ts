@@ -42,6 +42,10 @@ const PLATFORM_LOG_BYTES = 330;
 const EMF_LOG_BYTES = 500;
 /** DynamoDB's p50 for a small request in-region, for the modelled AWS hop (single-digit ms). */
 const AWS_DYNAMO_MS = 6;
+/** SQS's p50 for a send, receive or delete in-region, for the modelled Lambda duration. */
+const AWS_SQS_MS = 10;
+/** The largest function's memory: the modelled Lambda duration charges every request at it. */
+const MODEL_MEMORY_GB = Math.max(...Object.values(MEMORY_GB));
 
 const noop: TaskHandler = async () => ({ ok: true });
 const HANDLERS = new Map<string, TaskHandler>([['noop', noop]]);
@@ -54,6 +58,8 @@ class Meter {
   writeUnits = 0;
   readUnits = 0;
   writeUnitsBy = new Map<string, number>();
+  /** DynamoDB requests by operation and the kind of item they name (`GetItem RUN`); a batch or query by its first. */
+  requestsBy = new Map<string, number>();
   opMs = new Map<string, number>();
   invocations = new Map<Fn, { count: number; ms: number }>();
 
@@ -64,6 +70,7 @@ class Meter {
     this.writeUnits = 0;
     this.readUnits = 0;
     this.writeUnitsBy.clear();
+    this.requestsBy.clear();
   }
 
   invoked(fn: Fn, ms: number): void {
@@ -91,8 +98,14 @@ class Meter {
       (next, context) => async (args) => {
         const command = ((context as { commandName?: string }).commandName ?? '?').replace(/(Item)?Command$/, 'Command');
         const op = `dynamodb:${names[command] ?? command}`;
-        const input = args.input as { Key?: { sk?: unknown }; Item?: { sk?: unknown } };
+        const input = args.input as { Key?: { sk?: unknown }; Item?: { sk?: unknown }; RequestItems?: Record<string, Array<{ sk?: unknown }> | { Keys?: Array<{ sk?: unknown }> }>; TransactItems?: Array<Record<string, { Key?: { sk?: unknown }; Item?: { sk?: unknown } }>> };
         const kind = itemKind(input.Key?.sk ?? input.Item?.sk);
+        const firstOfBatch = Object.values(input.RequestItems ?? {})[0];
+        const firstOfTransaction = Object.values(input.TransactItems?.[0] ?? {})[0];
+        const named = itemKind(
+          input.Key?.sk ?? input.Item?.sk ?? (Array.isArray(firstOfBatch) ? undefined : firstOfBatch?.Keys?.[0]?.sk) ?? firstOfTransaction?.Key?.sk ?? firstOfTransaction?.Item?.sk,
+        );
+        this.requestsBy.set(`${names[command] ?? command} ${named}`, (this.requestsBy.get(`${names[command] ?? command} ${named}`) ?? 0) + 1);
         (args.input as { ReturnConsumedCapacity?: string }).ReturnConsumedCapacity = 'INDEXES';
         const started = performance.now();
         try {
@@ -201,12 +214,20 @@ interface WorkloadFigures {
   dynamoRequestsPerTask: number;
   sqsRequestsPerTask: number;
   requestsPerTask: Record<string, number>;
+  /** DynamoDB requests per task by operation and item kind. */
+  requestsPerTaskBy: Record<string, number>;
   writeUnitsPerTask: number;
   /** Write units per task by item kind and index. */
   writeUnitsPerTaskBy: Record<string, number>;
   readUnitsPerTask: number;
   invocationsPerTask: Record<string, number>;
+  /** Lambda GB-seconds per task by the invocation times measured locally (each waits on DynamoDB Local's one thread). */
   lambdaGbSecondsPerTask: number;
+  /**
+   * Lambda GB-seconds per task modelled for AWS: the engine's CPU time plus every request at its
+   * in-region latency, one after another (no overlap), all at the largest function's memory.
+   */
+  lambdaGbSecondsPerTaskModelled: number;
   /** Share of DynamoDB Local's raw UpdateItem rate the workload used. */
   dynamoUtilisation?: number;
   costPerMillionTasks?: CostBreakdown;
@@ -217,7 +238,10 @@ interface CostBreakdown {
   dynamoReads: number;
   sqs: number;
   lambdaRequests: number;
+  /** Modelled for AWS (lambdaGbSecondsPerTaskModelled). */
   lambdaDuration: number;
+  /** By the invocation times measured locally: not in the total. */
+  lambdaDurationMeasuredLocally: number;
   apiGateway: number;
   logs: number;
   total: number;
@@ -301,11 +325,13 @@ async function measure(name: string, runtime: LocalRuntime, meter: Meter, java: 
     dynamoRequestsPerTask: per(meter.total('dynamodb:')),
     sqsRequestsPerTask: per(meter.total('sqs:')),
     requestsPerTask,
+    requestsPerTaskBy: Object.fromEntries([...meter.requestsBy].sort((a, b) => b[1] - a[1]).map(([what, n]) => [what, per(n)])),
     writeUnitsPerTask: per(meter.writeUnits),
     writeUnitsPerTaskBy: Object.fromEntries([...meter.writeUnitsBy].sort((a, b) => b[1] - a[1]).map(([what, n]) => [what, per(n)])),
     readUnitsPerTask: per(meter.readUnits),
     invocationsPerTask,
     lambdaGbSecondsPerTask: per(gbSeconds),
+    lambdaGbSecondsPerTaskModelled: (per(node1 - node0 + meter.total('dynamodb:') * AWS_DYNAMO_MS + meter.total('sqs:') * AWS_SQS_MS) / 1000) * MODEL_MEMORY_GB,
   };
 }
 
@@ -346,11 +372,12 @@ function cost(figures: WorkloadFigures, logBytesPerTask: number, runsPerTask: nu
     dynamoReads: figures.readUnitsPerTask * million * PRICES.dynamoReadUnit,
     sqs: figures.sqsRequestsPerTask * million * PRICES.sqsRequest,
     lambdaRequests: invocations * million * PRICES.lambdaRequest,
-    lambdaDuration: figures.lambdaGbSecondsPerTask * million * PRICES.lambdaGbSecond,
+    lambdaDuration: figures.lambdaGbSecondsPerTaskModelled * million * PRICES.lambdaGbSecond,
     apiGateway: runsPerTask * million * PRICES.apiRequest,
     logs: ((logBytesPerTask + invocations * (PLATFORM_LOG_BYTES + EMF_LOG_BYTES)) * million * PRICES.logsIngestedGb) / 1e9,
   };
-  return { ...parts, total: Object.values(parts).reduce((sum, n) => sum + n, 0) };
+  const lambdaDurationMeasuredLocally = figures.lambdaGbSecondsPerTask * million * PRICES.lambdaGbSecond;
+  return { ...parts, lambdaDurationMeasuredLocally, total: Object.values(parts).reduce((sum, n) => sum + n, 0) };
 }
 
 /** Bytes the engine logs per task at INFO (what CloudWatch Logs would ingest from it), over `runs` order runs. */
@@ -449,6 +476,8 @@ async function main(): Promise<void> {
     log('');
     log('W1 requests per task by operation:');
     for (const [op, n] of Object.entries(w1.requestsPerTask)) log(`  ${op.padEnd(30)} ${fixed(n, 2)}`);
+    log('W1 DynamoDB requests per task by operation and item (a batch by its first):');
+    for (const [what, n] of Object.entries(w1.requestsPerTaskBy)) log(`  ${what.padEnd(30)} ${fixed(n, 2)}`);
     log('W1 write units per task by item and index:');
     for (const [what, n] of Object.entries(w1.writeUnitsPerTaskBy)) log(`  ${what.padEnd(30)} ${fixed(n, 2)}`);
     log(`W1 Lambda invocations per task: ${Object.entries(w1.invocationsPerTask).map(([fn, n]) => `${fn} ${fixed(n, 3)}`).join(', ')}`);
@@ -459,7 +488,10 @@ async function main(): Promise<void> {
     log(`  DynamoDB reads   $${fixed(c.dynamoReads, 2)}  (${fixed(w1.readUnitsPerTask, 2)} read units per task)`);
     log(`  SQS              $${fixed(c.sqs, 2)}  (${fixed(w1.sqsRequestsPerTask, 2)} requests per task: sends, receives, deletes)`);
     log(`  Lambda requests  $${fixed(c.lambdaRequests, 2)}`);
-    log(`  Lambda duration  $${fixed(c.lambdaDuration, 2)}  (invocation time measured locally, arm64)`);
+    log(
+      `  Lambda duration  $${fixed(c.lambdaDuration, 2)}  (modelled, arm64: ${fixed(w1.engineCpuMsPerTask, 1)} ms engine CPU + ${fixed(w1.dynamoRequestsPerTask, 2)} DynamoDB requests x ${AWS_DYNAMO_MS} ms + ${fixed(w1.sqsRequestsPerTask, 2)} SQS x ${AWS_SQS_MS} ms per task, one after another, at ${MODEL_MEMORY_GB} GB)`,
+    );
+    log(`                   ($${fixed(c.lambdaDurationMeasuredLocally, 2)} by the invocation times measured locally, where each request waits in DynamoDB Local's one queue; not in the total)`);
     log(`  API Gateway      $${fixed(c.apiGateway, 2)}  (one POST /runs per run)`);
     log(`  CloudWatch Logs  $${fixed(c.logs, 2)}  (${fixed(logBytes, 0)} B per task at INFO, plus ${PLATFORM_LOG_BYTES + EMF_LOG_BYTES} B per invocation)`);
     log(`  total            $${fixed(c.total, 2)} per 1M tasks (Step Functions Standard: $25 per 1M state transitions)`);

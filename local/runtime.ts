@@ -194,6 +194,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       ...(options.random === undefined ? {} : { random: options.random }),
       ...(options.chain === undefined ? {} : { chain: options.chain }),
       timings: {
+        // One machine, one clock, an index DynamoDB Local writes with its item: the mark needs little lag.
+        sweepMarkLagSeconds: 2,
         ...options.timings,
         ...(options.leaseGraceSeconds === undefined ? {} : { leaseGraceSeconds: options.leaseGraceSeconds }),
         ...(options.reconcileIntervalSeconds === undefined ? {} : { reconcileIntervalSeconds: options.reconcileIntervalSeconds }),

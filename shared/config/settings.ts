@@ -68,6 +68,12 @@ export const TIMINGS = {
   leaseGraceSeconds: 30,
   /** How long a resume's owner may go without saving progress before another takes it over. */
   resumeLeaseSeconds: 60,
+  /**
+   * How far behind its clock the sweeper keeps its mark (everything due up to the mark was
+   * handled): more than clocks drift apart and the expiries index lags the table, so that an entry
+   * written just before a sweep is read by the next one.
+   */
+  sweepMarkLagSeconds: 30,
   /** Days a finished run (with its tasks and history) is kept before DynamoDB's TTL deletes it. */
   retentionDays: 90,
 } as const;

@@ -205,7 +205,8 @@ export class Dispatcher {
     const now = this.deps.now().getTime();
     if (node.waitEnd !== undefined) {
       const wakeAt = node.waitEnd(now);
-      return { kind: 'wait', wakeAt, dueAt: deliveryDueAt(wakeAt, 0, this.deps.timings.deliveryGraceSeconds * 1000, this.deps.timings) };
+      // A wake-up already past is due from now: the sweeper reads only what comes due after its mark.
+      return { kind: 'wait', wakeAt, dueAt: deliveryDueAt(Math.max(wakeAt, now), 0, this.deps.timings.deliveryGraceSeconds * 1000, this.deps.timings) };
     }
     if (claim.available && options.mayClaim?.(node) === true && options.newLeaseToken !== undefined) {
       claim.available = false;

@@ -11,6 +11,8 @@
 // - any other unfinished run, every so often: it is checked against its tasks (the scheduler's
 //   reconcile), so that a stream record AWS gave up on cannot leave it hanging.
 // Every write is conditional on what was read, so sweepers that overlap do each thing once.
+// A finished task keeps its entry (a removal would be a second index write per task): the sweeper
+// reads only what came due after its mark, so it passes each stale entry once, with one read.
 import { ENGINE_METRICS } from '../config/metrics.js';
 import { isFinalRunStatus } from '../model/states.js';
 import { endFailedAttempt, type AttemptDeps } from './attempts.js';
@@ -85,15 +87,28 @@ export class Sweeper {
     };
   }
 
-  /** One sweep: handles everything due now, within `budgetMs`. */
+  /**
+   * One sweep: handles everything that came due since the mark, within `budgetMs`. Each item it
+   * handles moves on (a new due time) or is over (a finished task keeps its entry), so a sweep
+   * that got through everything moves the mark on to its start, less the lag; one that ran out of
+   * time, or left an item where it was, keeps the mark before it.
+   */
   async sweep(budgetMs = 50_000): Promise<SweepReport> {
     const report = emptyReport();
     const started = Date.now();
     const now = this.deps.now().getTime();
-    for await (const page of this.deps.due.due(now)) {
-      await this.handlePage(page, (item) => this.handleDue(item, now), report);
-      if (Date.now() - started > budgetMs) break;
+    const after = await this.deps.due.readMark();
+    let complete = true;
+    let leftAt = Number.POSITIVE_INFINITY;
+    for await (const page of this.deps.due.due(now, after)) {
+      leftAt = Math.min(leftAt, await this.handlePage(page, (item) => this.handleDue(item, now), report));
+      if (Date.now() - started > budgetMs) {
+        complete = false;
+        break;
+      }
     }
+    const mark = Math.min(now - this.deps.timings.sweepMarkLagSeconds * 1000, leftAt - 1);
+    if (complete && mark > (after ?? Number.NEGATIVE_INFINITY)) await this.deps.due.saveMark(mark);
     // Emitted on every sweep, 0 included, so the alarm on it always has data.
     this.deps.metrics.count(ENGINE_METRICS.names.overdueRuns, report.overdueRuns);
     return report;
@@ -107,14 +122,17 @@ export class Sweeper {
    */
   async recoverAfterRestart(): Promise<SweepReport> {
     const report = emptyReport();
-    for await (const page of this.deps.due.all()) {
+    // Whatever the sweeps passed is over or has moved on past the mark.
+    for await (const page of this.deps.due.all(await this.deps.due.readMark())) {
       await this.handlePage(page, (item) => (item.kind === 'task' ? this.recoverTask(item) : Promise.resolve({ handled: undefined, messages: [] })), report);
     }
     return report;
   }
 
-  private async handlePage(page: readonly DueRef[], handle: (item: DueRef) => Promise<{ handled: Handled; messages: OutgoingMessage[] }>, report: SweepReport): Promise<void> {
+  /** Handles a page of items; returns the earliest due time of an item left where it was (its handling and its putting off failed). */
+  private async handlePage(page: readonly DueRef[], handle: (item: DueRef) => Promise<{ handled: Handled; messages: OutgoingMessage[] }>, report: SweepReport): Promise<number> {
     const outbox: OutgoingMessage[] = [];
+    let leftAt = Number.POSITIVE_INFINITY;
     await forEachLimited(page, CONCURRENCY, async (item) => {
       const key = item.kind === 'task' ? `${item.runId}/${item.taskId}` : item.runId;
       try {
@@ -125,10 +143,13 @@ export class Sweeper {
       } catch (error) {
         report.failed++;
         this.deps.onError?.(error, item);
-        await this.putOff(item, key).catch(() => undefined);
+        await this.putOff(item, key).catch(() => {
+          leftAt = Math.min(leftAt, item.dueAt);
+        });
       }
     });
     if (outbox.length > 0) await this.deps.queue.send(outbox);
+    return leftAt;
   }
 
   /** An item whose handling failed waits a while before the next try, so that it costs little. */
@@ -288,12 +309,14 @@ export class Sweeper {
   private async dueRun(item: Extract<DueRef, { kind: 'run' }>, now: number): Promise<Handled> {
     const run = await this.deps.runs.getRun(item.runId);
     if (run === undefined || run.dueAt !== item.dueAt) return undefined;
-    if (isFinalRunStatus(run.status)) {
-      await this.deps.runs.rescheduleRun({ runId: run.runId, previous: item.dueAt });
-      return undefined;
-    }
+    // A finished run keeps its entry, which the mark passes.
+    if (isFinalRunStatus(run.status)) return undefined;
     if (run.status === 'RESUMING') {
-      if ((run.resume?.expiresAt ?? 0) > now) return undefined;
+      const expiresAt = run.resume?.expiresAt ?? 0;
+      if (expiresAt > now) {
+        await this.deps.runs.rescheduleRun({ runId: run.runId, previous: item.dueAt, next: expiresAt });
+        return undefined;
+      }
       await this.deps.takeOverResume?.(run.runId);
       return 'checkedRuns';
     }

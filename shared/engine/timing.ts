@@ -13,6 +13,8 @@ export interface EngineTimings {
   reconcileIntervalSeconds: number;
   /** How long a resume's owner may go without saving progress before another takes over. */
   resumeLeaseSeconds: number;
+  /** How far behind its clock the sweeper keeps its mark (clock drift, the index's lag). */
+  sweepMarkLagSeconds: number;
 }
 
 export const DEFAULT_TIMINGS: EngineTimings = {
@@ -21,6 +23,7 @@ export const DEFAULT_TIMINGS: EngineTimings = {
   deliveryGraceSeconds: TIMINGS.deliveryGraceSeconds,
   reconcileIntervalSeconds: TIMINGS.reconcileIntervalSeconds,
   resumeLeaseSeconds: TIMINGS.resumeLeaseSeconds,
+  sweepMarkLagSeconds: TIMINGS.sweepMarkLagSeconds,
 };
 
 /** How long one attempt may go without a word before it is taken for dead. */

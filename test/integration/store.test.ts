@@ -241,14 +241,14 @@ describe('finish', () => {
 });
 
 describe('the due index', () => {
-  it('finds a queued task at its due time, keeps it when claimed, and forgets it once finished', async () => {
+  it('finds a queued task at its due time, keeps it when claimed and finished, and leaves it out after the mark', async () => {
     const definition = await register(wide('due', 2));
     const runId = await startRun(definition);
     const dueAt = Date.now() + 5_000;
     await queue(runId, definition, 't0', dueAt);
-    const dueRefs = async (until: number) => {
+    const dueRefs = async (until: number, after?: number) => {
       const refs = [];
-      for await (const page of store.due.due(until)) refs.push(...page.filter((ref) => ref.runId === runId));
+      for await (const page of store.due.due(until, after)) refs.push(...page.filter((ref) => ref.runId === runId));
       return refs;
     };
     expect(await dueRefs(dueAt - 1)).toEqual([]);
@@ -258,7 +258,17 @@ describe('the due index', () => {
     expect(await dueRefs(dueAt)).toHaveLength(1);
     expect(await store.tasks.extendLease({ runId, taskId: 't0', attempt: 1, leaseToken: 'other', leaseExpiresAt: 0 })).toMatchObject({ outcome: 'stale' });
     await store.tasks.finish({ runId, taskId: 't0', attempt: 1, fence: { kind: 'lease', leaseToken }, record: record(1), keptAttempts: [], opToken: randomUUID(), result: { status: 'SUCCEEDED', output: 1 } });
-    expect(await dueRefs(Number.MAX_SAFE_INTEGER)).toEqual([{ kind: 'run', runId, dueAt: expect.any(Number) }]);
+    // A finished task keeps its entry (its removal would be one more index write): the mark passes it.
+    expect(await dueRefs(dueAt)).toEqual([{ kind: 'task', runId, taskId: 't0', dueAt }]);
+    expect(await dueRefs(dueAt, dueAt - 1)).toEqual([{ kind: 'task', runId, taskId: 't0', dueAt }]);
+    expect(await dueRefs(dueAt + 1_000, dueAt)).toEqual([]);
+  });
+
+  it('keeps the sweeper mark, moved on and never back', async () => {
+    const mark = (await store.due.readMark()) ?? 0;
+    await store.due.saveMark(mark + 2_000);
+    await store.due.saveMark(mark + 1_000);
+    expect(await store.due.readMark()).toBe(mark + 2_000);
   });
 });
 

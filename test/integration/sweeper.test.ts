@@ -4,9 +4,11 @@
 // whose handling fails are put off and the rest are still handled.
 import { randomUUID } from 'node:crypto';
 import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LOCAL_AWS } from '../../local/dynamodb-local.js';
 import { startSqsServer, type SqsServer } from '../../local/sqs-server.js';
+import { keys } from '../../shared/aws/dynamo/keys.js';
 import { createDynamoStore } from '../../shared/aws/dynamo/store.js';
 import { SqsTaskQueue } from '../../shared/aws/sqs-queue.js';
 import { DefinitionCache } from '../../shared/engine/definition-cache.js';
@@ -36,6 +38,11 @@ beforeAll(async () => {
   });
   const { version } = await table.store.definitions.saveDefinition(parsed);
   definition = (await table.store.definitions.getDefinition('swept', version)) as StoredDefinition;
+});
+
+// Each test moves the clock as it needs: the sweeper's mark of the one before is forgotten.
+beforeEach(async () => {
+  await table.client.send(new DeleteCommand({ TableName: table.tableName, Key: keys.sweepMark() }));
 });
 
 afterAll(async () => {

@@ -1,8 +1,9 @@
 // The sweeper's view of the table: the sparse `expiries` index (keys only), every partition of it,
-// page after page, so that everything due is seen, however much of it there is.
+// page after page, so that everything due is seen, however much of it there is; and the sweeper's
+// mark (everything due up to it was handled), in an item of its own.
 import { TABLE } from '../../config/table-schema.js';
 import type { DueRef, DueStore } from '../../engine/ports.js';
-import { ITEM_PREFIX, TASK_PREFIX, runIdOf } from './keys.js';
+import { ITEM_PREFIX, TASK_PREFIX, keys, runIdOf } from './keys.js';
 import type { Item, Table } from './table.js';
 
 /** Partitions of the index read side by side. */
@@ -11,34 +12,50 @@ const PARALLEL_PARTITIONS = 8;
 export class DynamoDueStore implements DueStore {
   constructor(private readonly table: Table) {}
 
-  due(now: number): AsyncIterable<DueRef[]> {
-    return this.pages(now);
+  due(until: number, after = Number.MIN_SAFE_INTEGER): AsyncIterable<DueRef[]> {
+    return this.pages(after, until);
   }
 
-  all(): AsyncIterable<DueRef[]> {
-    return this.pages(Number.MAX_SAFE_INTEGER);
+  all(after = Number.MIN_SAFE_INTEGER): AsyncIterable<DueRef[]> {
+    return this.pages(after, Number.MAX_SAFE_INTEGER);
   }
 
-  private async *pages(until: number): AsyncGenerator<DueRef[]> {
+  async readMark(): Promise<number | undefined> {
+    const item = await this.table.get(keys.sweepMark());
+    return typeof item?.['mark'] === 'number' ? item['mark'] : undefined;
+  }
+
+  async saveMark(mark: number): Promise<void> {
+    await this.table.update({
+      Key: keys.sweepMark(),
+      UpdateExpression: 'SET #mark = :mark',
+      ConditionExpression: 'attribute_not_exists(#mark) OR #mark < :mark',
+      ExpressionAttributeNames: { '#mark': 'mark' },
+      ExpressionAttributeValues: { ':mark': mark },
+    });
+  }
+
+  private async *pages(after: number, until: number): AsyncGenerator<DueRef[]> {
     const index = TABLE.indexes.expiries;
     const partitions = Array.from({ length: index.shardCount }, (_, i) => `EXP#${i}`);
     for (let i = 0; i < partitions.length; i += PARALLEL_PARTITIONS) {
       const slice = partitions.slice(i, i + PARALLEL_PARTITIONS);
-      const refs = await Promise.all(slice.map((partition) => this.partition(partition, until)));
+      const refs = await Promise.all(slice.map((partition) => this.partition(partition, after, until)));
       for (const page of refs.flat()) if (page.length > 0) yield page;
     }
   }
 
   /** Every page of one partition, each page as refs. */
-  private async partition(partition: string, until: number): Promise<DueRef[][]> {
+  private async partition(partition: string, after: number, until: number): Promise<DueRef[][]> {
     const index = TABLE.indexes.expiries;
     const pages: DueRef[][] = [];
     let startKey: Item | undefined;
     do {
       const page = await this.table.query({
         IndexName: index.name,
-        KeyConditionExpression: `${index.partitionKey} = :partition AND ${index.sortKey} <= :until`,
-        ExpressionAttributeValues: { ':partition': partition, ':until': until },
+        // BETWEEN is inclusive: `after` itself was handled, so the range starts just past it.
+        KeyConditionExpression: `${index.partitionKey} = :partition AND ${index.sortKey} BETWEEN :from AND :until`,
+        ExpressionAttributeValues: { ':partition': partition, ':from': after + 1, ':until': until },
         ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
       });
       pages.push(page.items.flatMap(toRef));

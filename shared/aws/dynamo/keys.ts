@@ -14,6 +14,7 @@
 //   RUN#<runId>          / PHASE#<phase>                 what a resume kept of the phase it ended
 //   IDEMP#<key>          / IDEMP                         the run an Idempotency-Key created
 //   SCHEDULES            / SCHEDULE#<workflowId>#<id>    a workflow schedule (one query lists them all)
+//   SWEEPER              / MARK                          the sweeper's mark (due times handled so far)
 import { createHash } from 'node:crypto';
 import { TABLE } from '../../config/table-schema.js';
 import { isItemTaskId } from '../../engine/map-items.js';
@@ -35,6 +36,7 @@ export const keys = {
   phase: (runId: string, phase: number) => ({ pk: runPartition(runId), sk: `${PHASE_PREFIX}${String(phase).padStart(6, '0')}` }),
   idempotency: (key: string) => ({ pk: `IDEMP#${key}`, sk: 'IDEMP' }),
   schedules: () => ({ pk: 'SCHEDULES' }),
+  sweepMark: () => ({ pk: 'SWEEPER', sk: 'MARK' }),
   schedule: (workflowId: string, scheduleId: string) => ({ pk: 'SCHEDULES', sk: `${SCHEDULE_PREFIX}${workflowId}#${scheduleId}` }),
   runsByWorkflow: (workflowId: string) => `WF#${workflowId}`,
   runsByWorkflowSort: (createdAt: string, runId: string) => `${createdAt}#${runId}`,

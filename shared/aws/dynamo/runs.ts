@@ -235,8 +235,8 @@ export class DynamoRunStore implements RunStore {
       {
         Key: keys.run(params.runId),
         UpdateExpression:
-          `SET #status = :to, completedAt = :now, updatedAt = :now, #ttl = :ttl${params.error === undefined ? '' : ', #error = :error'} ` +
-          'REMOVE dueAt, expiryShard',
+          // The due entry stays (see DueStore): the sweeper's mark passes it.
+          `SET #status = :to, completedAt = :now, updatedAt = :now, #ttl = :ttl${params.error === undefined ? '' : ', #error = :error'}`,
         ConditionExpression: '#status = :from AND phase = :phase',
         ExpressionAttributeNames: { '#status': 'status', '#ttl': TABLE.ttlAttribute, ...(params.error === undefined ? {} : { '#error': 'error' }) },
         ExpressionAttributeValues: {

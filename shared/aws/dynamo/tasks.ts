@@ -229,7 +229,8 @@ export class DynamoTaskStore implements TaskStore {
       ':duration': params.record.durationMs,
       ':attempts': [...params.keptAttempts, params.record],
     };
-    const removes = ['dueAt', 'expiryShard', 'leaseExpiresAt', 'wakeAt'];
+    // The due entry stays (see DueStore): its removal would be a second index write per task.
+    const removes = ['leaseExpiresAt', 'wakeAt'];
     if (result.status === 'SUCCEEDED') {
       const stored = await this.storedOutput(params, result.output);
       if ('json' in stored) {
@@ -301,7 +302,7 @@ export class DynamoTaskStore implements TaskStore {
           Key: keys.task(params.runId, params.taskId),
           UpdateExpression:
             'SET #status = :to, outputJson = :null, completedAt = :now, updatedAt = :now, durationMs = :duration, ' +
-            'attempts = list_append(if_not_exists(attempts, :none), :record) REMOVE dueAt, expiryShard, wakeAt',
+            'attempts = list_append(if_not_exists(attempts, :none), :record) REMOVE wakeAt',
           ConditionExpression: `${move.condition} AND attempt = :attempt`,
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
@@ -388,7 +389,7 @@ export class DynamoTaskStore implements TaskStore {
       await this.table.update(
         {
           Key: keys.task(params.runId, params.taskId),
-          UpdateExpression: `SET ${[...this.identity(), 'phase = if_not_exists(phase, :phase)', 'attempt = if_not_exists(attempt, :zero)', '#status = :to', 'reason = :reason', 'completedAt = :now', 'updatedAt = :now'].join(', ')} REMOVE dueAt, expiryShard, wakeAt`,
+          UpdateExpression: `SET ${[...this.identity(), 'phase = if_not_exists(phase, :phase)', 'attempt = if_not_exists(attempt, :zero)', '#status = :to', 'reason = :reason', 'completedAt = :now', 'updatedAt = :now'].join(', ')} REMOVE wakeAt`,
           ConditionExpression: `attribute_not_exists(pk) OR (phase = :phase AND ${move.condition})`,
           ExpressionAttributeNames: { '#status': 'status', '#ttl': TABLE.ttlAttribute },
           ExpressionAttributeValues: {

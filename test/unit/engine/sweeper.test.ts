@@ -51,9 +51,17 @@ describe('Sweeper', () => {
       engine.clock.ms = Math.max(leaseExpiresAt, engine.store.task(runId, 'a')?.dueAt ?? 0) + SECOND;
       expect(await engine.sweeper().sweep()).toMatchObject({ expiredLeases: 1 });
       expect(engine.store.task(runId, 'a')).toMatchObject({ status: 'FAILED', attempt: 1, error: { name: 'TimedOut' }, attempts: [{ outcome: 'FAILED' }] });
-      expect(engine.store.task(runId, 'a')?.dueAt).toBeUndefined();
       expect(engine.queue.sent).toEqual([]);
       expect(engine.metricNames()).toContain('TaskFailed');
+      // The failed task keeps its due entry: the next sweep may read it once more (within the
+      // mark's lag), and none after that.
+      const reads = () => engine.store.calls.filter((call) => call.operation === 'tasks.getTask').length;
+      engine.clock.advance(60 * SECOND);
+      expect(await engine.sweeper().sweep()).toMatchObject({ expiredLeases: 0, failed: 0 });
+      const before = reads();
+      engine.clock.advance(60 * SECOND);
+      expect(await engine.sweeper().sweep()).toMatchObject({ expiredLeases: 0, failed: 0 });
+      expect(reads()).toBe(before);
     });
   });
 
@@ -166,6 +174,22 @@ describe('Sweeper', () => {
     expect(errors).toEqual([{ kind: 'task', runId, taskId: 'b', dueAt }]);
     expect(engine.queue.messages().map((message) => message.taskId)).toEqual(['a']);
     expect(engine.store.task(runId, 'b')).toMatchObject({ status: 'QUEUED', dueAt: now + 60 * SECOND });
+  });
+
+  it('keeps its mark before an item it could neither handle nor put off, and handles it in a later sweep', async () => {
+    const { engine, runId } = await started({ id: 'two', tasks: [{ id: 'a', type: 'pass' }, { id: 'b', type: 'pass' }] });
+    const dueAt = engine.store.task(runId, 'b')?.dueAt ?? 0;
+    engine.clock.ms = dueAt + 5 * 60 * SECOND;
+    // b's re-send fails, and so does its put-off: b is left where it was.
+    engine.store.fail('tasks.deferDue', { times: 2, when: (params: { taskId: string }) => params.taskId === 'b' });
+    expect(await engine.sweeper().sweep()).toMatchObject({ resent: 1, failed: 1 });
+    expect(engine.store.sweepMark).toBe(dueAt - 1);
+    expect(engine.store.task(runId, 'b')).toMatchObject({ status: 'QUEUED', dueAt });
+    // Soon after (a's re-sent message is not due again yet).
+    engine.clock.advance(10 * SECOND);
+    expect(await engine.sweeper().sweep()).toMatchObject({ resent: 1, failed: 0 });
+    expect(engine.queue.messages().map((message) => message.taskId).sort()).toEqual(['a', 'b']);
+    expect(engine.store.sweepMark).toBe(engine.clock.ms - engine.timings.sweepMarkLagSeconds * SECOND);
   });
 
   it('puts off a run whose check throws, and goes on with the rest', async () => {

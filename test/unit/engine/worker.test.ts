@@ -44,7 +44,7 @@ describe('Worker', () => {
       output: { got: { n: 7 }, attempt: 1, key: `${runId}:a` },
       attempts: [{ attempt: 1, phase: 0, outcome: 'SUCCEEDED' }],
     });
-    expect(engine.store.task(runId, 'a')?.dueAt).toBeUndefined();
+    expect(engine.store.task(runId, 'a')?.leaseExpiresAt).toBeUndefined();
     expect(engine.metricNames()).toContain('TaskSucceeded');
   });
 
@@ -157,7 +157,6 @@ describe('Worker', () => {
     await engine.worker(handlers).process(engine.messageFor('b'));
     expect(engine.store.doneGroup(runId, 0, '0')?.finished).toEqual(['a', 'b', 'c']);
     expect(engine.store.run(runId)).toMatchObject({ status: 'COMPLETED', doneGroups: ['0'], failedCount: 0 });
-    expect(engine.store.run(runId)?.dueAt).toBeUndefined();
     expect(engine.metricNames()).toContain('RunCompleted');
   });
 

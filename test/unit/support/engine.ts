@@ -27,6 +27,7 @@ export const TEST_TIMINGS: EngineTimings = {
   deliveryGraceSeconds: 60,
   reconcileIntervalSeconds: 300,
   resumeLeaseSeconds: 60,
+  sweepMarkLagSeconds: 30,
 };
 
 

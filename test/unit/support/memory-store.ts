@@ -61,6 +61,7 @@ const READS = new Set<string>([
   'maps.readCounted',
   'due.due',
   'due.all',
+  'due.readMark',
 ]);
 
 export interface FailureRule {
@@ -130,6 +131,8 @@ export class MemoryStore implements EngineStore {
   readonly completion: CompletionStore;
   readonly maps: MapStore;
   readonly due: DueStore;
+  /** The sweeper's mark (DueStore.readMark). */
+  sweepMark: number | undefined = undefined;
 
   // The items, by what keys them in the table.
   readonly definitionItems = new Map<string, StoredDefinition>();
@@ -159,8 +162,14 @@ export class MemoryStore implements EngineStore {
     this.completion = this.port('completion', completionPort(this));
     this.maps = this.port('maps', mapPort(this));
     this.due = {
-      due: (now) => this.duePages('due.due', now, (dueAt) => dueAt <= now),
-      all: () => this.duePages('due.all', undefined, () => true),
+      due: (until, after = Number.NEGATIVE_INFINITY) => this.duePages('due.due', until, (dueAt) => dueAt > after && dueAt <= until),
+      all: (after = Number.NEGATIVE_INFINITY) => this.duePages('due.all', undefined, (dueAt) => dueAt > after),
+      readMark: () => this.call('due.readMark', undefined, () => Promise.resolve(this.sweepMark)),
+      saveMark: (mark) =>
+        this.call('due.saveMark', mark, () => {
+          if (this.sweepMark === undefined || this.sweepMark < mark) this.sweepMark = mark;
+          return Promise.resolve();
+        }),
     };
   }
 
@@ -560,7 +569,6 @@ function runPort(store: MemoryStore): RunStore {
           (run) => run.status === params.from && run.phase === params.phase,
           (run) => {
             Object.assign(run, { status: params.status, completedAt: now, updatedAt: now }, params.error === undefined ? {} : { error: params.error });
-            delete run.dueAt;
           },
         ),
       );
@@ -768,7 +776,7 @@ function taskPort(store: MemoryStore): TaskStore {
           opToken: params.opToken,
           change: (task) => {
             Object.assign(task, { status: result.status, completedAt: store.now().toISOString(), durationMs: params.record.durationMs, attempts: [...params.keptAttempts, params.record] });
-            omit(task, 'dueAt', 'leaseExpiresAt', 'wakeAt');
+            omit(task, 'leaseExpiresAt', 'wakeAt');
             if (result.status === 'SUCCEEDED') {
               task.output = output;
               // The last attempt's error stays in the attempt list.
@@ -811,7 +819,7 @@ function taskPort(store: MemoryStore): TaskStore {
           opToken: params.opToken,
           change: (task) => {
             Object.assign(task, { status: TASK_MOVES.endWait.to, output: null, completedAt: store.now().toISOString(), durationMs: params.record.durationMs, attempts: [...task.attempts, params.record] });
-            omit(task, 'dueAt', 'wakeAt');
+            omit(task, 'wakeAt');
           },
         }),
       ),
@@ -869,7 +877,7 @@ function taskPort(store: MemoryStore): TaskStore {
           change: (task) => {
             Object.assign(task, { runId: params.runId, taskId: params.taskId, workflowId: params.workflowId, version: params.version });
             Object.assign(task, { status: TASK_MOVES.cancel.to, reason: params.reason, completedAt: store.now().toISOString() });
-            omit(task, 'dueAt', 'wakeAt');
+            omit(task, 'wakeAt');
           },
         }),
       ),

@@ -8,6 +8,7 @@ import { MethodNotAllowedError, errorResponse, parseWith } from './http.js';
 import { PATH_PARAMETERS, routes, type ApiDeps, type Route } from './routes.js';
 import { randomUUID } from 'node:crypto';
 import { Callbacks } from '../../shared/engine/callbacks.js';
+import { LatestVersions } from '../../shared/engine/definition-cache.js';
 import { RunControl } from '../../shared/engine/run-control.js';
 import { NO_SCHEDULE_TARGET, ScheduleManager, type ScheduleTarget } from '../../shared/engine/schedules.js';
 import type { EngineParts } from '../parts.js';
@@ -45,6 +46,7 @@ export function buildApi(parts: EngineParts, knownHandlers: ReadonlySet<string>,
   return makeApiHandler({
     store,
     definitions,
+    latest: new LatestVersions(store.definitions),
     runControl,
     schedules: new ScheduleManager({ schedules: parts.schedules, definitions: store.definitions, target: scheduleTarget, now }),
     callbacks,

@@ -4,7 +4,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import * as z from 'zod';
-import type { DefinitionSource } from '../../shared/engine/definition-cache.js';
+import type { DefinitionSource, LatestVersions } from '../../shared/engine/definition-cache.js';
 import { id, parseDefinition } from '../../shared/model/definition.js';
 import { ConflictError, NotFoundError, PayloadTooLargeError, ValidationError } from '../../shared/model/errors.js';
 import { jsonByteLength } from '../../shared/model/limits.js';
@@ -35,6 +35,8 @@ const layouts = new LayoutCache();
 export interface ApiDeps {
   store: Pick<EngineStore, 'definitions' | 'runs' | 'tasks' | 'maps'>;
   definitions: DefinitionSource;
+  /** Workflows' latest versions, kept briefly (without it, read for every run started). */
+  latest?: Pick<LatestVersions, 'get' | 'forget'>;
   runControl: Pick<RunControl, 'start' | 'cancel' | 'resume'>;
   /** Workflow schedules: their items and what fires them. */
   schedules: ScheduleManager;
@@ -193,6 +195,7 @@ export const routes: Route[] = [
       const parsed = parseDefinition(jsonBody(event), { knownHandlers: deps.knownHandlers });
       if (!parsed.ok) throw new ValidationError(parsed.problems);
       const { version, created } = await deps.store.definitions.saveDefinition(parsed.definition);
+      deps.latest?.forget(parsed.definition.id);
       return json(created ? 201 : 200, { workflowId: parsed.definition.id, version });
     },
   },
@@ -425,9 +428,9 @@ async function readTasks(deps: ApiDeps, runId: string): Promise<TaskRecord[]> {
   return tasks;
 }
 
-/** The definition a run starts on: a pinned version, or the latest (one read; versions are cached). */
+/** The definition a run starts on: a pinned version, or the latest (kept briefly; versions are cached). */
 async function definitionFor(deps: ApiDeps, workflowId: string, version: string | undefined): Promise<StoredDefinition> {
-  const wanted = version ?? (await deps.store.definitions.getWorkflow(workflowId))?.latestVersion;
+  const wanted = version ?? (deps.latest === undefined ? (await deps.store.definitions.getWorkflow(workflowId))?.latestVersion : await deps.latest.get(workflowId));
   if (wanted === undefined) throw new NotFoundError(`workflow "${workflowId}"`);
   return deps.definitions.get(workflowId, wanted).catch((error: unknown) => {
     if (error instanceof NotFoundError) throw new NotFoundError(`workflow "${workflowId}"${version === undefined ? '' : ` version "${version}"`}`);

@@ -54,6 +54,52 @@ export class DefinitionCache implements DefinitionSource {
   }
 }
 
+/**
+ * How long an API instance takes a workflow's latest version for known. A version registered
+ * through the same instance is used at once; one registered elsewhere (another instance, a
+ * deploy) by runs started up to this long after. (Step Functions, likewise, may start executions
+ * on the previous definition for a few seconds after an update.)
+ */
+export const LATEST_VERSION_TTL_MS = 1_000;
+/** Workflows whose latest version is kept at most (the map is emptied past it). */
+const LATEST_VERSIONS_KEPT = 1_000;
+
+/** The latest version of each workflow, read once per LATEST_VERSION_TTL_MS: one read per run was a fifth of a small run's reads. */
+export class LatestVersions {
+  private readonly known = new Map<string, { version: Promise<string | undefined>; at: number }>();
+
+  constructor(
+    private readonly catalog: Pick<DefinitionStore, 'getWorkflow'>,
+    private readonly now: () => number = Date.now,
+    private readonly ttlMs: number = LATEST_VERSION_TTL_MS,
+  ) {}
+
+  get(workflowId: string): Promise<string | undefined> {
+    const now = this.now();
+    const entry = this.known.get(workflowId);
+    if (entry !== undefined && now - entry.at < this.ttlMs) return entry.version;
+    if (this.known.size >= LATEST_VERSIONS_KEPT) this.known.clear();
+    const version = this.catalog.getWorkflow(workflowId).then((found) => found?.latestVersion);
+    const fresh = { version, at: now };
+    this.known.set(workflowId, fresh);
+    // Neither a failed read nor an unknown workflow is kept: the next call reads again.
+    version.then(
+      (found) => found === undefined && this.forgetEntry(workflowId, fresh),
+      () => this.forgetEntry(workflowId, fresh),
+    );
+    return version;
+  }
+
+  /** A version was registered here: the next run reads the latest again. */
+  forget(workflowId: string): void {
+    this.known.delete(workflowId);
+  }
+
+  private forgetEntry(workflowId: string, entry: { version: Promise<string | undefined>; at: number }): void {
+    if (this.known.get(workflowId) === entry) this.known.delete(workflowId);
+  }
+}
+
 export function taskOf(definition: LoadedDefinition, taskId: string): TaskDefinition {
   const task = definition.tasksById.get(taskId);
   if (task === undefined) throw new NotFoundError(`task ${taskId} in ${definition.workflowId}@${definition.version}`);

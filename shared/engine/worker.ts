@@ -71,6 +71,12 @@ export interface InvocationDeadline {
 const DEADLINE_MARGIN_MS = 3_000;
 /** A wait task's message arriving this early is still taken as due (SQS delays are in seconds). */
 const WAIT_TOLERANCE_MS = 1_000;
+/**
+ * How long a chain may hold the counts of the tasks it finished, to write them together (one
+ * write per completion group instead of one per task): less than the scheduler's batching
+ * window, so that the stream shows them counted and the scheduler does not count them again.
+ */
+const COUNT_HOLD_MS = 300;
 /** A recording write that fails for the store's own reasons is tried again until this close to the deadline... */
 const RECORD_MARGIN_MS = 1_000;
 /** ...or this many times (outside Lambda, where no deadline is known). */
@@ -173,9 +179,24 @@ export class Worker {
 
   /** Runs a claimed attempt, records it, dispatches its dependents, and goes on with one it claimed. */
   private async runChain(definition: LoadedDefinition, first: Claimed, invocation: InvocationDeadline | undefined): Promise<WorkerOutcome> {
+    let firstOutcome: WorkerOutcome = 'stale';
+    const failures: unknown[] = [];
+    const counts = new HeldCounts(this.deps.now);
+    try {
+      firstOutcome = await this.runLinks(definition, first, invocation, failures, counts);
+    } finally {
+      // Whatever ended the chain, what it finished is counted (the run may end here).
+      await this.flushCounts(counts, invocation, failures);
+    }
+    // A step after a commit that failed for good (a send, a count) fails the message once the
+    // chain has run: the scheduler does that step again from the stream.
+    if (failures.length > 0) throw failures[0];
+    return firstOutcome;
+  }
+
+  private async runLinks(definition: LoadedDefinition, first: Claimed, invocation: InvocationDeadline | undefined, failures: unknown[], counts: HeldCounts): Promise<WorkerOutcome> {
     let current: Claimed | undefined = first;
     let firstOutcome: WorkerOutcome | undefined;
-    const failures: unknown[] = [];
     while (current !== undefined) {
       const claimed: Claimed = current;
       const { task } = claimed;
@@ -204,13 +225,16 @@ export class Worker {
       // A map's item has no dependents: it starts the next item and is counted (afterItem).
       current =
         (outcome === 'succeeded' || outcome === 'failed') && claimed.plan.item === undefined
-          ? await this.dispatchAfter(definition, task, outcome === 'succeeded' ? 'SUCCEEDED' : 'FAILED', result.ok ? result.output : undefined, claimed.input, invocation, failures)
+          ? await this.dispatchAfter(definition, task, outcome === 'succeeded' ? 'SUCCEEDED' : 'FAILED', result.ok ? result.output : undefined, claimed.input, invocation, failures, counts)
           : undefined;
     }
-    // A step after a commit that failed for good (a send, a count) fails the message once the
-    // chain has run: the scheduler does that step again from the stream.
-    if (failures.length > 0) throw failures[0];
     return firstOutcome ?? 'stale';
+  }
+
+  private async flushCounts(counts: HeldCounts, invocation: InvocationDeadline | undefined, failures: unknown[]): Promise<void> {
+    const finals = counts.take();
+    if (finals.length === 0) return;
+    await this.persist(() => this.runEnd.countFinished(finals), invocation).catch((error: unknown) => void failures.push(error));
   }
 
   /** Eager dispatch of a finished task's dependents; returns the dependent claimed to run here, if any. */
@@ -222,6 +246,7 @@ export class Worker {
     input: unknown,
     invocation: InvocationDeadline | undefined,
     failures: unknown[],
+    counts: HeldCounts,
   ): Promise<Claimed | undefined> {
     const isCompensation = compensatedTaskId(finished.taskId) !== undefined;
     const graph = isCompensation
@@ -247,9 +272,11 @@ export class Worker {
     failures.push(...result.failures);
     const step = (write: () => Promise<void>) => this.persist(write, invocation).catch((error: unknown) => void failures.push(error));
     if (result.messages.length > 0) await step(() => this.deps.queue.send(result.messages));
-    // Counted in its run's completion group at once (the run may end here); the scheduler does it
-    // again from the stream only if this does not happen.
-    await step(() => this.runEnd.countFinished([{ ...finished, status }]));
+    // Counted in its run's completion group (the run may end there): at once, or, while the chain
+    // goes on here, with the tasks after it (a dependent cannot finish before it, so the run's end
+    // is not held back). The scheduler counts it from the stream only if this does not happen.
+    counts.hold({ ...finished, status });
+    if (result.claimed === undefined || counts.heldFor() >= COUNT_HOLD_MS) await this.flushCounts(counts, invocation, failures);
     if (result.claimed === undefined) return undefined;
     const claimed = result.claimed.task;
     const plan = executionPlan(definition, claimed.taskId, this.deps.timings);
@@ -310,7 +337,9 @@ export class Worker {
     this.deps.metrics.count(ENGINE_METRICS.names.taskSucceeded);
     const input = await this.deps.runs.getRunInput(message.runId);
     const failures: unknown[] = [];
-    const next = await this.dispatchAfter(definition, task, 'SUCCEEDED', null, input, invocation, failures);
+    const counts = new HeldCounts(this.deps.now);
+    const next = await this.dispatchAfter(definition, task, 'SUCCEEDED', null, input, invocation, failures, counts);
+    await this.flushCounts(counts, invocation, failures);
     if (next !== undefined) await this.runChain(definition, next, invocation);
     if (failures.length > 0) throw failures[0];
     return 'succeeded';
@@ -535,5 +564,26 @@ export class Worker {
         await new Promise((resolve) => setTimeout(resolve, pause));
       }
     }
+  }
+}
+
+/** The finished tasks of a chain not yet counted, and since when the first of them waits. */
+class HeldCounts {
+  private finals: Array<Pick<TaskRecord, 'runId' | 'taskId' | 'workflowId' | 'version' | 'phase' | 'status'>> = [];
+  private since = 0;
+
+  constructor(private readonly now: () => Date) {}
+
+  hold(task: Pick<TaskRecord, 'runId' | 'taskId' | 'workflowId' | 'version' | 'phase' | 'status'>): void {
+    if (this.finals.length === 0) this.since = this.now().getTime();
+    this.finals.push(task);
+  }
+
+  heldFor(): number {
+    return this.finals.length === 0 ? 0 : this.now().getTime() - this.since;
+  }
+
+  take(): Array<Pick<TaskRecord, 'runId' | 'taskId' | 'workflowId' | 'version' | 'phase' | 'status'>> {
+    return this.finals.splice(0);
   }
 }

@@ -160,6 +160,34 @@ describe('Worker', () => {
     expect(engine.metricNames()).toContain('RunCompleted');
   });
 
+  it("counts a chain's tasks together, one write per completion group when the chain ends, and ends the run there", async () => {
+    const { engine, runId } = await started(chain);
+    const { handlers } = recording();
+    await engine.worker(handlers).process(engine.messageFor('a'));
+    const counts = engine.store.calls.filter((call) => call.operation === 'completion.recordFinished');
+    expect(counts.map((call) => (call.params as { taskIds: string[] }).taskIds)).toEqual([['a', 'b', 'c']]);
+    expect(engine.store.run(runId)).toMatchObject({ status: 'COMPLETED', doneGroups: ['0'] });
+  });
+
+  it('counts what a chain holds once it has held it a while (so that the scheduler does not count it too)', async () => {
+    const { engine, runId } = await started(chain);
+    const ran: string[] = [];
+    await engine
+      .worker({
+        step: async (ctx) => {
+          ran.push(ctx.taskId);
+          // b runs long: a's count has waited past the hold when b is committed.
+          if (ctx.taskId === 'b') engine.clock.advance(1_000);
+          return { from: ctx.taskId };
+        },
+      })
+      .process(engine.messageFor('a'));
+    const counts = engine.store.calls.filter((call) => call.operation === 'completion.recordFinished');
+    expect(counts.map((call) => (call.params as { taskIds: string[] }).taskIds)).toEqual([['a', 'b'], ['c']]);
+    expect(ran).toEqual(['a', 'b', 'c']);
+    expect(engine.store.run(runId)?.status).toBe('COMPLETED');
+  });
+
   it('ends the run FAILED when a critical task fails for good, and skips its dependents', async () => {
     const { engine, runId } = await started(chain);
     await engine.worker({

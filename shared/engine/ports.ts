@@ -87,6 +87,13 @@ export interface RunStore {
    * undefined when the run is gone or in another phase.
    */
   markGroupDone(params: { runId: string; phase: number; group: string; failed: readonly string[] }): Promise<RunRecord | undefined>;
+  /**
+   * A run of one completion group: marks it done and ends the run COMPLETED in the same write,
+   * when the run is RUNNING in `phase` with no critical failure and the group is not done yet.
+   * Returns the run as it ended, or undefined when any of that does not hold (the caller then
+   * marks the group done the usual way).
+   */
+  completeWithOnlyGroup(params: { runId: string; phase: number; group: string }): Promise<RunRecord | undefined>;
   /** Ends the run from `from` (in `phase`), exactly once. */
   finishRun(params: { runId: string; phase: number; from: StoredRunStatus; status: RunStatus; error?: TaskError }): Promise<Outcome>;
   /** RUNNING or CANCELLING -> COMPENSATING with the tasks to compensate; their group starts empty. */

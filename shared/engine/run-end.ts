@@ -60,6 +60,14 @@ export class RunEnd {
           ? ((await this.deps.runs.getRun(entry.runId))?.compensation?.tasks.length ?? Number.POSITIVE_INFINITY)
           : completionGroupSize(entry.definition, entry.group);
       if (counted.finished.length < size) continue;
+      // A run of one group with nothing failed ends in the same write that marks the group done.
+      if (entry.group !== COMPENSATION_GROUP && counted.failed.length === 0 && completionGroups(entry.definition).length === 1) {
+        const completed = await this.deps.runs.completeWithOnlyGroup({ runId: entry.runId, phase: entry.phase, group: entry.group });
+        if (completed !== undefined) {
+          await this.afterFinish(completed, 'COMPLETED');
+          continue;
+        }
+      }
       const run = await this.deps.runs.markGroupDone({ runId: entry.runId, phase: entry.phase, group: entry.group, failed: counted.failed });
       if (run !== undefined) await this.ifAllFinal(run, entry.definition);
     }
@@ -150,6 +158,11 @@ export class RunEnd {
   private async finishRun(run: RunRecord, status: 'COMPLETED' | 'FAILED' | 'CANCELLED', from: RunRecord['status'], error?: TaskError): Promise<void> {
     const finished = await this.deps.runs.finishRun({ runId: run.runId, phase: run.phase, from, status, ...(error === undefined ? {} : { error }) });
     if (finished.outcome !== 'ok') return;
+    await this.afterFinish(run, status, error);
+  }
+
+  /** What follows a run's end, by whoever ended it: its parent task's answer, and the run's metrics. */
+  private async afterFinish(run: RunRecord, status: 'COMPLETED' | 'FAILED' | 'CANCELLED', error?: TaskError): Promise<void> {
     // A child run's end is its parent task's answer (the sweeper's look at the parent, if lost).
     if (run.parent !== undefined) await this.deps.children?.ended({ ...run, status, ...(error === undefined ? {} : { error }) });
     if (status === 'COMPLETED') this.deps.metrics.count(ENGINE_METRICS.names.runCompleted);

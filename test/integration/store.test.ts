@@ -283,6 +283,20 @@ describe('runs', () => {
     expect(await store.runs.markGroupDone({ runId, phase: 1, group: '0', failed: [] })).toBeUndefined();
   });
 
+  it('ends a run of one group in the write that marks the group done, only when RUNNING with nothing failed', async () => {
+    const definition = await register(wide('only_group', 2));
+    const completed = await startRun(definition);
+    expect(await store.runs.completeWithOnlyGroup({ runId: completed, phase: 1, group: '0' })).toBeUndefined();
+    expect(await store.runs.completeWithOnlyGroup({ runId: completed, phase: 0, group: '0' })).toMatchObject({ status: 'COMPLETED', doneGroups: ['0'], completedAt: expect.any(String) });
+    expect(await store.runs.completeWithOnlyGroup({ runId: completed, phase: 0, group: '0' })).toBeUndefined();
+    expect(await store.runs.getRun(completed)).toMatchObject({ status: 'COMPLETED', doneGroups: ['0'] });
+
+    const cancelling = await startRun(definition);
+    await store.runs.requestCancel({ runId: cancelling, reason: 'x', outcome: 'CANCELLED' });
+    expect(await store.runs.completeWithOnlyGroup({ runId: cancelling, phase: 0, group: '0' })).toBeUndefined();
+    expect(await store.runs.getRun(cancelling)).toMatchObject({ status: 'CANCELLING', doneGroups: [] });
+  });
+
   it('lists runs newest first, filters by status in any phase, and pages with a token', async () => {
     const definition = await register(wide('listed', 2));
     const runIds: string[] = [];

@@ -229,6 +229,31 @@ export class DynamoRunStore implements RunStore {
     return run.phase === params.phase ? run : undefined;
   }
 
+  async completeWithOnlyGroup(params: { runId: string; phase: number; group: string }): Promise<RunRecord | undefined> {
+    const now = this.options.now();
+    const result = await this.table.update(
+      {
+        Key: keys.run(params.runId),
+        UpdateExpression: 'SET #status = :to, completedAt = :now, updatedAt = :now, #ttl = :ttl ADD doneGroups :group',
+        ConditionExpression: '#status = :running AND phase = :phase AND failedCount = :zero AND NOT contains(doneGroups, :groupName)',
+        ExpressionAttributeNames: { '#status': 'status', '#ttl': TABLE.ttlAttribute },
+        ExpressionAttributeValues: {
+          ':to': 'COMPLETED',
+          ':running': 'RUNNING',
+          ':phase': params.phase,
+          ':zero': 0,
+          ':group': new Set([params.group]),
+          ':groupName': params.group,
+          ':now': now.toISOString(),
+          ':ttl': Math.floor(now.getTime() / 1000) + this.retentionSeconds,
+        },
+        ReturnValues: 'ALL_NEW',
+      },
+      this.options.newToken(),
+    );
+    return result.applied && result.item !== undefined ? runRecord(result.item) : undefined;
+  }
+
   async finishRun(params: { runId: string; phase: number; from: StoredRunStatus; status: RunStatus; error?: TaskError }): Promise<Outcome> {
     const now = this.options.now();
     const result = await this.table.update(

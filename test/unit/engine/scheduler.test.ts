@@ -178,7 +178,7 @@ describe('Scheduler', () => {
 
   it('marks a complete completion group done and ends the run, when the worker that counted it died first', async () => {
     const { engine, runId } = await started({ id: 'one', tasks: [{ id: 'a', type: 'pass' }] });
-    engine.store.fail('runs.markGroupDone', { times: 1, error: () => new Error('the worker died') });
+    engine.store.fail('runs.completeWithOnlyGroup', { times: 1, error: () => new Error('the worker died') });
     await expect(engine.worker().process(engine.messageFor('a'))).rejects.toThrow('the worker died');
     expect(engine.store.doneGroup(runId, 0, '0')?.finished).toEqual(['a']);
     expect(engine.store.run(runId)?.status).toBe('RUNNING');

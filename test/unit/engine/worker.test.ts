@@ -163,10 +163,14 @@ describe('Worker', () => {
   it("counts a chain's tasks together, one write per completion group when the chain ends, and ends the run there", async () => {
     const { engine, runId } = await started(chain);
     const { handlers } = recording();
+    const before = engine.store.calls.length;
     await engine.worker(handlers).process(engine.messageFor('a'));
     const counts = engine.store.calls.filter((call) => call.operation === 'completion.recordFinished');
     expect(counts.map((call) => (call.params as { taskIds: string[] }).taskIds)).toEqual([['a', 'b', 'c']]);
     expect(engine.store.run(runId)).toMatchObject({ status: 'COMPLETED', doneGroups: ['0'] });
+    // A run of one completion group: marked done and ended in one write of the run item.
+    const runWrites = engine.store.calls.slice(before).filter((call) => call.operation.startsWith('runs.') && call.operation !== 'runs.getRun');
+    expect(runWrites.map((call) => call.operation)).toEqual(['runs.completeWithOnlyGroup']);
   });
 
   it('counts what a chain holds once it has held it a while (so that the scheduler does not count it too)', async () => {

@@ -560,6 +560,17 @@ function runPort(store: MemoryStore): RunStore {
       return run !== undefined && run.phase === params.phase ? run : undefined;
     },
 
+    completeWithOnlyGroup: async (params) => {
+      const now = store.now().toISOString();
+      const { applied, run } = writeRun(
+        store,
+        params.runId,
+        (current) => current.status === 'RUNNING' && current.phase === params.phase && current.failedCount === 0 && !current.doneGroups.includes(params.group),
+        (current) => Object.assign(current, { status: 'COMPLETED', completedAt: now, updatedAt: now, doneGroups: sorted([...current.doneGroups, params.group]) }),
+      );
+      return applied && run !== undefined ? clone(run) : undefined;
+    },
+
     finishRun: async (params) => {
       const now = store.now().toISOString();
       return runOutcome(

@@ -351,19 +351,19 @@ export type DueRef = { kind: 'task'; runId: string; taskId: string; dueAt: numbe
 
 /**
  * The sweeper's index. A finished task (or run) keeps its entry: removing it would cost a write
- * per task. Instead the sweeper keeps a mark, the due time up to which everything was handled,
- * and reads only what came due after it; an entry it passed is never read again (and goes with
- * its item's TTL).
+ * per task. Instead the sweeper keeps a mark per partition of the index, the due time up to which
+ * everything in it was handled, and reads only what came due after it; an entry it passed is
+ * never read again (and goes with its item's TTL).
  */
 export interface DueStore {
-  /** What is due in (`after`, `until`], page by page, across every partition of the index. */
-  due(until: number, after?: number): AsyncIterable<DueRef[]>;
-  /** Everything due after `after` (all of it without one): the local runtime's recovery after a restart. */
-  all(after?: number): AsyncIterable<DueRef[]>;
-  /** The sweeper's mark: everything due up to it was handled (undefined before the first sweep). */
-  readMark(): Promise<number | undefined>;
-  /** Moves the mark on to `mark`; never back (a sweeper behind another changes nothing). */
-  saveMark(mark: number): Promise<void>;
+  /** The index's partitions. */
+  partitions(): readonly string[];
+  /** What is due in (`after`, `until`] in one partition, page by page, in due order. */
+  due(partition: string, until: number, after?: number): AsyncIterable<DueRef[]>;
+  /** The sweeper's marks, by partition (none before a partition's first sweep). */
+  readMarks(): Promise<Record<string, number>>;
+  /** Moves a partition's mark on to `mark`; never back (a sweeper behind another changes nothing). */
+  saveMark(partition: string, mark: number): Promise<void>;
 }
 
 export interface EngineStore {

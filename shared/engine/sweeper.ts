@@ -12,9 +12,10 @@
 //   reconcile), so that a stream record AWS gave up on cannot leave it hanging.
 // Every write is conditional on what was read, so sweepers that overlap do each thing once.
 // A finished task keeps its entry (a removal would be a second index write per task): the sweeper
-// reads only what came due after its mark, so it passes each stale entry once, with one read.
+// reads only what came due after its mark (one per partition of the index), so it passes each
+// stale entry about once, with one read.
 import { ENGINE_METRICS } from '../config/metrics.js';
-import { isFinalRunStatus } from '../model/states.js';
+import { isFinalRunStatus, isFinalTaskStatus } from '../model/states.js';
 import { endFailedAttempt, type AttemptDeps } from './attempts.js';
 import { forEachLimited } from './concurrency.js';
 import type { DefinitionSource } from './definition-cache.js';
@@ -65,6 +66,12 @@ export interface SweepReport {
 }
 
 const CONCURRENCY = 16;
+/** Partitions of the index swept side by side. */
+const PARALLEL_PARTITIONS = 8;
+/** Failures after which an item that can be neither handled nor put off no longer holds its partition's mark. */
+const GIVE_UP_AFTER = 5;
+/** How soon a task the sweeper could not move on (another writer won) is looked at again. */
+const KEEP_AHEAD_MS = 1_000;
 /** How long an item whose handling failed is put off: doubled per failure (a sweep later, up to an hour). */
 const FAILURE_BACKOFF_MS = 60_000;
 const MAX_BACKOFF_MS = 3_600_000;
@@ -88,30 +95,42 @@ export class Sweeper {
   }
 
   /**
-   * One sweep: handles everything that came due since the mark, within `budgetMs`. Each item it
-   * handles moves on (a new due time) or is over (a finished task keeps its entry), so a sweep
-   * that got through everything moves the mark on to its start, less the lag; one that ran out of
-   * time, or left an item where it was, keeps the mark before it.
+   * One sweep: in each partition of the index, handles everything that came due since its mark,
+   * the partitions furthest behind first, within `budgetMs`. Each item it handles moves on (a new
+   * due time) or is over (a finished task keeps its entry), so a partition gone through moves its
+   * mark on to the sweep's start, less the lag; one cut short by the budget moves it to just
+   * before the last page handled; an item left where it was (its handling and its putting off both
+   * failed, fewer than GIVE_UP_AFTER times) holds the mark before it.
    */
   async sweep(budgetMs = 50_000): Promise<SweepReport> {
     const report = emptyReport();
     const started = Date.now();
     const now = this.deps.now().getTime();
-    const after = await this.deps.due.readMark();
-    let complete = true;
-    let leftAt = Number.POSITIVE_INFINITY;
-    for await (const page of this.deps.due.due(now, after)) {
-      leftAt = Math.min(leftAt, await this.handlePage(page, (item) => this.handleDue(item, now), report));
-      if (Date.now() - started > budgetMs) {
-        complete = false;
-        break;
-      }
+    const marks = await this.deps.due.readMarks();
+    const behind = (partition: string) => marks[partition] ?? Number.NEGATIVE_INFINITY;
+    const partitions = [...this.deps.due.partitions()].sort((a, b) => behind(a) - behind(b));
+    const outOfTime = () => Date.now() - started > budgetMs;
+    for (let i = 0; i < partitions.length && !outOfTime(); i += PARALLEL_PARTITIONS) {
+      await Promise.all(partitions.slice(i, i + PARALLEL_PARTITIONS).map((partition) => this.sweepPartition(partition, marks[partition], now, outOfTime, report)));
     }
-    const mark = Math.min(now - this.deps.timings.sweepMarkLagSeconds * 1000, leftAt - 1);
-    if (complete && mark > (after ?? Number.NEGATIVE_INFINITY)) await this.deps.due.saveMark(mark);
     // Emitted on every sweep, 0 included, so the alarm on it always has data.
     this.deps.metrics.count(ENGINE_METRICS.names.overdueRuns, report.overdueRuns);
     return report;
+  }
+
+  private async sweepPartition(partition: string, after: number | undefined, now: number, outOfTime: () => boolean, report: SweepReport): Promise<void> {
+    let reached = now - this.deps.timings.sweepMarkLagSeconds * 1000;
+    let leftAt = Number.POSITIVE_INFINITY;
+    for await (const page of this.deps.due.due(partition, now, after)) {
+      leftAt = Math.min(leftAt, await this.handlePage(page, (item) => this.handleDue(item, now), report));
+      if (outOfTime()) {
+        // Pages come in due order: everything before the last one's due time was handled.
+        reached = Math.min(reached, (page.at(-1)?.dueAt ?? Number.NEGATIVE_INFINITY) - 1);
+        break;
+      }
+    }
+    const mark = Math.min(reached, leftAt - 1);
+    if (mark > (after ?? Number.NEGATIVE_INFINITY)) await this.deps.due.saveMark(partition, mark);
   }
 
   /**
@@ -122,9 +141,12 @@ export class Sweeper {
    */
   async recoverAfterRestart(): Promise<SweepReport> {
     const report = emptyReport();
-    // Whatever the sweeps passed is over or has moved on past the mark.
-    for await (const page of this.deps.due.all(await this.deps.due.readMark())) {
-      await this.handlePage(page, (item) => (item.kind === 'task' ? this.recoverTask(item) : Promise.resolve({ handled: undefined, messages: [] })), report);
+    // Whatever the sweeps passed is over or has moved on past the marks.
+    const marks = await this.deps.due.readMarks();
+    for (const partition of this.deps.due.partitions()) {
+      for await (const page of this.deps.due.due(partition, Number.MAX_SAFE_INTEGER, marks[partition])) {
+        await this.handlePage(page, (item) => (item.kind === 'task' ? this.recoverTask(item) : Promise.resolve({ handled: undefined, messages: [] })), report);
+      }
     }
     return report;
   }
@@ -144,7 +166,9 @@ export class Sweeper {
         report.failed++;
         this.deps.onError?.(error, item);
         await this.putOff(item, key).catch(() => {
-          leftAt = Math.min(leftAt, item.dueAt);
+          // Left where it was: it holds its partition's mark, until it has failed so often that
+          // it is given up on (logged at each failure), so that no item holds the rest back.
+          if ((this.failures.get(key) ?? 0) < GIVE_UP_AFTER) leftAt = Math.min(leftAt, item.dueAt);
         });
       }
     });
@@ -169,15 +193,35 @@ export class Sweeper {
   private async handleDue(item: DueRef, now: number): Promise<{ handled: Handled; messages: OutgoingMessage[] }> {
     if (item.kind === 'run') return { handled: await this.dueRun(item, now), messages: [] };
     const task = await this.deps.tasks.getTask(item.runId, item.taskId);
-    if (task === undefined || task.dueAt !== item.dueAt) return { handled: undefined, messages: [] };
+    if (task === undefined || task.dueAt === undefined || isFinalTaskStatus(task.status)) return { handled: undefined, messages: [] };
+    // Moved on since the index was read: looked at when due. (A move to a time already past, a
+    // late write, is looked at now: the mark will have passed it.)
+    if (task.dueAt !== item.dueAt && task.dueAt > now) return { handled: undefined, messages: [] };
+    const result = await this.handleTask(task, task.dueAt, now);
+    // Whatever stopped the handling (another writer won: a late lease extension, a heartbeat), the
+    // task must not stay due at a time the mark passes.
+    if (result.handled === undefined) await this.keepAhead(task, now);
+    return result;
+  }
+
+  /** A live task still due by `now` is looked at again soon (its lease's end, or a moment later). */
+  private async keepAhead(seen: TaskRecord, now: number): Promise<void> {
+    const task = await this.deps.tasks.getTask(seen.runId, seen.taskId);
+    if (task === undefined || task.dueAt === undefined || task.dueAt > now) return;
+    if (task.status !== 'QUEUED' && task.status !== 'WAITING' && task.status !== 'RUNNING') return;
+    const next = Math.max(task.leaseExpiresAt ?? 0, now + KEEP_AHEAD_MS);
+    await this.deps.tasks.deferDue({ runId: task.runId, taskId: task.taskId, status: task.status, attempt: task.attempt, previous: task.dueAt, next });
+  }
+
+  private async handleTask(task: TaskRecord, dueAt: number, now: number): Promise<{ handled: Handled; messages: OutgoingMessage[] }> {
     const messages: OutgoingMessage[] = [];
     if (task.status === 'QUEUED') return { handled: (await this.resend(task, now, messages)) ? 'resent' : undefined, messages };
-    if (task.status === 'WAITING' && task.callbackAttempt === task.attempt) return { handled: await this.dueCallback(task, item.dueAt, now), messages };
+    if (task.status === 'WAITING' && task.callbackAttempt === task.attempt) return { handled: await this.dueCallback(task, dueAt, now), messages };
     if (task.status === 'WAITING') return { handled: (await this.dueWaiting(task, now, messages)) ? 'released' : undefined, messages };
     if (task.status === 'RUNNING') {
       if ((task.leaseExpiresAt ?? 0) > now) {
         // Alive (it heartbeats, or runs long): looked at again when its lease would run out.
-        await this.deps.tasks.deferDue({ runId: task.runId, taskId: task.taskId, status: 'RUNNING', attempt: task.attempt, previous: item.dueAt, next: task.leaseExpiresAt ?? now });
+        await this.deps.tasks.deferDue({ runId: task.runId, taskId: task.taskId, status: 'RUNNING', attempt: task.attempt, previous: dueAt, next: task.leaseExpiresAt ?? now });
         return { handled: undefined, messages };
       }
       const why = 'the attempt lost its lease: its worker crashed, stalled or ran past its timeout';

@@ -338,8 +338,12 @@ export class Worker {
     const input = await this.deps.runs.getRunInput(message.runId);
     const failures: unknown[] = [];
     const counts = new HeldCounts(this.deps.now);
-    const next = await this.dispatchAfter(definition, task, 'SUCCEEDED', null, input, invocation, failures, counts);
-    await this.flushCounts(counts, invocation, failures);
+    let next: Claimed | undefined;
+    try {
+      next = await this.dispatchAfter(definition, task, 'SUCCEEDED', null, input, invocation, failures, counts);
+    } finally {
+      await this.flushCounts(counts, invocation, failures);
+    }
     if (next !== undefined) await this.runChain(definition, next, invocation);
     if (failures.length > 0) throw failures[0];
     return 'succeeded';

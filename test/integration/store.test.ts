@@ -248,7 +248,9 @@ describe('the due index', () => {
     await queue(runId, definition, 't0', dueAt);
     const dueRefs = async (until: number, after?: number) => {
       const refs = [];
-      for await (const page of store.due.due(until, after)) refs.push(...page.filter((ref) => ref.runId === runId));
+      for (const partition of store.due.partitions()) {
+        for await (const page of store.due.due(partition, until, after)) refs.push(...page.filter((ref) => ref.runId === runId));
+      }
       return refs;
     };
     expect(await dueRefs(dueAt - 1)).toEqual([]);
@@ -264,11 +266,14 @@ describe('the due index', () => {
     expect(await dueRefs(dueAt + 1_000, dueAt)).toEqual([]);
   });
 
-  it('keeps the sweeper mark, moved on and never back', async () => {
-    const mark = (await store.due.readMark()) ?? 0;
-    await store.due.saveMark(mark + 2_000);
-    await store.due.saveMark(mark + 1_000);
-    expect(await store.due.readMark()).toBe(mark + 2_000);
+  it('keeps the sweeper marks by partition, each moved on and never back', async () => {
+    const [first = '', second = ''] = store.due.partitions();
+    const marks = await store.due.readMarks();
+    const mark = Math.max(marks[first] ?? 0, marks[second] ?? 0);
+    await store.due.saveMark(first, mark + 2_000);
+    await store.due.saveMark(first, mark + 1_000);
+    await store.due.saveMark(second, mark + 500);
+    expect(await store.due.readMarks()).toMatchObject({ [first]: mark + 2_000, [second]: mark + 500 });
   });
 });
 

@@ -352,7 +352,8 @@ export class DynamoTaskStore implements TaskStore {
     return this.outcome(
       await this.table.update({
         Key: keys.task(params.runId, params.taskId),
-        UpdateExpression: 'SET leaseExpiresAt = :deadline, dueAt = :deadline, updatedAt = :now',
+        // Due no earlier than now: a heartbeat after the wait's end must not leave a due time the sweeper's mark passed.
+        UpdateExpression: 'SET leaseExpiresAt = :deadline, dueAt = :dueAt, updatedAt = :now',
         ConditionExpression: '#status = :waiting AND callbackAttempt = :attempt AND attempt = :attempt AND contains(callbackTokens, :tokenHash) AND wakeAt >= :deadline',
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {
@@ -360,6 +361,7 @@ export class DynamoTaskStore implements TaskStore {
           ':attempt': params.attempt,
           ':tokenHash': params.tokenHash,
           ':deadline': params.deadline,
+          ':dueAt': Math.max(params.deadline, this.options.now().getTime()),
           ':now': this.options.now().toISOString(),
         },
       }),

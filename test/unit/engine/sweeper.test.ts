@@ -183,13 +183,45 @@ describe('Sweeper', () => {
     // b's re-send fails, and so does its put-off: b is left where it was.
     engine.store.fail('tasks.deferDue', { times: 2, when: (params: { taskId: string }) => params.taskId === 'b' });
     expect(await engine.sweeper().sweep()).toMatchObject({ resent: 1, failed: 1 });
-    expect(engine.store.sweepMark).toBe(dueAt - 1);
+    // a and b (ids of one letter) share a partition of the index.
+    expect(engine.store.sweepMarks['P1']).toBe(dueAt - 1);
     expect(engine.store.task(runId, 'b')).toMatchObject({ status: 'QUEUED', dueAt });
     // Soon after (a's re-sent message is not due again yet).
     engine.clock.advance(10 * SECOND);
     expect(await engine.sweeper().sweep()).toMatchObject({ resent: 1, failed: 0 });
     expect(engine.queue.messages().map((message) => message.taskId).sort()).toEqual(['a', 'b']);
-    expect(engine.store.sweepMark).toBe(engine.clock.ms - engine.timings.sweepMarkLagSeconds * SECOND);
+    expect(engine.store.sweepMarks['P1']).toBe(engine.clock.ms - engine.timings.sweepMarkLagSeconds * SECOND);
+  });
+
+  it('gives up holding its mark for an item that keeps failing, so that the rest of its partition goes on', async () => {
+    const { engine, runId } = await started({ id: 'two', tasks: [{ id: 'a', type: 'pass' }, { id: 'b', type: 'pass' }] });
+    const dueAt = engine.store.task(runId, 'b')?.dueAt ?? 0;
+    engine.clock.ms = dueAt + 5 * 60 * SECOND;
+    engine.store.fail('tasks.deferDue', { when: (params: { taskId: string }) => params.taskId === 'b' });
+    const sweeper = engine.sweeper();
+    for (let sweep = 1; sweep < 5; sweep++) {
+      await sweeper.sweep();
+      expect(engine.store.sweepMarks['P1']).toBe(dueAt - 1);
+    }
+    expect(await sweeper.sweep()).toMatchObject({ failed: 1 });
+    expect(engine.store.sweepMarks['P1']).toBe(engine.clock.ms - engine.timings.sweepMarkLagSeconds * SECOND);
+  });
+
+  it('looks again at a lease that was extended just before its expiry was written (the write lost to it)', async () => {
+    const { engine, runId } = await started(one());
+    const leaseExpiresAt = await claimed(engine, runId, 'a', 15 * SECOND);
+    engine.clock.ms = Math.max(leaseExpiresAt, engine.store.task(runId, 'a')?.dueAt ?? 0) + SECOND;
+    const extended = engine.clock.ms + 60 * SECOND;
+    // The worker's late heartbeat lands between the sweeper's read and its fenced write.
+    engine.store.fail('tasks.finish', {
+      when: () => {
+        const task = engine.store.taskItems.get(runId)?.get('a');
+        if (task !== undefined) task.leaseExpiresAt = extended;
+        return false;
+      },
+    });
+    expect(await engine.sweeper().sweep()).toMatchObject({ expiredLeases: 0 });
+    expect(engine.store.task(runId, 'a')).toMatchObject({ status: 'RUNNING', dueAt: extended });
   });
 
   it('puts off a run whose check throws, and goes on with the rest', async () => {

@@ -177,7 +177,9 @@ describe('MemoryStore (the contract of the ports, as the DynamoDB adapter keeps 
       await queued(engine, definition, runId, 't0', dueAt);
       const refs = async (until: number, after?: number) => {
         const found = [];
-        for await (const page of engine.store.due.due(until, after)) found.push(...page.filter((ref) => ref.kind === 'task'));
+        for (const partition of engine.store.due.partitions()) {
+          for await (const page of engine.store.due.due(partition, until, after)) found.push(...page.filter((ref) => ref.kind === 'task'));
+        }
         return found;
       };
       expect(await refs(dueAt - 1)).toEqual([]);
@@ -191,12 +193,13 @@ describe('MemoryStore (the contract of the ports, as the DynamoDB adapter keeps 
       expect(await refs(dueAt + 60_000, dueAt)).toEqual([]);
     });
 
-    it('moves the sweeper mark on, never back', async () => {
+    it('moves the sweeper marks on by partition, never back', async () => {
       const { engine } = await setUp();
-      expect(await engine.store.due.readMark()).toBeUndefined();
-      await engine.store.due.saveMark(2_000);
-      await engine.store.due.saveMark(1_000);
-      expect(await engine.store.due.readMark()).toBe(2_000);
+      expect(await engine.store.due.readMarks()).toEqual({});
+      await engine.store.due.saveMark('P0', 2_000);
+      await engine.store.due.saveMark('P0', 1_000);
+      await engine.store.due.saveMark('P1', 500);
+      expect(await engine.store.due.readMarks()).toEqual({ P0: 2_000, P1: 500 });
     });
   });
 

@@ -60,8 +60,7 @@ const READS = new Set<string>([
   'maps.listItems',
   'maps.readCounted',
   'due.due',
-  'due.all',
-  'due.readMark',
+  'due.readMarks',
 ]);
 
 export interface FailureRule {
@@ -131,8 +130,8 @@ export class MemoryStore implements EngineStore {
   readonly completion: CompletionStore;
   readonly maps: MapStore;
   readonly due: DueStore;
-  /** The sweeper's mark (DueStore.readMark). */
-  sweepMark: number | undefined = undefined;
+  /** The sweeper's marks by partition (DueStore.readMarks). */
+  readonly sweepMarks: Record<string, number> = {};
 
   // The items, by what keys them in the table.
   readonly definitionItems = new Map<string, StoredDefinition>();
@@ -162,12 +161,13 @@ export class MemoryStore implements EngineStore {
     this.completion = this.port('completion', completionPort(this));
     this.maps = this.port('maps', mapPort(this));
     this.due = {
-      due: (until, after = Number.NEGATIVE_INFINITY) => this.duePages('due.due', until, (dueAt) => dueAt > after && dueAt <= until),
-      all: (after = Number.NEGATIVE_INFINITY) => this.duePages('due.all', undefined, (dueAt) => dueAt > after),
-      readMark: () => this.call('due.readMark', undefined, () => Promise.resolve(this.sweepMark)),
-      saveMark: (mark) =>
-        this.call('due.saveMark', mark, () => {
-          if (this.sweepMark === undefined || this.sweepMark < mark) this.sweepMark = mark;
+      partitions: () => DUE_PARTITIONS,
+      due: (partition, until, after = Number.NEGATIVE_INFINITY) =>
+        this.duePages('due.due', { partition, until, after }, (ref) => duePartitionOf(ref) === partition && ref.dueAt > after && ref.dueAt <= until),
+      readMarks: () => this.call('due.readMarks', undefined, () => Promise.resolve({ ...this.sweepMarks })),
+      saveMark: (partition, mark) =>
+        this.call('due.saveMark', { partition, mark }, () => {
+          if ((this.sweepMarks[partition] ?? Number.NEGATIVE_INFINITY) < mark) this.sweepMarks[partition] = mark;
           return Promise.resolve();
         }),
     };
@@ -298,24 +298,34 @@ export class MemoryStore implements EngineStore {
     return result === undefined ? result : clone(result);
   }
 
-  private async *duePages(operation: Operation, now: number | undefined, isDue: (dueAt: number) => boolean): AsyncGenerator<DueRef[]> {
-    const refs = await this.call(operation, now, () => Promise.resolve(this.dueIndex(isDue)));
+  private async *duePages(operation: Operation, params: unknown, isDue: (ref: DueRef) => boolean): AsyncGenerator<DueRef[]> {
+    const refs = await this.call(operation, params, () => Promise.resolve(this.dueIndex(isDue)));
     for (let i = 0; i < refs.length; i += this.pageSize) yield refs.slice(i, i + this.pageSize);
   }
 
   /** The sparse index of due times: every run and task item with a dueAt. */
-  private dueIndex(isDue: (dueAt: number) => boolean): DueRef[] {
+  private dueIndex(isDue: (ref: DueRef) => boolean): DueRef[] {
     const refs: DueRef[] = [];
-    for (const run of this.runItems.values()) if (run.dueAt !== undefined && isDue(run.dueAt)) refs.push({ kind: 'run', runId: run.runId, dueAt: run.dueAt });
+    for (const run of this.runItems.values()) if (run.dueAt !== undefined) refs.push({ kind: 'run', runId: run.runId, dueAt: run.dueAt });
     for (const tasks of this.taskItems.values()) {
-      for (const task of tasks.values()) if (task.dueAt !== undefined && isDue(task.dueAt)) refs.push({ kind: 'task', runId: task.runId, taskId: task.taskId, dueAt: task.dueAt });
+      for (const task of tasks.values()) if (task.dueAt !== undefined) refs.push({ kind: 'task', runId: task.runId, taskId: task.taskId, dueAt: task.dueAt });
     }
-    return refs.sort((a, b) => a.dueAt - b.dueAt);
+    return refs.filter(isDue).sort((a, b) => a.dueAt - b.dueAt);
   }
 
   private nextKey(): string {
     return String(++this.sequence).padStart(8, '0');
   }
+}
+
+// ---- the due index's partitions -----------------------------------------------------------------
+
+/** Two partitions, so that the sweeper's marks are kept apart as the adapter's 32 are. */
+const DUE_PARTITIONS: readonly string[] = ['P0', 'P1'];
+
+/** A stable partition per item: runs in P0, a task by its id's length (even: P0, odd: P1). */
+export function duePartitionOf(ref: DueRef): string {
+  return ref.kind === 'run' || ref.taskId.length % 2 === 0 ? 'P0' : 'P1';
 }
 
 // ---- conditional writes -------------------------------------------------------------------------
@@ -863,7 +873,7 @@ function taskPort(store: MemoryStore): TaskStore {
             task.callbackAttempt === params.attempt &&
             (task.callbackTokens ?? []).includes(params.tokenHash) &&
             (task.wakeAt ?? 0) >= params.deadline,
-          change: (task) => Object.assign(task, { leaseExpiresAt: params.deadline, dueAt: params.deadline }),
+          change: (task) => Object.assign(task, { leaseExpiresAt: params.deadline, dueAt: Math.max(params.deadline, store.now().getTime()) }),
         }),
       ),
 

@@ -84,7 +84,9 @@ export class LatestVersions {
     this.known.set(workflowId, fresh);
     // Neither a failed read nor an unknown workflow is kept: the next call reads again.
     version.then(
-      (found) => found === undefined && this.forgetEntry(workflowId, fresh),
+      (found) => {
+        if (found === undefined) this.forgetEntry(workflowId, fresh);
+      },
       () => this.forgetEntry(workflowId, fresh),
     );
     return version;

@@ -8,7 +8,7 @@ import { ENGINE_METRICS } from '../config/metrics.js';
 import type { TaskError } from '../model/task-error.js';
 import { compensatedTaskId, planCompensations } from './compensation.js';
 import { isItemTaskId } from './map-items.js';
-import { COMPENSATION_GROUP, completionGroupOf, completionGroupSize, completionGroups } from './completion.js';
+import { COMPENSATION_GROUP, completionGroupCount, completionGroupOf, completionGroupSize, completionGroups } from './completion.js';
 import type { DefinitionSource, LoadedDefinition } from './definition-cache.js';
 import { lazyScope, throwFirstFailure, type Dispatcher } from './dispatch.js';
 import { compensationGraph } from './graph.js';
@@ -36,11 +36,14 @@ export interface RunEndDeps {
   children?: Pick<ChildRuns, 'ended'>;
 }
 
+/** What counting a finished task needs of it. */
+export type FinishedTask = Pick<TaskRecord, 'runId' | 'taskId' | 'workflowId' | 'version' | 'phase' | 'status'>;
+
 export class RunEnd {
   constructor(private readonly deps: RunEndDeps) {}
 
   /** Counts finished tasks in their completion groups; a group that completes is marked done, and may end the run. */
-  async countFinished(finals: ReadonlyArray<Pick<TaskRecord, 'runId' | 'taskId' | 'workflowId' | 'version' | 'phase' | 'status'>>): Promise<void> {
+  async countFinished(finals: readonly FinishedTask[]): Promise<void> {
     const groups = new Map<string, { runId: string; phase: number; group: string; definition: LoadedDefinition; taskIds: string[]; failed: string[] }>();
     for (const task of finals) {
       // A map's items are counted by their map, which is counted here when it ends.
@@ -61,7 +64,7 @@ export class RunEnd {
           : completionGroupSize(entry.definition, entry.group);
       if (counted.finished.length < size) continue;
       // A run of one group with nothing failed ends in the same write that marks the group done.
-      if (entry.group !== COMPENSATION_GROUP && counted.failed.length === 0 && completionGroups(entry.definition).length === 1) {
+      if (entry.group !== COMPENSATION_GROUP && counted.failed.length === 0 && completionGroupCount(entry.definition.definition.tasks.length) === 1) {
         const completed = await this.deps.runs.completeWithOnlyGroup({ runId: entry.runId, phase: entry.phase, group: entry.group });
         if (completed !== undefined) {
           await this.afterFinish(completed, 'COMPLETED');

@@ -30,7 +30,7 @@ import { RecordedMetrics, type EngineMetrics } from './metrics.js';
 import type { CompletionStore, DefinitionStore, JoinStore, MapStore, RunStore, TaskStore } from './ports.js';
 import type { MapRuns, MapTaskDefinition } from './maps.js';
 import { itemAddress } from './map-items.js';
-import type { RunEnd } from './run-end.js';
+import type { FinishedTask, RunEnd } from './run-end.js';
 import { runServices } from './keeper.js';
 import type { FinalTaskStatus, TaskRecord } from './records.js';
 import { DEFAULT_TIMINGS, type EngineTimings } from './timing.js';
@@ -234,7 +234,12 @@ export class Worker {
   private async flushCounts(counts: HeldCounts, invocation: InvocationDeadline | undefined, failures: unknown[]): Promise<void> {
     const finals = counts.take();
     if (finals.length === 0) return;
-    await this.persist(() => this.runEnd.countFinished(finals), invocation).catch((error: unknown) => void failures.push(error));
+    await this.persistOrNote(() => this.runEnd.countFinished(finals), invocation, failures);
+  }
+
+  /** A step after a commit: tried like a recording write; a failure for good is noted (the chain goes on), not thrown. */
+  private async persistOrNote(write: () => Promise<unknown>, invocation: InvocationDeadline | undefined, failures: unknown[]): Promise<void> {
+    await this.persist(write, invocation).catch((error: unknown) => void failures.push(error));
   }
 
   /** Eager dispatch of a finished task's dependents; returns the dependent claimed to run here, if any. */
@@ -270,8 +275,7 @@ export class Worker {
     // the messages of the dependents queued must go, and one claimed must still run here (nobody
     // else would until its lease ran out). The scheduler does the failed ones from the stream.
     failures.push(...result.failures);
-    const step = (write: () => Promise<void>) => this.persist(write, invocation).catch((error: unknown) => void failures.push(error));
-    if (result.messages.length > 0) await step(() => this.deps.queue.send(result.messages));
+    if (result.messages.length > 0) await this.persistOrNote(() => this.deps.queue.send(result.messages), invocation, failures);
     // Counted in its run's completion group (the run may end there): at once, or, while the chain
     // goes on here, with the tasks after it (a dependent cannot finish before it, so the run's end
     // is not held back). The scheduler counts it from the stream only if this does not happen.
@@ -290,11 +294,7 @@ export class Worker {
   private async afterItem(task: TaskRecord, outcome: 'succeeded' | 'failed' | 'cancelled', result: ExecutionResult, invocation: InvocationDeadline | undefined, failures: unknown[]): Promise<void> {
     const status = outcome === 'succeeded' ? 'SUCCEEDED' : outcome === 'failed' ? 'FAILED' : 'CANCELLED';
     const ended: TaskRecord = { ...task, status, ...(result.ok ? {} : { error: result.error }) };
-    try {
-      await this.persist(() => this.maps.afterItems([ended], 'worker'), invocation);
-    } catch (error) {
-      failures.push(error);
-    }
+    await this.persistOrNote(() => this.maps.afterItems([ended], 'worker'), invocation, failures);
   }
 
   /**
@@ -573,12 +573,12 @@ export class Worker {
 
 /** The finished tasks of a chain not yet counted, and since when the first of them waits. */
 class HeldCounts {
-  private finals: Array<Pick<TaskRecord, 'runId' | 'taskId' | 'workflowId' | 'version' | 'phase' | 'status'>> = [];
+  private finals: FinishedTask[] = [];
   private since = 0;
 
   constructor(private readonly now: () => Date) {}
 
-  hold(task: Pick<TaskRecord, 'runId' | 'taskId' | 'workflowId' | 'version' | 'phase' | 'status'>): void {
+  hold(task: FinishedTask): void {
     if (this.finals.length === 0) this.since = this.now().getTime();
     this.finals.push(task);
   }
@@ -587,7 +587,7 @@ class HeldCounts {
     return this.finals.length === 0 ? 0 : this.now().getTime() - this.since;
   }
 
-  take(): Array<Pick<TaskRecord, 'runId' | 'taskId' | 'workflowId' | 'version' | 'phase' | 'status'>> {
+  take(): FinishedTask[] {
     return this.finals.splice(0);
   }
 }

@@ -4,16 +4,14 @@
 // item of their own.
 import { TABLE } from '../../config/table-schema.js';
 import type { DueRef, DueStore } from '../../engine/ports.js';
-import { ITEM_PREFIX, TASK_PREFIX, keys, runIdOf } from './keys.js';
+import { EXPIRY_SHARDS, ITEM_PREFIX, TASK_PREFIX, keys, runIdOf } from './keys.js';
 import type { Item, Table } from './table.js';
-
-const PARTITIONS: readonly string[] = Array.from({ length: TABLE.indexes.expiries.shardCount }, (_, i) => `EXP#${i}`);
 
 export class DynamoDueStore implements DueStore {
   constructor(private readonly table: Table) {}
 
   partitions(): readonly string[] {
-    return PARTITIONS;
+    return EXPIRY_SHARDS;
   }
 
   async *due(partition: string, until: number, after = Number.MIN_SAFE_INTEGER): AsyncIterable<DueRef[]> {
@@ -37,7 +35,7 @@ export class DynamoDueStore implements DueStore {
 
   async readMarks(): Promise<Record<string, number>> {
     const item = await this.table.get(keys.sweepMark());
-    return Object.fromEntries(PARTITIONS.flatMap((partition) => (typeof item?.[partition] === 'number' ? [[partition, item[partition]]] : [])));
+    return Object.fromEntries(EXPIRY_SHARDS.flatMap((partition) => (typeof item?.[partition] === 'number' ? [[partition, item[partition]]] : [])));
   }
 
   async saveMark(partition: string, mark: number): Promise<void> {

@@ -75,8 +75,11 @@ export function runsByTimeShard(runId: string): number {
   return createHash('sha1').update(runId).digest().readUInt32BE(0) % TABLE.indexes.runsByTime.shardCount;
 }
 
+/** The expiry index's partitions, `EXP#0` to `EXP#<shardCount - 1>`. */
+export const EXPIRY_SHARDS: readonly string[] = Array.from({ length: TABLE.indexes.expiries.shardCount }, (_, i) => `EXP#${i}`);
+
 /** The expiry-index partition of an item: a stable hash, so an item stays in one of them. */
 export function expiryShard(pk: string, sk: string): string {
   const digest = createHash('sha1').update(`${pk}/${sk}`).digest();
-  return `EXP#${digest.readUInt32BE(0) % TABLE.indexes.expiries.shardCount}`;
+  return EXPIRY_SHARDS[digest.readUInt32BE(0) % EXPIRY_SHARDS.length] ?? '';
 }

@@ -245,7 +245,7 @@ export class DynamoRunStore implements RunStore {
           ':group': new Set([params.group]),
           ':groupName': params.group,
           ':now': now.toISOString(),
-          ':ttl': Math.floor(now.getTime() / 1000) + this.retentionSeconds,
+          ':ttl': this.runTtl(now),
         },
         ReturnValues: 'ALL_NEW',
       },
@@ -269,7 +269,7 @@ export class DynamoRunStore implements RunStore {
           ':from': params.from,
           ':phase': params.phase,
           ':now': now.toISOString(),
-          ':ttl': Math.floor(now.getTime() / 1000) + this.retentionSeconds,
+          ':ttl': this.runTtl(now),
           ...(params.error === undefined ? {} : { ':error': params.error }),
         },
       },
@@ -424,6 +424,11 @@ export class DynamoRunStore implements RunStore {
       ExpressionAttributeValues: { ':pk': runPartition(runId), ':prefix': PHASE_PREFIX },
     });
     return items.map(toPhaseSummary);
+  }
+
+  /** A run ended now expires after the retention. */
+  private runTtl(now: Date): number {
+    return Math.floor(now.getTime() / 1000) + this.retentionSeconds;
   }
 
   /** Items other than the run expire a while after the run could have ended at the latest. */

@@ -42,7 +42,7 @@ export function makeApiHandler(deps: ApiDeps & { logError?: (message: string, er
 export function buildApi(parts: EngineParts, knownHandlers: ReadonlySet<string>, handlerBuild?: string, scheduleTarget: ScheduleTarget = NO_SCHEDULE_TARGET): ApiHandler {
   const { store, queue, definitions, now, timings, metrics, random } = parts;
   const runControl = new RunControl({ ...store, queue, definitions, now, timings, metrics });
-  const callbacks = new Callbacks({ tasks: store.tasks, definitions, queue, metrics, timings, now, random, newToken: () => randomUUID() });
+  const callbacks = new Callbacks({ tasks: store.tasks, runs: store.runs, joins: store.joins, definitions, queue, metrics, timings, now, random, newToken: () => randomUUID() });
   return makeApiHandler({
     store,
     definitions,

@@ -7,14 +7,19 @@
 // ends the attempt through the same fenced writes as a worker's result (finishAttempt,
 // endFailedAttempt): the first answer moves the task on and every later one is refused, and a
 // failure answer goes through the task's retry policy (the next attempt hands out a new token).
-// The stream scheduler then dispatches the task's dependents, as for any task that ends.
+// An answer that ends the task moves its dependents on at once (eager dispatch, as a worker does
+// after its commit), so the next task starts without waiting for the stream; the stream scheduler
+// still sees the answer and completes whatever this did not, and counts the task for its run.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { TaskError } from '../model/task-error.js';
-import { endFailedAttempt, finishAttempt, type AttemptDeps } from './attempts.js';
-import type { DefinitionSource } from './definition-cache.js';
+import { endFailedAttempt, finishAttempt, type AttemptDeps, type EndOutcome } from './attempts.js';
+import { compensatedTaskId } from './compensation.js';
+import type { DefinitionSource, LoadedDefinition } from './definition-cache.js';
+import { Dispatcher, EAGER_DISPATCH_LIMIT, lazyScope } from './dispatch.js';
 import { executionPlan } from './execution-plan.js';
-import type { TaskStore } from './ports.js';
-import type { TaskRecord } from './records.js';
+import { taskGraph } from './graph.js';
+import type { JoinStore, RunStore, TaskStore } from './ports.js';
+import type { FinalTaskStatus, TaskRecord } from './records.js';
 
 /** What a token names. */
 export interface CallbackAddress {
@@ -67,12 +72,21 @@ export type CallbackOutcome =
   | { outcome: 'over'; task: Pick<TaskRecord, 'runId' | 'taskId' | 'status' | 'attempt'> };
 
 export interface CallbackDeps extends AttemptDeps {
-  tasks: Pick<TaskStore, 'getTask' | 'finish' | 'retry' | 'archiveAttempts' | 'heartbeatCallback'>;
+  tasks: Pick<TaskStore, 'getTask' | 'finish' | 'retry' | 'archiveAttempts' | 'heartbeatCallback' | 'advance' | 'readScope'>;
+  runs: Pick<RunStore, 'getRunInput'>;
+  joins: JoinStore;
   definitions: DefinitionSource;
 }
 
+/** The final status of a task whose attempt ended so; undefined when the task goes on (a retry) or the answer was refused. */
+const FINAL_STATUS: Partial<Record<EndOutcome, FinalTaskStatus>> = { succeeded: 'SUCCEEDED', failed: 'FAILED', cancelled: 'CANCELLED' };
+
 export class Callbacks {
-  constructor(private readonly deps: CallbackDeps) {}
+  private readonly dispatcher: Dispatcher;
+
+  constructor(private readonly deps: CallbackDeps) {
+    this.dispatcher = new Dispatcher({ tasks: deps.tasks, joins: deps.joins, now: deps.now, timings: deps.timings });
+  }
 
   /** The outside system's answer: ends the attempt the token names, once. */
   async answer(token: string, answer: CallbackAnswer): Promise<CallbackOutcome> {
@@ -107,7 +121,27 @@ export class Callbacks {
     }
     // Refused: another answer, the timeout or a cancellation came first.
     if (ended === 'stale') return this.over(task);
+    const status = FINAL_STATUS[ended];
+    // The answer is taken whatever happens here: a dependent this could not move on is the stream
+    // scheduler's, which sees the answer too (every step is a conditional write, done once).
+    if (status !== undefined) await this.dispatchAfter(definition, task, status, answer).catch(() => undefined);
     return { outcome: 'accepted', task };
+  }
+
+  /** Eager dispatch of the answered task's dependents: queued (their messages sent) or skipped here and now. */
+  private async dispatchAfter(definition: LoadedDefinition, task: TaskRecord, status: FinalTaskStatus, answer: CallbackAnswer): Promise<void> {
+    // A compensation's dependents are in its run's compensation graph: left to the scheduler.
+    if (compensatedTaskId(task.taskId) !== undefined) return;
+    const run = { runId: task.runId, workflowId: task.workflowId, version: task.version, phase: task.phase, graph: taskGraph(definition, this.deps.timings) };
+    const scope = lazyScope(
+      { outputs: { [task.taskId]: status === 'SUCCEEDED' && 'output' in answer ? { output: answer.output } : {} } },
+      {
+        input: () => this.deps.runs.getRunInput(task.runId),
+        outputs: async (ids) => (await this.deps.tasks.readScope(task.runId, ids, false)).tasks,
+      },
+    );
+    const result = await this.dispatcher.afterFinish(run, { taskId: task.taskId, status }, scope, { opTokenFor: () => this.deps.newToken(), eagerLimit: EAGER_DISPATCH_LIMIT });
+    if (result.messages.length > 0) await this.deps.queue.send(result.messages);
   }
 
   /** The outside system is still at work: the wait's heartbeat deadline moves on. */

@@ -49,6 +49,8 @@ function callbacks(engine: Engine): Callbacks {
 function callbacksDeps(engine: Engine): ConstructorParameters<typeof Callbacks>[0] {
   return {
     tasks: engine.store.tasks,
+    runs: engine.store.runs,
+    joins: engine.store.joins,
     definitions: engine.definitions,
     queue: engine.queue,
     metrics: engine.metrics,
@@ -113,9 +115,43 @@ describe('callback tasks', () => {
     expect(await callbacks(engine).answer(token, { output: { approved: true } })).toMatchObject({ outcome: 'accepted' });
     expect(engine.store.task(runId, 'approve')).toMatchObject({ status: 'SUCCEEDED', output: { approved: true } });
     expect(await callbacks(engine).answer(token, { output: { approved: false } })).toMatchObject({ outcome: 'over', task: { status: 'SUCCEEDED' } });
-    // Its dependents are the stream scheduler's to dispatch, as for any task that ends.
-    await engine.settle();
+    // The answer moved its dependent on at once (eager dispatch): queued and sent, no stream record read.
     expect(engine.store.task(runId, 'ship')?.status).toBe('QUEUED');
+    expect(engine.messageFor('ship')).toMatchObject({ runId, taskId: 'ship', attempt: 1 });
+    // The stream scheduler, the safety net, finds it done and sends nothing twice.
+    const sent = engine.queue.messages().length;
+    await engine.settle();
+    expect(engine.queue.messages().filter((message) => message.taskId === 'ship')).toHaveLength(1);
+    expect(engine.queue.messages().length).toBeGreaterThanOrEqual(sent);
+  });
+
+  it('move the dependents on only when the answer ends the task: a failure with retries left retries, one for good skips them', async () => {
+    const engine = new Engine();
+    const { runId } = await started(engine);
+    const { bodies, fetch } = recordingFetch();
+    await workerWith(engine, fetch).process(engine.messageFor('approve'));
+    expect(await callbacks(engine).answer(bodies[0]?.token ?? '', { error: { name: 'NotYet', message: 'later', retryable: true } })).toMatchObject({ outcome: 'accepted' });
+    expect(engine.store.task(runId, 'approve')).toMatchObject({ status: 'QUEUED', attempt: 2 });
+    expect(engine.store.task(runId, 'ship')).toBeUndefined();
+
+    await workerWith(engine, fetch).process(engine.messageFor('approve'));
+    expect(await callbacks(engine).answer(bodies[1]?.token ?? '', { error: { name: 'Rejected', message: 'no', retryable: false } })).toMatchObject({ outcome: 'accepted' });
+    expect(engine.store.task(runId, 'approve')?.status).toBe('FAILED');
+    expect(engine.store.task(runId, 'ship')).toMatchObject({ status: 'SKIPPED', reason: expect.stringContaining('approve') as unknown });
+  });
+
+  it("take an answer whose dependent's message could not be sent (SQS down): the sweeper sends it after the delivery grace", async () => {
+    const engine = new Engine();
+    const { runId } = await started(engine);
+    const { bodies, fetch } = recordingFetch();
+    await workerWith(engine, fetch).process(engine.messageFor('approve'));
+    const down = new Callbacks({ ...callbacksDeps(engine), queue: { send: () => Promise.reject(new Error('SQS did not answer')) } });
+    expect(await down.answer(bodies[0]?.token ?? '', { output: { approved: true } })).toMatchObject({ outcome: 'accepted' });
+    expect(engine.store.task(runId, 'ship')?.status).toBe('QUEUED');
+    expect(engine.queue.messages().filter((message) => message.taskId === 'ship')).toHaveLength(0);
+    engine.clock.advance((engine.timings.deliveryGraceSeconds + 1) * 1000);
+    expect((await engine.sweeper().sweep()).resent).toBe(1);
+    expect(engine.messageFor('ship')).toMatchObject({ runId, taskId: 'ship', attempt: 1 });
   });
 
   it('takes an answer that arrives while the request is still being made; the wait then never begins', async () => {

@@ -55,6 +55,22 @@ describe('map tasks, on the in-memory ports', () => {
     expect(most).toBeLessThanOrEqual(2);
   });
 
+  it("move the map's dependents on from the worker that ends its last item, without the stream (eager dispatch)", async () => {
+    const engine = new Engine();
+    const stored = await engine.define(definition(2));
+    const runId = await engine.start(stored, { numbers: [1, 2, 3] });
+    const worker = engine.worker({ square: async (ctx) => Number(ctx.item?.value) ** 2 });
+    // Only the workers' own messages: the scheduler never reads the stream here.
+    for (let batch = engine.queue.take(); batch.length > 0; batch = engine.queue.take()) {
+      for (const { message } of batch) await worker.process(message);
+    }
+    expect(await engine.store.tasks.getTask(runId, 'each')).toMatchObject({ status: 'SUCCEEDED', output: [1, 4, 9] });
+    expect((await engine.store.tasks.getTask(runId, 'after'))?.status).toBe('SUCCEEDED');
+    // The run is counted done from the stream, the safety net; it ends there.
+    await engine.settle();
+    expect((await engine.store.runs.getRun(runId))?.status).toBe('COMPLETED');
+  });
+
   it('count an item that ends once, however often its end is handled, and start the next item once', async () => {
     const engine = new Engine();
     const stored = await engine.define(definition(1));

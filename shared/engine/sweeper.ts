@@ -98,7 +98,7 @@ export class Sweeper {
    * One sweep: in each partition of the index, handles everything that came due since its mark,
    * the partitions furthest behind first, within `budgetMs`. Each item it handles moves on (a new
    * due time) or is over (a finished task keeps its entry), so a partition gone through moves its
-   * mark on to the sweep's start, less the lag; one cut short by the budget moves it to just
+   * mark on to the sweep's start, less the lag (if anything was due in it); one cut short by the budget moves it to just
    * before the last page handled; an item left where it was (its handling and its putting off both
    * failed, fewer than GIVE_UP_AFTER times) holds the mark before it.
    */
@@ -121,7 +121,9 @@ export class Sweeper {
   private async sweepPartition(partition: string, after: number | undefined, now: number, outOfTime: () => boolean, report: SweepReport): Promise<void> {
     let reached = now - this.deps.timings.sweepMarkLagSeconds * 1000;
     let leftAt = Number.POSITIVE_INFINITY;
+    let found = false;
     for await (const page of this.deps.due.due(partition, now, after)) {
+      found = true;
       leftAt = Math.min(leftAt, await this.handlePage(page, (item) => this.handleDue(item, now), report));
       if (outOfTime()) {
         // Pages come in due order: everything before the last one's due time was handled.
@@ -129,8 +131,10 @@ export class Sweeper {
         break;
       }
     }
+    // A partition where nothing was due keeps its mark: reading from it again reads nothing more
+    // (every entry written since is due later), and an idle engine writes nothing.
     const mark = Math.min(reached, leftAt - 1);
-    if (mark > (after ?? Number.NEGATIVE_INFINITY)) await this.deps.due.saveMark(partition, mark);
+    if (found && mark > (after ?? Number.NEGATIVE_INFINITY)) await this.deps.due.saveMark(partition, mark);
   }
 
   /**

@@ -92,6 +92,22 @@ describe('Sweeper', () => {
     expect(engine.store.task(runId, 'a')?.dueAt).toBeGreaterThan(engine.clock.ms);
   });
 
+  it('moves a mark only in a partition where something was due: an idle sweep writes nothing', async () => {
+    const { engine, runId } = await started(one());
+    const dueAt = engine.store.task(runId, 'a')?.dueAt ?? 0;
+    engine.clock.ms = dueAt - 1;
+    await engine.sweeper().sweep();
+    expect(engine.store.sweepMarks).toEqual({});
+    engine.clock.ms = dueAt + SECOND;
+    expect((await engine.sweeper().sweep()).resent).toBe(1);
+    // Only the task's partition (P1: an odd-length id) moved on; the other had nothing due.
+    expect(engine.store.sweepMarks).toEqual({ P1: engine.clock.ms - engine.timings.sweepMarkLagSeconds * SECOND });
+    const marks = { ...engine.store.sweepMarks };
+    engine.clock.ms += 10 * SECOND;
+    await engine.sweeper().sweep();
+    expect(engine.store.sweepMarks).toEqual(marks);
+  });
+
   it('re-sends it once however many sweepers overlap (the due time moves on conditionally)', async () => {
     const { engine, runId } = await started(one());
     engine.clock.ms = (engine.store.task(runId, 'a')?.dueAt ?? 0) + SECOND;

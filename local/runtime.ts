@@ -52,6 +52,12 @@ const SCHEDULER_BATCH_SIZE = 1_000;
 /** Commands (of the document client) after which the stream has something new. */
 const WRITES = new Set(['PutCommand', 'UpdateCommand', 'DeleteCommand', 'BatchWriteCommand', 'TransactWriteCommand']);
 
+/**
+ * How long an idle poller of the queues waits for a message, as Lambda's own pollers do: an idle
+ * engine asks SQS for messages a few times a minute, not every second (stop() abandons the wait).
+ */
+const LAMBDA_LONG_POLL_SECONDS = 20;
+
 /** Hosts `http` tasks may call locally unless told otherwise (minus the engine's own ports). */
 export const LOCAL_HTTP_ALLOWED_HOSTS = ['localhost', '127.0.0.1'];
 
@@ -256,6 +262,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
         queueArn: queues.taskQueueArn,
         handler: observed('worker', engine.workerHandler),
         concurrency: options.workerConcurrency ?? 4,
+        waitTimeSeconds: LAMBDA_LONG_POLL_SECONDS,
         onError: onError('sqs poller'),
       });
       stops.push(() => sqsPoller.stop());
@@ -266,6 +273,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       queueArn: queues.taskDlqArn,
       handler: observed('dlq', engine.dlqHandler),
       concurrency: 1,
+      waitTimeSeconds: LAMBDA_LONG_POLL_SECONDS,
       onError: onError('dlq poller'),
     });
     stops.push(() => dlqPoller.stop());

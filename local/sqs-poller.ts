@@ -29,7 +29,7 @@ export interface SqsPollerOptions {
   batchSize?: number;
   /** Parallel pollers, each with at most one batch in flight (Lambda's concurrency). Default 4. */
   concurrency?: number;
-  /** Long-poll wait of an idle poller, 0-20 s. Default 1. */
+  /** Long-poll wait of an idle poller, 0-20 s (Lambda's pollers wait 20). Default 1. */
   waitTimeSeconds?: number;
   /** A handler call still running after this long counts as failed, as a Lambda timeout does. Default 900 000. */
   functionTimeoutMs?: number;
@@ -42,7 +42,11 @@ export interface SqsPollerOptions {
 }
 
 export interface SqsPoller {
-  /** Ends the loops: long polls under way finish, and batches they return or already hold are handled first. */
+  /**
+   * Ends the loops: an idle long poll under way is abandoned (a message it would have returned
+   * stays invisible for its visibility timeout, as when a poller goes on AWS), and batches already
+   * received are handled first.
+   */
   stop(): Promise<void>;
   /**
    * Resolves once no batch is in flight, every receive that began before this call has finished,
@@ -87,6 +91,8 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
   if (!(functionTimeoutMs > 0)) throw new RangeError(`functionTimeoutMs must be > 0, got ${functionTimeoutMs}`);
 
   let stopped = false;
+  /** Cuts idle long polls short on stop(), so that stopping does not wait out their wait. */
+  const abandon = new AbortController();
   const wakers = new Set<() => void>();
   // A logical clock: idle() compares the start of receives with the moment it was called.
   let tick = 0;
@@ -137,6 +143,7 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
           MessageSystemAttributeNames: ['All'],
           MessageAttributeNames: ['All'],
         }),
+        busy ? {} : { abortSignal: abandon.signal },
       );
       if (Messages.length === 0) lastEmptyReceiveStartedAt = Math.max(lastEmptyReceiveStartedAt, startedAt);
       return Messages;
@@ -229,6 +236,7 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
   return {
     async stop() {
       stopped = true;
+      abandon.abort();
       for (const wake of [...wakers]) wake();
       await Promise.all(loops);
     },

@@ -245,4 +245,19 @@ describe('startSqsPoller', () => {
     await stopping;
     expect(await messagesIn(queue.taskQueueUrl)).toBe(0);
   });
+
+  it("stop() abandons an idle long poll instead of waiting out Lambda's 20 s, and a message sent meanwhile is delivered", async () => {
+    const queue = await queues();
+    const bodies: string[] = [];
+    start(queue, (event) => void bodies.push(...event.Records.map((record) => record.body)), { waitTimeSeconds: 20, concurrency: 2 });
+    // The long polls return at the first message, not after their wait.
+    await send(queue.taskQueueUrl, 'first');
+    await waitFor('the message sent during the long poll', () => bodies.includes('first'));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const stopped = await Promise.race([
+      poller?.stop().then(() => 'stopped'),
+      new Promise((resolve) => setTimeout(() => resolve('still waiting'), 10_000)),
+    ]);
+    expect(stopped).toBe('stopped');
+  });
 });

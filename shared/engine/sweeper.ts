@@ -98,9 +98,9 @@ export class Sweeper {
    * One sweep: in each partition of the index, handles everything that came due since its mark,
    * the partitions furthest behind first, within `budgetMs`. Each item it handles moves on (a new
    * due time) or is over (a finished task keeps its entry), so a partition gone through moves its
-   * mark on to the sweep's start, less the lag (if anything was due in it); one cut short by the budget moves it to just
-   * before the last page handled; an item left where it was (its handling and its putting off both
-   * failed, fewer than GIVE_UP_AFTER times) holds the mark before it.
+   * mark on to the sweep's start, less the lag (if anything was due in it); one cut short by the
+   * budget moves it to just before the last page handled; an item left where it was (its handling
+   * and its putting off both failed, fewer than GIVE_UP_AFTER times) holds the mark before it.
    */
   async sweep(budgetMs = 50_000): Promise<SweepReport> {
     const report = emptyReport();

@@ -15,7 +15,7 @@ import type { GraphNode, PhaseGraph } from './graph.js';
 import { completeGroupCounts, earlyDecision, joinCounts, joinGroupOf, joinGroupSizes, usesJoinGroups } from './join.js';
 import { decideTask, joinDecision } from './join-rules.js';
 import { carryScope, type CarriedScope, type OutgoingMessage } from './messages.js';
-import type { JoinStore, NextStep, TaskStore } from './ports.js';
+import type { JoinStore, NextStep, RunStore, TaskStore } from './ports.js';
 import type { FinalTaskStatus, TaskRecord } from './records.js';
 import { deliveryDueAt, type EngineTimings } from './timing.js';
 import { QUEUES } from '../config/settings.js';
@@ -287,6 +287,18 @@ export function dependencyStatuses(task: Pick<TaskRecord, 'dependencies'>): Map<
   for (const id of task.dependencies.skipped) statuses.set(id, 'SKIPPED');
   for (const id of task.dependencies.cancelled) statuses.set(id, 'CANCELLED');
   return statuses;
+}
+
+/** The scope of a task of run `runId`: what the caller knows, and the rest read from the store when first asked. */
+export function storedScope(
+  stores: { runs: Pick<RunStore, 'getRunInput'>; tasks: Pick<TaskStore, 'readScope'> },
+  runId: string,
+  known: Parameters<typeof lazyScope>[0] = {},
+): ScopeSource {
+  return lazyScope(known, {
+    input: () => stores.runs.getRunInput(runId),
+    outputs: async (taskIds) => (await stores.tasks.readScope(runId, taskIds, false)).tasks,
+  });
 }
 
 /** A scope that reads the input and outputs when first asked, from what the caller knows, then the store. */

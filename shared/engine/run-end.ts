@@ -10,7 +10,7 @@ import { compensatedTaskId, planCompensations } from './compensation.js';
 import { isItemTaskId } from './map-items.js';
 import { COMPENSATION_GROUP, completionGroupCount, completionGroupOf, completionGroupSize, completionGroups } from './completion.js';
 import type { DefinitionSource, LoadedDefinition } from './definition-cache.js';
-import { lazyScope, throwFirstFailure, type Dispatcher } from './dispatch.js';
+import { storedScope, throwFirstFailure, type Dispatcher } from './dispatch.js';
 import { compensationGraph } from './graph.js';
 import type { TaskQueue } from './messages.js';
 import type { EngineMetrics } from './metrics.js';
@@ -123,7 +123,7 @@ export class RunEnd {
     const result = await this.deps.dispatcher.start(
       { runId: run.runId, workflowId: run.workflowId, version: run.version, phase: run.phase, graph },
       graph.roots().map((taskId) => ({ taskId, decision: 'ready' as const })),
-      lazyScope({}, { input: () => this.deps.runs.getRunInput(run.runId), outputs: async (ids) => (await this.deps.tasks.readScope(run.runId, ids, false)).tasks }),
+      storedScope(this.deps, run.runId),
       { opTokenFor: (taskId) => `${key}:${taskId}` },
     );
     if (result.messages.length > 0) await this.deps.queue.send(result.messages);

@@ -19,7 +19,7 @@ import { joinCounts, joinGroupOf, joinGroupSizes, usesJoinGroups } from './join.
 import { decideTask } from './join-rules.js';
 import { forEachLimited } from './concurrency.js';
 import type { DefinitionSource, LoadedDefinition } from './definition-cache.js';
-import { dependencyStatuses, lazyScope, throwFirstFailure, type Dispatcher, type DispatchRun, type ScopeSource } from './dispatch.js';
+import { dependencyStatuses, storedScope, throwFirstFailure, type Dispatcher, type DispatchRun, type ScopeSource } from './dispatch.js';
 import { compensationGraph, taskGraph, type PhaseGraph } from './graph.js';
 import { runServices, type RunKeeper } from './keeper.js';
 import type { RunEnd } from './run-end.js';
@@ -286,13 +286,11 @@ export class Scheduler {
 
   /** The scope a dependent's condition reads: the finished task's output from its image, the rest from the store. */
   private scopeOf(task: TaskRecord): ScopeSource {
-    return lazyScope(
+    return storedScope(
+      { runs: this.runs, tasks: this.tasks },
+      task.runId,
       // A large output is not in the image (only its reference): the scope reads it when needed.
       task.outputRef === undefined ? { outputs: { [task.taskId]: task.output === undefined ? {} : { output: task.output } } } : {},
-      {
-        input: () => this.runs.getRunInput(task.runId),
-        outputs: async (ids) => (await this.tasks.readScope(task.runId, ids, false)).tasks,
-      },
     );
   }
 

@@ -4,7 +4,7 @@ import type { TaskHandler } from '../../../shared/tasks/context.js';
 import { assertDefinition, type WorkflowDefinitionInput } from '../../../shared/model/definition.js';
 import type { DeadLetterDeps } from '../../../shared/engine/dead-letters.js';
 import { DefinitionCache, type LoadedDefinition } from '../../../shared/engine/definition-cache.js';
-import { Dispatcher, lazyScope, type DispatchRun, type ScopeSource } from '../../../shared/engine/dispatch.js';
+import { Dispatcher, storedScope, type DispatchRun, type ScopeSource } from '../../../shared/engine/dispatch.js';
 import { taskGraph } from '../../../shared/engine/graph.js';
 import type { TaskMessage } from '../../../shared/engine/messages.js';
 import { RecordedMetrics } from '../../../shared/engine/metrics.js';
@@ -116,10 +116,7 @@ export class Engine {
 
   /** A scope that knows the input and some outputs, and reads the rest from the store. */
   scope(runId: string, known: { input?: unknown; outputs?: Record<string, { output?: unknown }> } = {}): ScopeSource {
-    return lazyScope(
-      { ...('input' in known ? { input: { value: known.input } } : {}), ...(known.outputs === undefined ? {} : { outputs: known.outputs }) },
-      { input: () => this.store.runs.getRunInput(runId), outputs: async (ids) => (await this.store.tasks.readScope(runId, ids, false)).tasks },
-    );
+    return storedScope(this.store, runId, { ...('input' in known ? { input: { value: known.input } } : {}), ...(known.outputs === undefined ? {} : { outputs: known.outputs }) });
   }
 
   /** Starts a run through RunControl (its roots queued, their messages sent); returns its id. */

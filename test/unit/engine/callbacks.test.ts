@@ -61,6 +61,11 @@ function callbacksDeps(engine: Engine): ConstructorParameters<typeof Callbacks>[
   };
 }
 
+/** Callbacks whose every SQS send fails. */
+function callbacksWithSqsDown(engine: Engine): Callbacks {
+  return new Callbacks({ ...callbacksDeps(engine), queue: { send: () => Promise.reject(new Error('SQS did not answer')) } });
+}
+
 function workerWith(engine: Engine, fetch: typeof globalThis.fetch) {
   return engine.worker({}, { executorEnv: { handlers: new Map(), httpAllowedHosts: ['approvals.example.com'], fetch } });
 }
@@ -145,7 +150,7 @@ describe('callback tasks', () => {
     const { runId } = await started(engine);
     const { bodies, fetch } = recordingFetch();
     await workerWith(engine, fetch).process(engine.messageFor('approve'));
-    const down = new Callbacks({ ...callbacksDeps(engine), queue: { send: () => Promise.reject(new Error('SQS did not answer')) } });
+    const down = callbacksWithSqsDown(engine);
     expect(await down.answer(bodies[0]?.token ?? '', { output: { approved: true } })).toMatchObject({ outcome: 'accepted' });
     expect(engine.store.task(runId, 'ship')?.status).toBe('QUEUED');
     expect(engine.queue.messages().filter((message) => message.taskId === 'ship')).toHaveLength(0);
@@ -198,7 +203,7 @@ describe('callback tasks', () => {
     const { runId } = await started(engine);
     const { bodies, fetch } = recordingFetch();
     await workerWith(engine, fetch).process(engine.messageFor('approve'));
-    const down = new Callbacks({ ...callbacksDeps(engine), queue: { send: () => Promise.reject(new Error('SQS did not answer')) } });
+    const down = callbacksWithSqsDown(engine);
     expect(await down.answer(bodies[0]?.token ?? '', { error: { name: 'NotYet', message: 'later', retryable: true } })).toMatchObject({ outcome: 'accepted' });
     expect(engine.store.task(runId, 'approve')).toMatchObject({ status: 'QUEUED', attempt: 2 });
     // A write that did not apply is still an error.

@@ -15,7 +15,7 @@ import type { TaskError } from '../model/task-error.js';
 import { endFailedAttempt, finishAttempt, type AttemptDeps, type EndOutcome } from './attempts.js';
 import { compensatedTaskId } from './compensation.js';
 import type { DefinitionSource, LoadedDefinition } from './definition-cache.js';
-import { Dispatcher, EAGER_DISPATCH_LIMIT, storedScope } from './dispatch.js';
+import { Dispatcher, EAGER_DISPATCH_LIMIT, dispatchRun, storedScope } from './dispatch.js';
 import { executionPlan } from './execution-plan.js';
 import { taskGraph } from './graph.js';
 import type { JoinStore, RunStore, TaskStore } from './ports.js';
@@ -132,7 +132,7 @@ export class Callbacks {
   private async dispatchAfter(definition: LoadedDefinition, task: TaskRecord, status: FinalTaskStatus, answer: CallbackAnswer): Promise<void> {
     // A compensation's dependents are in its run's compensation graph: left to the scheduler.
     if (compensatedTaskId(task.taskId) !== undefined) return;
-    const run = { runId: task.runId, workflowId: task.workflowId, version: task.version, phase: task.phase, graph: taskGraph(definition, this.deps.timings) };
+    const run = dispatchRun(task, taskGraph(definition, this.deps.timings));
     const scope = storedScope(this.deps, task.runId, { outputs: { [task.taskId]: status === 'SUCCEEDED' && 'output' in answer ? { output: answer.output } : {} } });
     const result = await this.dispatcher.afterFinish(run, { taskId: task.taskId, status }, scope, { opTokenFor: () => this.deps.newToken(), eagerLimit: EAGER_DISPATCH_LIMIT });
     if (result.messages.length > 0) await this.deps.queue.send(result.messages);

@@ -29,6 +29,11 @@ export interface DispatchRun {
   graph: PhaseGraph;
 }
 
+/** The phase of `run` (a run, or one of its tasks) that dispatch moves on, over `graph`. */
+export function dispatchRun(run: Pick<DispatchRun, 'runId' | 'workflowId' | 'version' | 'phase'>, graph: PhaseGraph): DispatchRun {
+  return { runId: run.runId, workflowId: run.workflowId, version: run.version, phase: run.phase, graph };
+}
+
 /** Where a task's `when` finds the run's input and its dependencies' outputs (read when needed). */
 export interface ScopeSource {
   input(): Promise<unknown>;

@@ -7,7 +7,7 @@ import { isFinalTaskStatus } from '../model/states.js';
 import { compensatedTaskId } from './compensation.js';
 import { forEachLimited } from './concurrency.js';
 import type { DefinitionSource } from './definition-cache.js';
-import { Dispatcher, lazyScope, throwFirstFailure, type DispatchResult, type DispatchRun } from './dispatch.js';
+import { Dispatcher, dispatchRun, lazyScope, throwFirstFailure, type DispatchResult } from './dispatch.js';
 import { compensationGraph, taskGraph, type PhaseGraph } from './graph.js';
 import { settle } from './join-rules.js';
 import type { OutgoingMessage, TaskQueue } from './messages.js';
@@ -170,10 +170,6 @@ export class RunKeeper {
  */
 function ofPhase(task: TaskRecord, phase: number): boolean {
   return task.phase === phase || (task.status === 'SUCCEEDED' && compensatedTaskId(task.taskId) === undefined);
-}
-
-export function dispatchRun(run: RunRecord, graph: PhaseGraph): DispatchRun {
-  return { runId: run.runId, workflowId: run.workflowId, version: run.version, phase: run.phase, graph };
 }
 
 /** The dispatcher, the end of runs and the keeper, built together from the same ports. */

@@ -10,7 +10,7 @@ import { compensatedTaskId, planCompensations } from './compensation.js';
 import { isItemTaskId } from './map-items.js';
 import { COMPENSATION_GROUP, completionGroupCount, completionGroupOf, completionGroupSize, completionGroups } from './completion.js';
 import type { DefinitionSource, LoadedDefinition } from './definition-cache.js';
-import { storedScope, throwFirstFailure, type Dispatcher } from './dispatch.js';
+import { dispatchRun, storedScope, throwFirstFailure, type Dispatcher } from './dispatch.js';
 import { compensationGraph } from './graph.js';
 import type { TaskQueue } from './messages.js';
 import type { EngineMetrics } from './metrics.js';
@@ -121,7 +121,7 @@ export class RunEnd {
     const graph = compensationGraph(definition, run.compensation?.tasks ?? [], this.deps.timings);
     await this.renewEarlierCompensations(run, graph.ids());
     const result = await this.deps.dispatcher.start(
-      { runId: run.runId, workflowId: run.workflowId, version: run.version, phase: run.phase, graph },
+      dispatchRun(run, graph),
       graph.roots().map((taskId) => ({ taskId, decision: 'ready' as const })),
       storedScope(this.deps, run.runId),
       { opTokenFor: (taskId) => `${key}:${taskId}` },

@@ -19,7 +19,7 @@ import { joinCounts, joinGroupOf, joinGroupSizes, usesJoinGroups } from './join.
 import { decideTask } from './join-rules.js';
 import { forEachLimited } from './concurrency.js';
 import type { DefinitionSource, LoadedDefinition } from './definition-cache.js';
-import { dependencyStatuses, storedScope, throwFirstFailure, type Dispatcher, type DispatchRun, type ScopeSource } from './dispatch.js';
+import { dependencyStatuses, dispatchRun, storedScope, throwFirstFailure, type Dispatcher, type ScopeSource } from './dispatch.js';
 import { compensationGraph, taskGraph, type PhaseGraph } from './graph.js';
 import { runServices, type RunKeeper } from './keeper.js';
 import type { RunEnd } from './run-end.js';
@@ -263,7 +263,7 @@ export class Scheduler {
     const definition = await this.definitions.get(task.workflowId, task.version);
     const graph = await this.graphOf(definition, task);
     if (graph === undefined) return;
-    const run: DispatchRun = { runId: task.runId, workflowId: task.workflowId, version: task.version, phase: task.phase, graph };
+    const run = dispatchRun(task, graph);
     const result = await this.dispatcher.afterFinish(run, { taskId: task.taskId, status: task.status as FinalTaskStatus }, this.scopeOf(task), {
       // A replay of this record makes the same changes with the same tokens, and so sends again.
       opTokenFor: (taskId) => `s:${key}:${taskId}`,

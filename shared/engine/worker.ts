@@ -21,7 +21,7 @@ import { renderTemplate } from '../model/condition.js';
 import { TaskFailure } from '../tasks/context.js';
 import { attemptRecord, endFailedAttempt, finishAttempt, type AttemptDeps, type EndOutcome } from './attempts.js';
 import type { DefinitionSource, LoadedDefinition } from './definition-cache.js';
-import { EAGER_DISPATCH_LIMIT, storedScope, type Dispatcher } from './dispatch.js';
+import { EAGER_DISPATCH_LIMIT, dispatchRun, storedScope, type Dispatcher } from './dispatch.js';
 import { executionPlan, type ExecutionPlan } from './execution-plan.js';
 import { taskGraph, compensationGraph, type GraphNode } from './graph.js';
 import { compensatedTaskId } from './compensation.js';
@@ -257,7 +257,7 @@ export class Worker {
     const graph = isCompensation
       ? compensationGraph(definition, (await this.deps.runs.getRun(finished.runId))?.compensation?.tasks ?? [], this.deps.timings)
       : taskGraph(definition, this.deps.timings);
-    const run = { runId: finished.runId, workflowId: finished.workflowId, version: finished.version, phase: finished.phase, graph };
+    const run = dispatchRun(finished, graph);
     const scope = storedScope(this.deps, finished.runId, { input: { value: input }, outputs: { [finished.taskId]: status === 'SUCCEEDED' ? { output } : {} } });
     const result = await this.dispatcher.afterFinish(run, { taskId: finished.taskId, status }, scope, {
       opTokenFor: () => this.deps.newToken(),
